@@ -1,0 +1,32 @@
+"""What one ``colorbench run`` is asked to do; shared by the CLI, the Python API and the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from colorbench.palette import DEFAULT_PALETTE, Palette
+
+
+@dataclass
+class RunConfig:
+    """Options of ``colorbench run``, validated by the engine before any work starts.
+
+    ``samples`` is the number of samples per stimulus combination (the paper uses 500).
+    ``tasks`` may contain ``"all"``. ``batch_size=None`` sizes batches automatically.
+    """
+
+    models: list[str]
+    tasks: list[str]
+    samples: int = 1
+    device: str = "auto"
+    batch_size: int | None = None
+    weights: Path | None = None
+    out: Path = Path("results")
+    seed: int = 0
+    precision: str = "auto"
+    palette: Palette = DEFAULT_PALETTE
+    renderer: str = "auto"
+    resume: bool = True
+    quiet: bool = False
+    plugins: list[str] = field(default_factory=list)

@@ -1,0 +1,138 @@
+"""The colour palette every part of colorbench shares.
+
+The paper asks CLIP about the 11 Berlin-Kay basic colour terms, each with one fixed
+RGB. The paper does not publish its RGBs, so the default palette is the one in
+``shared/SCIENCE.md``. A palette is data: users swap it with ``Palette.from_file``
+and its fingerprint goes into every result's provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from colorbench.errors import ColorbenchError
+
+
+@dataclass(frozen=True)
+class Color:
+    """One named colour: its basic term, its sRGB triple and whether it is chromatic."""
+
+    name: str
+    rgb: tuple[int, int, int]
+    chromatic: bool
+
+    @property
+    def hex(self) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*self.rgb)
+
+
+@dataclass(frozen=True)
+class Palette:
+    """An ordered set of named colours; the order fixes the candidate order of every prompt."""
+
+    colors: tuple[Color, ...]
+    name: str = "berlin-kay-11"
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.colors]
+        if len(set(names)) != len(names):
+            raise ColorbenchError(f"palette {self.name!r} repeats a colour name: {names}")
+        rgbs = [c.rgb for c in self.colors]
+        if len(set(rgbs)) != len(rgbs):
+            raise ColorbenchError(f"palette {self.name!r} gives two colours the same RGB")
+
+    def __len__(self) -> int:
+        return len(self.colors)
+
+    def __iter__(self) -> Iterator[Color]:
+        return iter(self.colors)
+
+    def __getitem__(self, name: str) -> Color:
+        for color in self.colors:
+            if color.name == name:
+                return color
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self.colors)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.colors)
+
+    @property
+    def chromatic_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.colors if c.chromatic)
+
+    @property
+    def achromatic_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.colors if not c.chromatic)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def is_chromatic(self, name: str) -> bool:
+        return self[name].chromatic
+
+    def rgb_array(self) -> np.ndarray:
+        """``[K, 3]`` uint8 array of the colours in palette order."""
+        return np.array([c.rgb for c in self.colors], dtype=np.uint8)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "colors": [
+                {"name": c.name, "rgb": list(c.rgb), "chromatic": c.chromatic} for c in self.colors
+            ],
+        }
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON form; resuming a run with another palette is refused."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Palette:
+        try:
+            colors = tuple(
+                Color(str(c["name"]), tuple(int(v) for v in c["rgb"]), bool(c["chromatic"]))
+                for c in data["colors"]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ColorbenchError(
+                f"malformed palette: {exc!r}; expected "
+                '{"name": ..., "colors": [{"name", "rgb": [r, g, b], "chromatic"}]}'
+            ) from None
+        return cls(colors=colors, name=str(data.get("name", "custom")))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Palette:
+        """Load a palette from a JSON file shaped like ``Palette.to_dict()``."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ColorbenchError(f"cannot read palette file {path}: {exc}") from None
+        return cls.from_dict(data)
+
+
+DEFAULT_PALETTE = Palette(
+    colors=(
+        Color("black", (0, 0, 0), False),
+        Color("white", (255, 255, 255), False),
+        Color("grey", (128, 128, 128), False),
+        Color("red", (255, 0, 0), True),
+        Color("orange", (255, 165, 0), True),
+        Color("yellow", (255, 255, 0), True),
+        Color("green", (0, 128, 0), True),
+        Color("blue", (0, 0, 255), True),
+        Color("purple", (128, 0, 128), True),
+        Color("pink", (255, 192, 203), True),
+        Color("brown", (139, 69, 19), True),
+    )
+)

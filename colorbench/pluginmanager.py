@@ -1,0 +1,136 @@
+"""Plugin discovery: entry points, ``-p module``, ``-p no:NAME``, and hook-driven registries.
+
+Like pytest and simonw/llm, built-ins are ordinary plugins found through the
+``colorbench`` entry-point group; the core never imports them by name. Each plugin's
+hooks are called one plugin at a time so that a failing plugin is reported in one
+line and the rest keep working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+import pluggy
+
+from colorbench import hookspecs
+from colorbench.errors import PluginError
+from colorbench.registry import Registry
+
+GROUP = "colorbench"
+
+#: core modules that implement hooks themselves (the built-in stimulus sets)
+CORE_PLUGINS = ("colorbench.stimuli",)
+
+
+@dataclass
+class Plugins:
+    """The loaded plugin manager and the registries its hooks filled."""
+
+    pm: pluggy.PluginManager
+    models: Registry = field(default_factory=lambda: Registry("model"))
+    tasks: Registry = field(default_factory=lambda: Registry("task"))
+    stimulus_sets: Registry = field(default_factory=lambda: Registry("stimulus set"))
+    analyses: Registry = field(default_factory=lambda: Registry("analysis"))
+    #: one line per plugin that failed to import or whose hook raised
+    problems: list[str] = field(default_factory=list)
+
+
+def _load_entry_points(pm: pluggy.PluginManager, problems: list[str]) -> None:
+    for ep in entry_points(group=GROUP):
+        if pm.is_blocked(ep.name) or pm.get_plugin(ep.name) is not None:
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must not stop the others
+            problems.append(f"plugin {ep.name!r} ({ep.value}) failed to import: {_one_line(exc)}")
+            continue
+        pm.register(plugin, name=ep.name)
+
+
+def _load_module(pm: pluggy.PluginManager, spec: str, problems: list[str]) -> None:
+    try:
+        module = importlib.import_module(spec)
+    except Exception as exc:
+        problems.append(f"plugin {spec!r} (-p) failed to import: {_one_line(exc)}")
+        return
+    if pm.get_plugin(spec) is None:
+        pm.register(module, name=spec)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _collect(plugins: Plugins, hook_name: str, make_register: Callable) -> None:
+    """Call ``hook_name`` plugin by plugin, attributing registrations and isolating failures."""
+    caller = getattr(plugins.pm.hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):
+        try:
+            impl.function(register=make_register(impl.plugin_name))
+        except PluginError:
+            raise
+        except Exception as exc:
+            plugins.problems.append(
+                f"plugin {impl.plugin_name!r} failed in {hook_name}: {_one_line(exc)}"
+            )
+
+
+def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins:
+    """Build the plugin manager: core plugins, entry points and ``-p`` specs.
+
+    ``specs`` are ``-p`` values: a module path to load, or ``no:NAME`` to block the
+    plugin registered under NAME (an entry-point name such as ``openclip``).
+    """
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    problems: list[str] = []
+    for spec in specs:
+        if spec.startswith("no:"):
+            pm.set_blocked(spec[3:])
+    for name in CORE_PLUGINS:
+        if not pm.is_blocked(name):
+            pm.register(importlib.import_module(name), name=name)
+    if entrypoints:
+        _load_entry_points(pm, problems)
+    for spec in specs:
+        if not spec.startswith("no:") and not pm.is_blocked(spec):
+            _load_module(pm, spec, problems)
+
+    plugins = Plugins(pm=pm, problems=problems)
+
+    def named(registry: Registry) -> Callable:
+        def make(plugin: str) -> Callable:
+            def register(name: str, obj, *, description: str = "") -> None:
+                registry.add(name, obj, plugin, description)
+
+            return register
+
+        return make
+
+    def by_attr(registry: Registry) -> Callable:
+        def make(plugin: str) -> Callable:
+            def register(obj) -> None:
+                registry.add(
+                    getattr(obj, "name", None), obj, plugin, getattr(obj, "description", "")
+                )
+
+            return register
+
+        return make
+
+    _collect(plugins, "colorbench_register_stimulus_sets", named(plugins.stimulus_sets))
+    _collect(plugins, "colorbench_register_models", named(plugins.models))
+    _collect(plugins, "colorbench_register_tasks", by_attr(plugins.tasks))
+    _collect(plugins, "colorbench_register_analyses", by_attr(plugins.analyses))
+    return plugins
+
+
+def report_problems(plugins: Plugins, stream=sys.stderr) -> None:
+    """Print one line per broken plugin; the working plugins stay usable."""
+    for line in plugins.problems:
+        print(f"colorbench: warning: {line}", file=stream)

@@ -1,0 +1,121 @@
+"""The task protocol: stimulus set, prompts, outcome classification, tables.
+
+A task names the stimulus set it runs on, its prompt templates (``{c}`` is replaced
+by each palette colour name, in palette order, to make the K candidate texts), how
+an answer maps to an outcome (which part of the stimulus the answer names), and how
+the per-sample predictions aggregate into the paper's tables.
+
+The predictions table a task receives has one row per image x prompt with columns
+``sample_id, set, combination, sample, task, prompt, answer`` plus every stimulus
+attribute (``background``, ``object``, ``shape``, ``font``, ``word``, ...); the
+harness adds ``outcome`` (from :meth:`Task.classify`) and ``correct`` (from
+:meth:`Task.correct`) before :meth:`Task.summarize` is called.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from colorbench.palette import Palette
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt template. ``asks`` is the part whose colour is the right answer, if any."""
+
+    id: str
+    template: str
+    asks: str | None = None
+
+    def texts(self, palette: Palette) -> list[str]:
+        """The K candidate texts, one per palette colour, in palette order."""
+        return [self.template.format(c=name) for name in palette.names]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The one figure the leaderboard shows for a task, with its sample count and 95% CI."""
+
+    metric: str
+    value: float
+    n: int
+    ci_low: float
+    ci_high: float
+
+
+@dataclass
+class TaskSummary:
+    """A task's aggregated results: named tables (paper layout) and a headline."""
+
+    task: str
+    headline: Headline
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "task": self.task,
+            "headline": vars(self.headline),
+            "tables": {name: _frame_to_json(df) for name, df in self.tables.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TaskSummary:
+        return cls(
+            task=data["task"],
+            headline=Headline(**data["headline"]),
+            tables={name: pd.DataFrame(**table) for name, table in data.get("tables", {}).items()},
+        )
+
+
+def _frame_to_json(df: pd.DataFrame) -> dict:
+    """``DataFrame`` -> JSON-safe ``{"index", "columns", "data"}`` (numpy scalars unwrapped)."""
+    split = df.to_dict(orient="split")
+    split["data"] = [
+        [v.item() if isinstance(v, np.generic) else v for v in row] for row in split["data"]
+    ]
+    split["index"] = [v.item() if isinstance(v, np.generic) else v for v in split["index"]]
+    return split
+
+
+class Task(ABC):
+    """A benchmark task. Subclasses set the class attributes and implement ``summarize``."""
+
+    name: str = ""
+    #: name of the registered stimulus set this task runs on
+    stimulus_set: str = ""
+    prompts: tuple[Prompt, ...] = ()
+    #: stimulus attributes compared with the answer, in order; the first equal one is the outcome
+    outcome_parts: tuple[str, ...] = ()
+    description: str = ""
+    #: where the task comes from, e.g. "Arias et al. 2024, Exp. 1, Table 2"
+    reference: str = ""
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        return (*self.outcome_parts, "none")
+
+    def classify(self, predictions: pd.DataFrame) -> pd.Series:
+        """Outcome per row: the first of ``outcome_parts`` whose colour equals the answer, else none."""
+        outcome = pd.Series("none", index=predictions.index, dtype=object)
+        for part in reversed(self.outcome_parts):
+            outcome = outcome.mask(predictions["answer"] == predictions[part], part)
+        return outcome
+
+    def correct(self, predictions: pd.DataFrame) -> pd.Series:
+        """Whether each row's outcome is the part its prompt asks for (NA where it asks none)."""
+        asks = predictions["prompt"].map({p.id: p.asks for p in self.prompts})
+        result = (predictions["outcome"] == asks).astype("boolean")
+        return result.mask(asks.isna())
+
+    @abstractmethod
+    def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
+        """Aggregate classified predictions into the paper's tables and a headline."""
+
+    def figure(self, summary: TaskSummary, path: Path) -> Path | None:
+        """Draw the task's figure to ``path`` (PNG); return it, or None if the task has none."""
+        return None

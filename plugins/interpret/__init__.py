@@ -1,0 +1,1 @@
+"""Interpretability plugin: the paper's neuron analyses and ECLIP similarity maps."""

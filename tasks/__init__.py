@@ -1,0 +1,1 @@
+"""Built-in tasks (installed as ``colorbench.tasks``), registered through the task hook."""
