@@ -39,7 +39,8 @@ class Registry:
         if name in self._entries:
             other = self._entries[name].plugin
             raise PluginError(
-                f"{self.kind} {name!r} is registered by both plugin {other!r} and plugin {plugin!r}; "
+                f"{self.kind} {name!r} is registered by both plugin {other!r} "
+                f"and plugin {plugin!r}; "
                 f"disable one with -p no:{plugin}"
             )
         self._entries[name] = Entry(name, obj, plugin, description)

@@ -100,7 +100,7 @@ class Task(ABC):
         return (*self.outcome_parts, "none")
 
     def classify(self, predictions: pd.DataFrame) -> pd.Series:
-        """Outcome per row: the first of ``outcome_parts`` whose colour equals the answer, else none."""
+        """Outcome per row: the first ``outcome_parts`` colour equal to the answer, else none."""
         outcome = pd.Series("none", index=predictions.index, dtype=object)
         for part in reversed(self.outcome_parts):
             outcome = outcome.mask(predictions["answer"] == predictions[part], part)
