@@ -37,10 +37,12 @@ class Plugins:
     analyses: Registry = field(default_factory=lambda: Registry("analysis"))
     #: one line per plugin that failed to import or whose hook raised
     problems: list[str] = field(default_factory=list)
+    #: plugin name -> where it came from (``module`` or ``module (distribution version)``)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
-def _load_entry_points(pm: pluggy.PluginManager, problems: list[str]) -> None:
-    for ep in entry_points(group=GROUP):
+def _load_entry_points(pm: pluggy.PluginManager, problems: list[str], sources: dict) -> None:
+    for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):
         if pm.is_blocked(ep.name) or pm.get_plugin(ep.name) is not None:
             continue
         try:
@@ -48,17 +50,36 @@ def _load_entry_points(pm: pluggy.PluginManager, problems: list[str]) -> None:
         except Exception as exc:  # a broken plugin must not stop the others
             problems.append(f"plugin {ep.name!r} ({ep.value}) failed to import: {_one_line(exc)}")
             continue
-        pm.register(plugin, name=ep.name)
+        dist = f" ({ep.dist.name} {ep.dist.version})" if ep.dist is not None else ""
+        _register(pm, plugin, ep.name, f"{ep.value}{dist}", problems, sources)
 
 
-def _load_module(pm: pluggy.PluginManager, spec: str, problems: list[str]) -> None:
+def _load_module(pm: pluggy.PluginManager, spec: str, problems: list[str], sources: dict) -> None:
     try:
         module = importlib.import_module(spec)
     except Exception as exc:
         problems.append(f"plugin {spec!r} (-p) failed to import: {_one_line(exc)}")
         return
-    if pm.get_plugin(spec) is None:
-        pm.register(module, name=spec)
+    if pm.get_plugin(spec) is None and not pm.is_registered(module):
+        _register(pm, module, spec, f"{spec} (-p)", problems, sources)
+
+
+def _register(
+    pm: pluggy.PluginManager, plugin, name: str, source: str, problems: list[str], sources: dict
+) -> None:
+    """Register one plugin; a hook with a wrong signature is reported, not raised."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        problems.append(f"plugin {name!r} has an invalid hook: {_one_line(exc)}")
+        return
+    sources[name] = source
+    for caller in pm.get_hookcallers(plugin) or ():
+        if not caller.has_spec():
+            problems.append(
+                f"plugin {name!r} implements unknown hook {caller.name!r}; "
+                "see colorbench/hookspecs.py for the hook names"
+            )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -89,19 +110,21 @@ def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     problems: list[str] = []
+    sources: dict[str, str] = {}
     for spec in specs:
         if spec.startswith("no:"):
             pm.set_blocked(spec[3:])
     for name in CORE_PLUGINS:
         if not pm.is_blocked(name):
             pm.register(importlib.import_module(name), name=name)
+            sources[name] = f"{name} (core)"
     if entrypoints:
-        _load_entry_points(pm, problems)
+        _load_entry_points(pm, problems, sources)
     for spec in specs:
         if not spec.startswith("no:") and not pm.is_blocked(spec):
-            _load_module(pm, spec, problems)
+            _load_module(pm, spec, problems, sources)
 
-    plugins = Plugins(pm=pm, problems=problems)
+    plugins = Plugins(pm=pm, problems=problems, sources=sources)
 
     def named(registry: Registry) -> Callable:
         def make(plugin: str) -> Callable:

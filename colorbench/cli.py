@@ -1,0 +1,320 @@
+"""The ``colorbench`` command line: run, list, leaderboard, generate, analyze.
+
+Plugins are loaded before the parser is built, because analyses bring their own sub-commands
+(``colorbench analyze NAME``). Heavy modules (the engine, the stimulus exporter) are imported
+inside the sub-command that needs them, so ``colorbench list`` stays fast and keeps working
+when one of them is broken. Every :class:`~colorbench.errors.ColorbenchError` reaches the user
+as one line on stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+from colorbench import __version__
+from colorbench.errors import ColorbenchError
+
+PLUGIN_FLAGS = ("-p", "--plugin")
+QUIET_HELP = "no progress bars or tables, one line per result"
+
+
+class UsageError(ColorbenchError):
+    """A command line argparse rejected."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``colorbench: error:`` line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}; see `{self.prog} --help`")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def split_plugin_specs(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Take every ``-p SPEC`` out of ``argv`` (before or after the sub-command), like pytest.
+
+    The specs decide which plugins load, and the plugins decide which sub-commands exist, so
+    they are read before argparse sees the rest. Arguments after ``--`` are left alone.
+    """
+    specs: list[str] = []
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            rest += [arg, *args]
+            break
+        if arg in PLUGIN_FLAGS:
+            spec = next(args, None)
+            if spec is None or spec.startswith("-"):
+                raise UsageError(f"argument {arg}: expected a plugin module or no:NAME")
+            specs.append(spec)
+        elif arg.startswith("--plugin="):
+            specs.append(arg.partition("=")[2])
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            specs.append(arg[2:].lstrip("="))
+        else:
+            rest.append(arg)
+    return specs, rest
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """Import ``module.name`` when a sub-command needs it; a missing part is one line."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise ColorbenchError(f"{module} is not available ({exc}); reinstall colorbench") from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from colorbench import api, display
+
+    config = api.make_config(
+        args.model,
+        args.task or ["all"],
+        args.samples,
+        device=args.device,
+        batch_size=args.batch_size,
+        weights=args.weights,
+        out=args.out,
+        seed=args.seed,
+        precision=args.precision,
+        palette=args.palette,
+        renderer=args.renderer,
+        resume=not args.no_resume,
+        quiet=args.quiet,
+        plugins=args.plugin_specs,
+    )
+    api.check_names(config, args.plugins)
+    evaluate = _lazy("colorbench.engine", "evaluate")
+    for result in evaluate(config, args.plugins):
+        if args.quiet:
+            h = result.summary.headline
+            args.console.print(f"{result.model} {result.task}: {h.value:.1f} -> {result.path}")
+        else:
+            display.print_summary(args.console, result.model, result.summary, result.path)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from colorbench import display
+
+    plugins, show = args.plugins, args.what
+    tables = {
+        "tasks": lambda: display.tasks_table(plugins.tasks),
+        "models": lambda: display.models_table(plugins.models, show_all=args.all),
+        "sets": lambda: display.named_table("stimulus sets", plugins.stimulus_sets),
+        "analyses": lambda: display.named_table("analyses", plugins.analyses),
+        "plugins": lambda: display.plugins_table(plugins.sources),
+    }
+    for what, make in tables.items():
+        if show in ("all", what):
+            args.console.print(make())
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from colorbench.leaderboard import build
+
+    board = build(args.results, args.out, args.baseline)
+    for warning in board.warnings:
+        print(f"colorbench: warning: {warning}", file=sys.stderr)
+    if not args.quiet:
+        args.console.print(
+            f"leaderboard of {len(board.models)} models x {len(board.tasks)} tasks "
+            f"written to {args.out} and {args.out.parent / 'leaderboard.csv'}"
+        )
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from colorbench.palette import DEFAULT_PALETTE, Palette
+
+    factory = args.plugins.stimulus_sets.get(args.set)
+    palette = Palette.from_file(args.palette) if args.palette else DEFAULT_PALETTE
+    stimulus_set = factory(palette=palette, seed=args.seed)
+    generate = _lazy("colorbench.stimuli.export", "generate")
+    count = generate(stimulus_set, args.samples, args.out, sheet=args.sheet, quiet=args.quiet)
+    if not args.quiet:
+        args.console.print(f"{count} images of {args.set} written to {args.out}")
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    if getattr(args, "analysis", None) is None:
+        names = args.plugins.analyses.names()
+        raise UsageError(f"name an analysis: {', '.join(names) or 'none are registered'}")
+    return int(args.analysis.run(args) or 0)
+
+
+def build_parser(plugins) -> argparse.ArgumentParser:
+    """The full parser; ``analyze`` gets one sub-parser per analysis the plugins registered."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP
+    )
+    parser = _Parser(
+        prog="colorbench",
+        description="How well do vision-language models understand colour?",
+        epilog="docs/CLI.md has the full reference; docs/PLUGINS.md how to write a plugin.",
+    )
+    parser.add_argument(
+        *PLUGIN_FLAGS,
+        metavar="MODULE|no:NAME",
+        action="append",
+        dest="plugin_specs",
+        help="load a plugin module, or disable plugin NAME (repeatable, anywhere on the line)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    parser.add_argument("--version", action="version", version=f"colorbench {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", parents=[common], help="evaluate models on tasks")
+    run.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="model id (repeatable); `colorbench list models` shows them",
+    )
+    run.add_argument(
+        "--task", action="append", metavar="NAME|all", help="task (repeatable); default: all"
+    )
+    run.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="samples per stimulus combination (the paper uses 500); default 1",
+    )
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="N",
+        help="images per batch; default: sized to free memory",
+    )
+    run.add_argument("--weights", type=Path, metavar="PATH", help="checkpoint file for the model")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="results store; default results/",
+    )
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed; default 0")
+    run.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto")
+    run.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
+    run.add_argument("--renderer", choices=("auto", "pil", "torch"), default="auto")
+    run.add_argument(
+        "--no-resume", action="store_true", help="start over instead of resuming an interrupted run"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    lst = commands.add_parser("list", parents=[common], help="tasks, models, sets, analyses")
+    lst.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=("all", "tasks", "models", "sets", "analyses", "plugins"),
+    )
+    lst.add_argument("--all", action="store_true", help="every model id, not a collapsed list")
+    lst.set_defaults(func=_cmd_list)
+
+    board = commands.add_parser("leaderboard", parents=[common], help="build leaderboard/")
+    board.add_argument("--results", type=Path, default=Path("results"), metavar="DIR")
+    board.add_argument(
+        "--out",
+        type=Path,
+        default=Path("leaderboard/README.md"),
+        metavar="FILE",
+        help="markdown file; leaderboard.csv is written beside it",
+    )
+    board.add_argument(
+        "--baseline",
+        metavar="ID",
+        help="model the other rows are compared with; default openai-RN50",
+    )
+    board.set_defaults(func=_cmd_leaderboard)
+
+    gen = commands.add_parser("generate", parents=[common], help="export stimuli as PNG files")
+    gen.add_argument("set", metavar="SET", help="stimulus set (`colorbench list sets`)")
+    gen.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="samples per combination; default 1",
+    )
+    gen.add_argument("--out", type=Path, required=True, metavar="DIR")
+    gen.add_argument("--sheet", type=Path, metavar="PNG", help="also write a contact sheet")
+    gen.add_argument("--seed", type=int, default=0, metavar="N")
+    gen.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
+    gen.set_defaults(func=_cmd_generate)
+
+    analyze = commands.add_parser("analyze", parents=[common], help="interpretability analyses")
+    analyze.set_defaults(func=_cmd_analyze)
+    names = analyze.add_subparsers(dest="analysis_name", metavar="NAME")
+    for entry in plugins.analyses:
+        sub = names.add_parser(entry.name, parents=[common], help=entry.description)
+        try:
+            entry.obj.add_arguments(sub)
+        except Exception as exc:  # a broken analysis must not take the CLI down
+            plugins.problems.append(
+                f"analysis {entry.name!r} of plugin {entry.plugin!r} failed to declare "
+                f"its options: {type(exc).__name__}: {exc}"
+            )
+            continue
+        if not any("--device" in a.option_strings for a in sub._actions):
+            sub.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        sub.set_defaults(analysis=entry.obj)
+    return parser
+
+
+def _console() -> Console:
+    """Results go to stdout; piped output gets wide tables rather than 80-column wrapping."""
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=160 if wide else None)
+
+
+def _main(argv: Sequence[str]) -> int:
+    from colorbench.pluginmanager import load_plugins, report_problems
+
+    specs, rest = split_plugin_specs(argv)
+    plugins = load_plugins(specs)
+    parser = build_parser(plugins)
+    report_problems(plugins)
+    args = parser.parse_args(rest)
+    args.plugins, args.plugin_specs, args.console = plugins, specs, _console()
+    args.device = getattr(args, "device", "auto")
+    return args.func(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``colorbench`` console script and ``python -m colorbench``."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except ColorbenchError as exc:
+        print(f"colorbench: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("colorbench: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
