@@ -1,0 +1,294 @@
+"""Reference adapters whose answers are known by construction.
+
+They see exactly what a VLM sees, the uint8 image batch and the K candidate texts,
+and nothing else (no stimulus metadata). They are rows on the leaderboard that
+bracket real models and, in tests, prove the harness end to end:
+
+- ``ideal-observer`` perceives colour perfectly and does what the prompt asks: a
+  prompt that mentions the background gets the background colour (the colour that
+  touches the image border most); object / font / "written in" / text prompts get the
+  foreground (the most frequent non-background colour); any other prompt, such as
+  the bare ``{c}``, gets the majority colour. It never reads the written word.
+- ``pixel-majority`` always names the most frequent colour.
+- ``chance`` answers uniformly at random; the answer is a hash of (image bytes, text,
+  seed), not a draw from a sequential random stream, so chunked, resumed and
+  distributed runs give identical predictions.
+
+Perception is exact on the flat-coloured stimuli: a region's colour is its most
+frequent exact RGB value (anti-aliased edge pixels are spread over many blends and
+never win), and the answer is the candidate whose palette colour is nearest to it in
+CIELAB by CIEDE2000 colour difference (:func:`delta_e_to_palette`); a palette colour
+is at distance 0 from itself, and an off-palette colour gets its nearest prototype.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+import colorbench
+from colorbench.adapter import ModelAdapter
+from colorbench.errors import ColorbenchError
+from colorbench.palette import DEFAULT_PALETTE, Palette
+
+#: words that make a prompt ask for the foreground part (the object or the text)
+FOREGROUND_WORDS = ("object", "font", "written", "text", "word", "letter", "shape")
+_PACK_SHIFT = 24  # an RGB triple packs into 24 bits; the batch index sits above them
+
+
+# ---------------------------------------------------------------------------- candidates
+@dataclass(frozen=True)
+class Candidates:
+    """What the K candidate texts say: the palette colour each names, and the template."""
+
+    colors: tuple[str, ...]
+    #: the shared text around the colour name, with ``{c}`` where the name goes
+    template: str
+
+    @property
+    def region(self) -> str:
+        """The region the template asks about: ``background``, ``foreground`` or ``majority``."""
+        words = set(re.findall(r"[a-z]+", self.template.lower()))
+        if "background" in words:
+            return "background"
+        if words & set(FOREGROUND_WORDS):
+            return "foreground"
+        return "majority"
+
+
+def parse_candidates(texts: Sequence[str], palette: Palette) -> Candidates:
+    """Find the colour name in each candidate text: the part that varies across the texts.
+
+    The shared prefix and suffix are cut back to word boundaries (``"green"`` and
+    ``"grey"`` share ``"gre"``, which is not template). A single text is matched
+    against the palette names as whole words.
+    """
+    texts = list(texts)
+    if not texts:
+        raise ColorbenchError("no candidate texts given; a prompt needs one text per colour")
+    if len(texts) == 1:
+        for name in palette.names:
+            match = re.search(rf"\b{re.escape(name)}\b", texts[0])
+            if match:
+                return Candidates(
+                    (name,), texts[0][: match.start()] + "{c}" + texts[0][match.end() :]
+                )
+        raise ColorbenchError(
+            f"candidate text {texts[0]!r} names no colour of palette {palette.name!r}; "
+            "build the texts from the palette given to the adapter"
+        )
+    prefix = _word_boundary_prefix(texts)
+    suffix = _word_boundary_prefix([t[len(prefix) :][::-1] for t in texts])[::-1]
+    names = tuple(t[len(prefix) : len(t) - len(suffix)].strip() for t in texts)
+    unknown = [n for n in names if n not in palette]
+    if unknown:
+        raise ColorbenchError(
+            f"candidate texts name colours {unknown} that palette {palette.name!r} lacks; "
+            "pass the palette the prompts were built from (--palette)"
+        )
+    return Candidates(names, prefix + "{c}" + suffix)
+
+
+def _word_boundary_prefix(texts: Sequence[str]) -> str:
+    """The longest common prefix of ``texts``, cut back so that it does not end inside a word."""
+    return re.sub(r"\w+$", "", os.path.commonprefix(list(texts)))
+
+
+# ---------------------------------------------------------------------------- perception
+def delta_e_to_palette(rgb: np.ndarray, palette: Palette) -> np.ndarray:
+    """CIEDE2000 colour difference of each sRGB colour ``[M,3]`` (0..255) to each palette
+    colour: ``[M,K]``. The nearest prototype is the argmin."""
+    rgb = np.asarray(rgb, dtype=float).reshape(-1, 1, 3) / 255.0
+    lab = rgb2lab(rgb)[:, 0, :]
+    prototypes = rgb2lab(palette.rgb_array().reshape(-1, 1, 3) / 255.0)[:, 0, :]
+    return deltaE_ciede2000(lab[:, None, :], prototypes[None, :, :])
+
+
+def nearest_palette_color(rgb: np.ndarray, palette: Palette) -> list[str]:
+    """The palette colour name nearest (CIEDE2000) to each sRGB colour ``[M,3]``."""
+    return [palette.names[i] for i in delta_e_to_palette(rgb, palette).argmin(axis=1)]
+
+
+def pack_rgb(images: torch.Tensor) -> torch.Tensor:
+    """``[B,3,H,W]`` uint8 -> ``[B,H,W]`` int64 codes ``r << 16 | g << 8 | b``."""
+    x = images.to(torch.int64)
+    return x[:, 0] << 16 | x[:, 1] << 8 | x[:, 2]
+
+
+def unpack_rgb(codes: torch.Tensor) -> np.ndarray:
+    """Inverse of :func:`pack_rgb` for a vector of codes: ``[M] -> [M,3]`` uint8."""
+    c = codes.cpu().numpy()
+    return np.stack([c >> 16 & 255, c >> 8 & 255, c & 255], axis=1).astype(np.uint8)
+
+
+def mode_color(codes: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """The most frequent exact colour code of each row of ``codes`` ``[B,N]``: ``[B]``.
+
+    Colours equal to ``exclude[b]`` do not count; a row with nothing left gets -1. Ties
+    go to the smallest code. Vectorised over the batch with one ``torch.unique``.
+    """
+    batch = codes.shape[0]
+    owner = torch.arange(batch, device=codes.device).unsqueeze(1).expand_as(codes)
+    keys = owner << _PACK_SHIFT | codes
+    if exclude is not None:
+        keys = keys[codes != exclude.unsqueeze(1)]
+    keys, counts = torch.unique(keys.reshape(-1), return_counts=True)
+    row = keys >> _PACK_SHIFT
+    best = torch.zeros(batch, dtype=counts.dtype, device=codes.device)
+    best = best.scatter_reduce(0, row, counts, "amax")
+    winners = counts == best[row]
+    first = torch.full((batch,), torch.iinfo(torch.int64).max, device=codes.device)
+    first = first.scatter_reduce(0, row[winners], keys[winners], "amin")
+    return torch.where(best > 0, first & ((1 << _PACK_SHIFT) - 1), -1)
+
+
+def region_colors(images: torch.Tensor, region: str) -> torch.Tensor:
+    """The exact colour code ``[B]`` of ``region`` (background/foreground/majority)."""
+    codes = pack_rgb(images)
+    if region == "majority":
+        return mode_color(codes.flatten(1))
+    border = torch.cat([codes[:, 0], codes[:, -1], codes[:, 1:-1, 0], codes[:, 1:-1, -1]], dim=1)
+    background = mode_color(border)
+    if region == "background":
+        return background
+    foreground = mode_color(codes.flatten(1), exclude=background)
+    return torch.where(foreground >= 0, foreground, background)
+
+
+# ---------------------------------------------------------------------------- adapters
+class ReferenceAdapter(ModelAdapter):
+    """Base of the reference adapters: palette, device, seed and parsed candidates."""
+
+    def __init__(
+        self,
+        model_id: str,
+        palette: Palette = DEFAULT_PALETTE,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.model_id = model_id
+        self.palette = palette
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self._candidates: dict[tuple[str, ...], Candidates] = {}
+
+    @classmethod
+    def create(cls, model_id: str, **options) -> ReferenceAdapter:
+        """Factory for the model registry; ignores options a reference does not use."""
+        known = {k: options[k] for k in ("palette", "device", "seed") if options.get(k) is not None}
+        return cls(model_id, **known)
+
+    def candidates(self, texts: Sequence[str]) -> Candidates:
+        key = tuple(texts)
+        if key not in self._candidates:
+            self._candidates[key] = parse_candidates(key, self.palette)
+        return self._candidates[key]
+
+    def provenance(self) -> dict:
+        return {"weights_sha256": "none", "reference": type(self).__name__}
+
+
+class PerceivingAdapter(ReferenceAdapter):
+    """Scores a candidate by minus its palette colour's CIEDE2000 distance to a region."""
+
+    @abstractmethod
+    def region(self, candidates: Candidates) -> str:
+        """Which region's colour this adapter answers with for these candidates."""
+
+    def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        candidates = self.candidates(texts)
+        codes = region_colors(images, self.region(candidates))
+        unique, inverse = torch.unique(codes, return_inverse=True)
+        distance = delta_e_to_palette(unpack_rgb(unique), self.palette)
+        columns = [self.palette.index(name) for name in candidates.colors]
+        scores = -torch.as_tensor(distance[:, columns], dtype=torch.float32)
+        return scores.to(images.device)[inverse]
+
+
+class IdealObserver(PerceivingAdapter):
+    """Perfect perception, does what the prompt asks, cannot read."""
+
+    def region(self, candidates: Candidates) -> str:
+        return candidates.region
+
+
+class PixelMajority(PerceivingAdapter):
+    """Names the colour with the most pixels, whatever the prompt."""
+
+    def region(self, candidates: Candidates) -> str:
+        return "majority"
+
+
+#: modulus of the chance hash: the Mersenne prime 2^31 - 1, so products of two residues
+#: fit in int64
+_PRIME = (1 << 31) - 1
+_HASH_CHUNK = 32
+
+
+class Chance(ReferenceAdapter):
+    """Uniform random answers that are a pure function of (image bytes, text, seed).
+
+    Each image is hashed by a random linear form over its bytes modulo a prime (exact
+    integer arithmetic, so identical on CPU and GPU and in any batch split); each text
+    with the seed gives the coefficients of a small nonlinear mixing of that hash.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._weights: dict[tuple[int, str], torch.Tensor] = {}
+
+    def image_hash(self, images: torch.Tensor) -> torch.Tensor:
+        """``[B,3,H,W]`` uint8 -> ``[B]`` int64 in ``[0, 2^31 - 1)``."""
+        flat = images.reshape(images.shape[0], -1)
+        key = (flat.shape[1], str(flat.device))
+        if key not in self._weights:
+            generator = torch.Generator().manual_seed(20240602)
+            weights = torch.randint(1, 1 << 24, (flat.shape[1],), generator=generator)
+            self._weights[key] = weights.to(flat.device)
+        weights = self._weights[key]
+        parts = [
+            (chunk.to(torch.int64) * weights).sum(dim=1) % _PRIME
+            for chunk in flat.split(_HASH_CHUNK)
+        ]
+        return torch.cat(parts)
+
+    def text_coefficients(self, texts: Sequence[str]) -> torch.Tensor:
+        """``[3,K]`` int64 mixing coefficients in ``[1, 2^31 - 1)``, one column per text."""
+        rows = []
+        for text in texts:
+            digest = hashlib.sha256(f"{self.seed}\x00{text}".encode()).digest()
+            rows.append(
+                [1 + int.from_bytes(digest[i : i + 8], "little") % (_PRIME - 1) for i in (0, 8, 16)]
+            )
+        return torch.tensor(rows, dtype=torch.int64).T
+
+    def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        a, b, c = self.text_coefficients(texts).to(images.device)
+        x = (self.image_hash(images).unsqueeze(1) * a + b) % _PRIME
+        x = (x * x + c) % _PRIME
+        x = (x * a + c) % _PRIME
+        return x.to(torch.float64) / _PRIME
+
+
+REFERENCE_ADAPTERS: dict[str, tuple[Callable[..., ReferenceAdapter], str]] = {
+    "ideal-observer": (
+        IdealObserver.create,
+        "reference: perfect colour perception, follows the prompt, cannot read",
+    ),
+    "pixel-majority": (PixelMajority.create, "reference: always names the most frequent colour"),
+    "chance": (Chance.create, "reference: uniform random answer, seeded, reproducible"),
+}
+
+
+@colorbench.hookimpl
+def colorbench_register_models(register: Callable[..., None]) -> None:
+    for model_id, (factory, description) in REFERENCE_ADAPTERS.items():
+        register(model_id, factory, description=description)

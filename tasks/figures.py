@@ -1,0 +1,120 @@
+"""Figures of the paper tasks, drawn from the summary tables alone.
+
+Figures are built from ``TaskSummary`` tables (never from predictions), so they can be
+redrawn from a stored ``summary.json``. They use matplotlib's object API with the Agg
+canvas, never ``pyplot``: no global backend state, safe in worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from colorbench.tasks.tables import GROUPS
+from matplotlib.figure import Figure
+
+#: one colour per outcome, the same in every figure
+OUTCOME_COLORS = {
+    "background": "#4c72b0",
+    "object": "#dd8452",
+    "font": "#55a868",
+    "word": "#c44e52",
+    "none": "#b0b0b0",
+}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def group_heatmaps(
+    panels: Sequence[tuple[str, pd.DataFrame]], outcomes: Sequence[str], task: str, path: Path
+) -> Path:
+    """The 2x2 colour-group tables as annotated heatmaps: one row per prompt, one column
+    per outcome; each cell shows %, its 95% CI and n."""
+    fig = Figure(figsize=(4.2 * len(outcomes), 3.6 * len(panels)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(panels), len(outcomes), squeeze=False))
+    for row, (title, table) in enumerate(panels):
+        cells = table.set_index([table.columns[0], table.columns[1]])
+        for col, outcome in enumerate(outcomes):
+            ax = axes[row, col]
+            grid = cells[f"{outcome}_pct"].unstack().reindex(index=GROUPS, columns=GROUPS)
+            image = ax.imshow(grid.to_numpy(dtype=float), vmin=0, vmax=100, cmap="viridis")
+            for (i, bg), (j, ob) in product(enumerate(GROUPS), repeat=2):
+                cell = cells.loc[(bg, ob)]
+                text = (
+                    f"{cell[f'{outcome}_pct']:.1f}%\n"
+                    f"[{cell[f'{outcome}_ci_low']:.1f}, {cell[f'{outcome}_ci_high']:.1f}]\n"
+                    f"n={int(cell['n'])}"
+                )
+                shade = "black" if cell[f"{outcome}_pct"] > 60 else "white"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color=shade)
+            ax.set_xticks([0, 1], [f"{g} object" for g in GROUPS])
+            ax.set_yticks([0, 1], [f"{g}\nbackground" for g in GROUPS])
+            ax.set_title(f'{outcome} %  |  "{title}"', fontsize=9)
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(task)
+    return _save(fig, path)
+
+
+def outcome_bars(table: pd.DataFrame, outcomes: Sequence[str], task: str, path: Path) -> Path:
+    """Grouped bars: % of each outcome per row of ``table`` (e.g. per font colour),
+    with 95% CI whiskers."""
+    fig = Figure(figsize=(max(6.0, 0.9 * len(table)), 4.0), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(table))
+    width = 0.8 / len(outcomes)
+    for i, outcome in enumerate(outcomes):
+        pct = table[f"{outcome}_pct"].to_numpy(dtype=float)
+        err = np.vstack(
+            [
+                pct - table[f"{outcome}_ci_low"].to_numpy(dtype=float),
+                table[f"{outcome}_ci_high"].to_numpy(dtype=float) - pct,
+            ]
+        )
+        ax.bar(
+            x + (i - (len(outcomes) - 1) / 2) * width,
+            pct,
+            width,
+            yerr=err,
+            capsize=2,
+            label=outcome,
+            color=OUTCOME_COLORS.get(outcome),
+        )
+    ax.set_xticks(x, [str(v) for v in table.index], rotation=30, ha="right")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("% of answers")
+    ax.set_xlabel(table.index.name or "")
+    ax.legend(ncols=len(outcomes), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.12))
+    fig.suptitle(task, y=1.08)
+    return _save(fig, path)
+
+
+def stacked_bars(
+    table: pd.DataFrame, outcomes: Sequence[str], labels: Sequence[str], task: str, path: Path
+) -> Path:
+    """Horizontal stacked bars: the outcome shares of each row (e.g. per prompt)."""
+    fig = Figure(figsize=(8.0, 0.6 * len(table) + 1.5), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(table))
+    left = np.zeros(len(table))
+    for outcome in outcomes:
+        pct = np.nan_to_num(table[f"{outcome}_pct"].to_numpy(dtype=float))
+        ax.barh(y, pct, left=left, label=outcome, color=OUTCOME_COLORS.get(outcome))
+        for yi, (start, share) in enumerate(zip(left, pct, strict=True)):
+            if share >= 6:
+                ax.text(start + share / 2, yi, f"{share:.0f}", ha="center", va="center", fontsize=8)
+        left += pct
+    ax.set_yticks(y, [f'"{label}"' for label in labels])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of answers")
+    ax.legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle(task)
+    return _save(fig, path)

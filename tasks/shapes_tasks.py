@@ -1,0 +1,93 @@
+"""Experiments 1 and 2 of Arias et al. (2024): one flat shape on a flat background.
+
+Both tasks run on the ``shapes`` set (8 shapes x 11 background x 10 object colours) and
+classify an answer by the part whose colour it names (background / object / none).
+Their summaries reproduce the paper's 2x2 table (background achromatic|chromatic x
+object achromatic|chromatic, background% and object% per cell), one per prompt,
+plus per-colour breakdowns and the confusion of the answer against the asked part.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+
+import pandas as pd
+from colorbench.tasks import figures
+from colorbench.tasks.tables import confusion, group_table, headline, hit_rates, outcome_rates
+
+from colorbench.palette import Palette
+from colorbench.task import Headline, Prompt, Task, TaskSummary
+
+
+class ShapesTask(Task):
+    """Shared layout of the shapes tasks; subclasses choose prompts and the headline."""
+
+    stimulus_set = "shapes"
+    outcome_parts = ("background", "object")
+
+    @abstractmethod
+    def headline(self, predictions: pd.DataFrame) -> Headline:
+        """The task's leaderboard figure."""
+
+    def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
+        tables: dict[str, pd.DataFrame] = {}
+        for prompt in self.prompts:
+            rows = predictions[predictions["prompt"] == prompt.id]
+            if rows.empty:
+                continue
+            names = list(palette.names)
+            tables[f"groups_{prompt.id}"] = group_table(rows, palette, self.outcomes)
+            for part in self.outcome_parts:
+                tables[f"by_{part}_{prompt.id}"] = outcome_rates(rows, part, self.outcomes, names)
+            tables[f"confusion_{prompt.id}"] = confusion(rows, prompt.asks or "background", palette)
+        return TaskSummary(self.name, self.headline(predictions), tables)
+
+    def figure(self, summary: TaskSummary, path: Path) -> Path | None:
+        prompts = [p for p in self.prompts if f"groups_{p.id}" in summary.tables]
+        panels = [(p.template, summary.tables[f"groups_{p.id}"]) for p in prompts]
+        return figures.group_heatmaps(panels, self.outcome_parts, summary.task, path)
+
+
+class GlobalColor(ShapesTask):
+    """Exp. 1: which colour does the model give with no part named (the bare ``{c}``)?
+
+    Headline: % of answers naming the background, the majority colour (the object
+    covers less than half the image), so a model that names the larger area scores
+    100% and one that prefers the object or an absent colour scores lower.
+    """
+
+    name = "global-color"
+    prompts = (Prompt("bare", "{c}"),)
+    description = "Shapes, bare colour name: does the answer name the background or the object?"
+    reference = "Arias et al. 2024, Exp. 1 (2x2 table of background% / object%)"
+
+    def headline(self, predictions: pd.DataFrame) -> Headline:
+        return headline("background %", predictions["outcome"] == "background")
+
+
+class PartAttribution(ShapesTask):
+    """Exp. 2: can a prompt direct the answer to the object or to the background?
+
+    Headline: % correct (the answer names the asked part) pooled over both prompts;
+    the ``correct`` table gives it per prompt.
+    """
+
+    name = "part-attribution"
+    prompts = (
+        Prompt("object", "The color of the object is {c}", asks="object"),
+        Prompt("background", "The color of the background is {c}", asks="background"),
+    )
+    description = "Shapes, object / background prompts: does the answer name the asked part?"
+    reference = "Arias et al. 2024, Exp. 2 (2x2 table per prompt)"
+
+    def headline(self, predictions: pd.DataFrame) -> Headline:
+        return headline("correct %", predictions["correct"])
+
+    def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
+        summary = super().summarize(predictions, palette)
+        order = [p.id for p in self.prompts]
+        summary.tables["correct"] = hit_rates(
+            predictions["correct"], predictions["prompt"], "correct", order
+        )
+        return summary
