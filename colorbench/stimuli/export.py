@@ -1,0 +1,108 @@
+"""Export a stimulus set as PNG files for other tools (Hugging Face ``imagefolder`` layout).
+
+``out/metadata.csv`` has a ``file_name`` column (relative to ``out``) and every
+ground-truth attribute, so ``datasets.load_dataset("imagefolder", data_dir=out)``
+reads the images together with their labels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from colorbench.errors import ColorbenchError
+from colorbench.stimuli.base import StimulusSet
+from colorbench.stimuli.sheet import save_contact_sheet
+
+BATCH = 64
+
+
+def generate(
+    stimulus_set: StimulusSet,
+    samples: int,
+    out: Path | None,
+    sheet: Path | None = None,
+    quiet: bool = False,
+) -> int:
+    """Write ``samples`` images per combination to ``out`` and/or a contact sheet to ``sheet``.
+
+    Returns the number of images written to ``out`` (0 when only a sheet is asked for).
+    """
+    if not isinstance(samples, int) or samples < 1:
+        raise ColorbenchError(f"--samples must be a whole number >= 1, got {samples!r}")
+    if out is None and sheet is None:
+        raise ColorbenchError("nothing to write: give --out DIR, --sheet PNG or both")
+    written = 0 if out is None else _write_images(stimulus_set, samples, Path(out), quiet)
+    if sheet is not None:
+        save_contact_sheet(stimulus_set, Path(sheet), samples)
+    return written
+
+
+def _prepare(out: Path) -> Path:
+    """Create ``out/images`` or say, in one line, why ``out`` cannot be written."""
+    try:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ColorbenchError(
+            f"cannot create {out}: {exc.strerror or exc}; choose a writable --out directory"
+        ) from None
+    if not os.access(out / "images", os.W_OK):
+        raise ColorbenchError(f"{out} is not writable; choose a writable --out directory")
+    return out / "images"
+
+
+def _write_images(stimulus_set: StimulusSet, samples: int, out: Path, quiet: bool) -> int:
+    folder = _prepare(out)
+    total = stimulus_set.size(samples)
+    digits = len(str(stimulus_set.num_combinations() - 1)), len(str(samples - 1))
+    rows = []
+    columns = (
+        TextColumn(f"[bold]{stimulus_set.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=quiet) as progress:
+        task = progress.add_task("render", total=total)
+        for start in range(0, total, BATCH):
+            batch = stimulus_set.render(
+                stimulus_set.samples(start, min(start + BATCH, total), samples)
+            )
+            pixels = batch.images.permute(0, 2, 3, 1).numpy()
+            for sample, image in zip(batch.samples, pixels, strict=True):
+                name = f"{sample.combination:0{digits[0]}d}_{sample.sample:0{digits[1]}d}.png"
+                try:
+                    Image.fromarray(image).save(folder / name)
+                except OSError as exc:
+                    raise ColorbenchError(
+                        f"cannot write {folder / name}: {exc.strerror or exc}; "
+                        "free disk space or choose another --out"
+                    ) from None
+                rows.append(
+                    {
+                        "file_name": f"images/{name}",
+                        "sample_id": sample.sample_id,
+                        "combination": sample.combination,
+                        "sample": sample.sample,
+                        **sample.attrs,
+                    }
+                )
+            progress.advance(task, len(batch.samples))
+    metadata = out / "metadata.csv"
+    partial = metadata.with_suffix(".csv.partial")
+    pd.DataFrame(rows).to_csv(partial, index=False)
+    partial.replace(metadata)
+    return len(rows)
