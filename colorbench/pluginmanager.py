@@ -153,7 +153,7 @@ def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins
     return plugins
 
 
-def report_problems(plugins: Plugins, stream=sys.stderr) -> None:
-    """Print one line per broken plugin; the working plugins stay usable."""
+def report_problems(plugins: Plugins, stream=None) -> None:
+    """Print one line per broken plugin (to stderr by default); the working plugins stay usable."""
     for line in plugins.problems:
-        print(f"colorbench: warning: {line}", file=stream)
+        print(f"colorbench: warning: {line}", file=stream or sys.stderr)
