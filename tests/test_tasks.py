@@ -1,0 +1,206 @@
+"""The paper tasks on hand-made predictions whose counts are known by construction."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from colorbench.tasks import paper_tasks
+from colorbench.tasks.shapes_tasks import GlobalColor, PartAttribution
+from colorbench.tasks.stroop_tasks import PromptChoice, StroopColored, StroopWhite
+from PIL import Image
+
+from colorbench.palette import DEFAULT_PALETTE
+from colorbench.pluginmanager import load_plugins
+from colorbench.stats import wilson_interval
+from colorbench.task import TaskSummary
+
+
+def classified(task, rows):
+    """What the harness does before ``summarize``: add outcome and correct."""
+    frame = pd.DataFrame(rows)
+    frame["outcome"] = task.classify(frame)
+    frame["correct"] = task.correct(frame)
+    return frame
+
+
+def shapes_rows(prompt, background, object_, answers):
+    return [
+        {
+            "prompt": prompt,
+            "shape": "circle",
+            "background": background,
+            "object": object_,
+            "answer": a,
+        }
+        for a in answers
+    ]
+
+
+def test_tasks_register_through_the_hook_with_the_paper_design():
+    plugins = load_plugins()
+    assert {t.name for t in paper_tasks()} <= set(plugins.tasks.names())
+    tasks = {t.name: t for t in paper_tasks()}
+    assert tasks["global-color"].stimulus_set == "shapes"
+    assert [p.template for p in tasks["global-color"].prompts] == ["{c}"]
+    assert {p.id: p.asks for p in tasks["part-attribution"].prompts} == {
+        "object": "object",
+        "background": "background",
+    }
+    assert len(tasks["prompt-choice"].prompts) == 5
+    assert tasks["prompt-choice"].outcome_parts == ("background", "font", "word")
+    assert tasks["stroop-white"].stimulus_set == "stroop-white"
+    assert tasks["stroop-colored"].outcome_parts == ("font", "word", "background")
+    texts = tasks["stroop-white"].prompts[0].texts(DEFAULT_PALETTE)
+    assert texts[3] == "The word is written in red font"
+
+
+def test_classify_names_the_part_whose_colour_the_answer_is():
+    task = StroopColored()
+    frame = classified(
+        task,
+        [
+            {"prompt": "font", "word": "red", "font": "blue", "background": "grey", "answer": a}
+            for a in ("blue", "red", "grey", "pink")
+        ],
+    )
+    assert frame["outcome"].tolist() == ["font", "word", "background", "none"]
+    assert frame["correct"].tolist() == [True, False, False, False]
+
+
+def test_correct_is_missing_where_the_prompt_asks_for_no_part():
+    task = PromptChoice()
+    base = {"word": "red", "font": "blue", "background": "grey", "answer": "red"}
+    frame = classified(task, [{**base, "prompt": p} for p in ("bare", "text", "font")])
+    assert frame["outcome"].tolist() == ["word", "word", "word"]
+    assert frame["correct"].isna().tolist() == [True, False, False]
+    assert frame["correct"].iloc[1] and not frame["correct"].iloc[2]
+
+
+def test_two_by_two_groups_count_background_and_object_answers():
+    # achromatic bg / chromatic object: 3 background, 1 object answers
+    # chromatic bg / chromatic object: 1 background, 2 object, 1 none
+    # chromatic bg / achromatic object: 2 background
+    rows = (
+        shapes_rows("bare", "white", "red", ["white", "white", "white", "red"])
+        + shapes_rows("bare", "blue", "green", ["blue", "green", "green", "pink"])
+        + shapes_rows("bare", "yellow", "black", ["yellow", "yellow"])
+    )
+    task = GlobalColor()
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    groups = summary.tables["groups_bare"]
+    assert groups.index.tolist() == [
+        "achromatic / achromatic",
+        "achromatic / chromatic",
+        "chromatic / achromatic",
+        "chromatic / chromatic",
+    ]
+    assert groups["n"].tolist() == [0, 4, 2, 4]
+    assert groups.loc["achromatic / chromatic", "background_pct"] == 75.0
+    assert groups.loc["achromatic / chromatic", "object_pct"] == 25.0
+    assert groups.loc["chromatic / chromatic", "object_pct"] == 50.0
+    assert groups.loc["chromatic / chromatic", "none_pct"] == 25.0
+    assert groups.loc["chromatic / achromatic", "background_pct"] == 100.0
+    low, high = wilson_interval(3, 4)
+    cell = groups.loc["achromatic / chromatic"]
+    assert (cell["background_ci_low"], cell["background_ci_high"]) == pytest.approx(
+        (100 * low, 100 * high)
+    )
+    assert np.isnan(groups.loc["achromatic / achromatic", "background_pct"])
+    # headline: background named in 3 + 1 + 2 of 10 answers
+    assert summary.headline.metric == "background %"
+    assert (summary.headline.value, summary.headline.n) == (60.0, 10)
+    # per-colour breakdown, in palette order, absent colours dropped
+    by_background = summary.tables["by_background_bare"]
+    assert by_background.index.tolist() == ["white", "yellow", "blue"]
+    assert by_background.loc["blue", "n"] == 4
+    # confusion: background colour (rows) against answer (columns)
+    confusion = summary.tables["confusion_bare"]
+    assert confusion.shape == (11, 11)
+    assert confusion.loc["white", "white"] == 3 and confusion.loc["white", "red"] == 1
+    assert confusion.loc["blue", "pink"] == 1 and confusion.to_numpy().sum() == 10
+
+
+def test_part_attribution_tables_per_prompt_and_correct_headline():
+    rows = shapes_rows("object", "grey", "orange", ["orange", "orange", "grey"]) + shapes_rows(
+        "background", "grey", "orange", ["orange", "grey", "grey", "grey", "grey"]
+    )
+    task = PartAttribution()
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    assert summary.tables["groups_object"].loc["achromatic / chromatic", "object_pct"] == (
+        pytest.approx(200 / 3)
+    )
+    assert summary.tables["groups_background"].loc["achromatic / chromatic", "n"] == 5
+    # the confusion of the object prompt is against the object colour
+    assert summary.tables["confusion_object"].loc["orange", "orange"] == 2
+    assert summary.tables["confusion_background"].loc["grey", "grey"] == 4
+    correct = summary.tables["correct"]
+    assert correct.index.tolist() == ["object", "background"]
+    assert correct["n"].tolist() == [3, 5]
+    assert correct["correct_pct"].tolist() == pytest.approx([200 / 3, 80.0])
+    assert (summary.headline.value, summary.headline.n) == (pytest.approx(600 / 8), 8)
+
+
+def stroop_rows(prompt, word, font, background, answers):
+    return [
+        {"prompt": prompt, "word": word, "font": font, "background": background, "answer": a}
+        for a in answers
+    ]
+
+
+def test_stroop_tables_one_row_per_font_colour_and_overall():
+    rows = stroop_rows("font", "red", "blue", "white", ["blue", "red", "red", "black"])
+    rows += stroop_rows("font", "green", "pink", "white", ["pink", "pink"])
+    task = StroopWhite()
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    table = summary.tables["by_font"]
+    assert table.index.tolist() == ["blue", "pink", "overall"]
+    assert table["n"].tolist() == [4, 2, 6]
+    assert table.loc["blue", ["font_pct", "word_pct", "none_pct"]].tolist() == [25.0, 50.0, 25.0]
+    assert table.loc["overall", "font_pct"] == pytest.approx(50.0)
+    assert "background_pct" not in table.columns
+    assert summary.headline.metric == "correct (font) %"
+    assert (summary.headline.value, summary.headline.n) == (50.0, 6)
+
+    colored = StroopColored()
+    rows = stroop_rows("font", "red", "blue", "yellow", ["yellow", "blue"])
+    table = colored.summarize(classified(colored, rows), DEFAULT_PALETTE).tables["by_font"]
+    assert table.loc["blue", ["font_pct", "background_pct"]].tolist() == [50.0, 50.0]
+
+
+def test_prompt_choice_one_row_per_prompt_in_prompt_order():
+    rows = stroop_rows("text", "red", "blue", "grey", ["red", "red"])
+    rows += stroop_rows("font", "red", "blue", "grey", ["blue", "grey", "red", "blue"])
+    task = PromptChoice()
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    table = summary.tables["by_prompt"]
+    assert table.index.tolist() == ["font", "text"]
+    assert table.loc["font", "template"] == "The word is written in {c} font"
+    assert table.loc["font", ["background_pct", "font_pct", "word_pct", "none_pct"]].tolist() == [
+        25.0,
+        50.0,
+        25.0,
+        0.0,
+    ]
+    assert table.loc["text", "word_pct"] == 100.0
+    assert (summary.headline.value, summary.headline.n) == (50.0, 4)
+
+
+@pytest.mark.parametrize("task", paper_tasks(), ids=lambda t: t.name)
+def test_summary_survives_json_and_draws_its_figure(task, tmp_path):
+    rng = np.random.default_rng(0)
+    names = np.array(DEFAULT_PALETTE.names)
+    n = 400
+    parts = {"shape": ["star"] * n}
+    for part in ("background", "object", "word", "font"):
+        parts[part] = names[rng.integers(0, 11, n)]
+    frame = pd.DataFrame(parts)
+    frame["prompt"] = [task.prompts[i % len(task.prompts)].id for i in range(n)]
+    frame["answer"] = names[rng.integers(0, 11, n)]
+    frame = classified(task, frame.to_dict("records"))
+    summary = task.summarize(frame, DEFAULT_PALETTE)
+    restored = TaskSummary.from_dict(json.loads(json.dumps(summary.to_dict())))
+    assert restored.tables.keys() == summary.tables.keys()
+    path = task.figure(restored, tmp_path / "figure.png")
+    with Image.open(path) as image:
+        assert image.size[0] > 300 and image.size[1] > 200
