@@ -79,7 +79,7 @@ class Leaderboard:
         for model in self.models:
             row: dict[str, object] = {
                 "model": _csv_text(model),
-                "weights": _csv_text(self._weights(model)),
+                "weights": _csv_text(self._weights(model, short=False)),
                 "samples": self._samples(model),
             }
             for task in self.tasks:
@@ -137,14 +137,15 @@ class Leaderboard:
         delta = self.delta(model, task)
         return cell if delta is None else f"{cell} Δ {delta:+.1f}"
 
-    def _weights(self, model: str) -> str:
+    def _weights(self, model: str, short: bool = True) -> str:
+        """``random``, the weights' sha256 (12 digits when ``short``), ``mixed`` or ``?``."""
         found = {s.weights for s in self.scores if s.model == model and s.weights}
         if not found:
             return "?"
         if len(found) > 1:
             return "mixed"
         weights = found.pop()
-        return weights if weights == "random" else weights[:12]
+        return weights[:12] if short and weights != "random" else weights
 
     def _samples(self, model: str) -> str:
         found = sorted({s.samples for s in self.scores if s.model == model and s.samples})
