@@ -33,9 +33,12 @@ from PIL import Image
 
 import colorbench
 from colorbench.adapter import ContrastiveAdapter, ModelAdapter
+from colorbench.config import RunConfig
 from colorbench.palette import Palette
 from colorbench.stimuli.base import Batch, Sample, StimulusSet
 from colorbench.task import Headline, Prompt, Task, TaskSummary
+
+torch.set_num_threads(1)  # the test machine's cores are shared
 
 SIZE = 8
 #: calls seen by the adapters: ("images", batch size) and ("texts", texts)
@@ -72,7 +75,9 @@ class FakeSquares(StimulusSet):
             a = s.attrs
             images[i] = np.array(self.palette[a["background"]].rgb, dtype=np.uint8)[:, None, None]
             window = (slice(a["y"], a["y"] + a["side"]), slice(a["x"], a["x"] + a["side"]))
-            images[i][(slice(None), *window)] = np.array(self.palette[a["object"]].rgb)[:, None, None]
+            images[i][(slice(None), *window)] = np.array(self.palette[a["object"]].rgb)[
+                :, None, None
+            ]
             masks[i][window] = 1
         return Batch(list(samples), torch.from_numpy(images), torch.from_numpy(masks))
 
@@ -200,9 +205,14 @@ def colorbench_register_models(register):
     register("fake-minority", MinorityAdapter, description="names the rarest colour")
 
 
+def config(out: Path, **options: Any) -> RunConfig:
+    """A quiet run of fake-majority on the fake-squares tasks, with ``options`` overriding."""
+    defaults = {"models": ["fake-majority"], "tasks": ["fake-global", "fake-part"], "quiet": True}
+    return RunConfig(out=out, **{**defaults, **options})
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python tests/fake_plugin.py --out DIR [--samples N] [--task T] [--model M] [--no-resume]``"""
-    from colorbench.config import RunConfig
+    """``python tests/fake_plugin.py --out DIR [--samples N] [--task T] [--no-resume] ...``"""
     from colorbench.engine import evaluate
     from colorbench.errors import ColorbenchError
     from colorbench.pluginmanager import load_plugins
@@ -216,19 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-resume", dest="resume", action="store_false")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    config = RunConfig(
+    run = config(
+        args.out,
         models=args.model or ["fake-majority"],
         tasks=args.task or ["all"],
         samples=args.samples,
-        out=args.out,
         batch_size=args.batch_size,
         seed=args.seed,
         resume=args.resume,
-        quiet=True,
     )
     try:
-        evaluate(config, load_plugins(["fake_plugin"], entrypoints=False))
+        evaluate(run, load_plugins(["fake_plugin"], entrypoints=False))
     except ColorbenchError as exc:
         print(f"colorbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
