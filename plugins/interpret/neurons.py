@@ -150,9 +150,10 @@ def _grey_and_features_pass(
     net: _Encoder, corpus: Corpus, trackers: dict[str, TopK], settings: NeuronSettings, progress
 ):
     gray = {name: torch.zeros_like(t.values) for name, t in trackers.items()}
-    size = settings.feature_size
+    # features no larger than the field: a small field is not blurred by upsampling
+    sizes = {name: min(settings.feature_size, net.fields[name].size) for name in trackers}
     sums = {
-        name: torch.zeros(t.values.shape[0], 4, size, size, device=net.device)
+        name: torch.zeros(t.values.shape[0], 4, sizes[name], sizes[name], device=net.device)
         for name, t in trackers.items()
     }
     needed = torch.unique(torch.cat([t.ids[t.filled()] for t in trackers.values()]))
@@ -174,11 +175,9 @@ def _grey_and_features_pass(
             weights = tracker.values[units, slots].clamp(min=0)
             boxes = net.fields[name].boxes(y, x)
             for chunk in _batches(len(units), settings.crop_chunk):
-                crops = crop_patches(
-                    colour, local[chunk.start : chunk.stop], boxes[chunk.start : chunk.stop], size
-                )
-                crops *= weights[chunk.start : chunk.stop, None, None, None]
-                sums[name].index_add_(0, units[chunk.start : chunk.stop], crops)
+                part = slice(chunk.start, chunk.stop)
+                crops = crop_patches(colour, local[part], boxes[part], sizes[name])
+                sums[name].index_add_(0, units[part], crops * weights[part, None, None, None])
     return gray, {name: neuron_features(s) for name, s in sums.items()}
 
 

@@ -1,0 +1,147 @@
+"""Neuron indices on hand-built encoders whose answers are known by construction."""
+
+import colorsys
+
+import numpy as np
+import pytest
+import torch
+from colorbench.plugins.interpret.indices import (
+    LUMA,
+    Thresholds,
+    classify_units,
+    dominant_hue,
+    hue_chroma,
+    pearson,
+)
+from colorbench.plugins.interpret.neurons import NeuronSettings, analyze_neurons
+from interpret_support import FakeStroop, TensorCorpus, blob_images, pointwise_encoder, scale01
+from torch import nn
+
+torch.set_num_threads(2)
+
+
+def _opponent_and_edge() -> nn.Module:
+    """Unit 0: red minus green (blind to grey); unit 1: horizontal luminance edge."""
+    # replicate padding: no false edges at the image border
+    conv = nn.Conv2d(3, 2, 3, padding=1, bias=False, padding_mode="replicate")
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 1, 1], conv.weight[0, 1, 1, 1] = 1.0, -1.0
+        conv.weight[1] = torch.tensor(LUMA)[:, None, None] * sobel
+    return nn.Sequential(conv, nn.ReLU())
+
+
+@pytest.fixture(scope="module")
+def stroop():
+    return FakeStroop(size=48)
+
+
+def _run(encoder, corpus_images, stroop, **settings):
+    samples = [stroop.sample(c, 0) for c in range(0, stroop.num_combinations(), 5)]
+    return analyze_neurons(
+        encoder,
+        scale01,
+        ["1"],
+        TensorCorpus(corpus_images),
+        stroop,
+        samples,
+        NeuronSettings(**{"top_k": 10, "stroop_top": 20, "batch_size": 16, **settings}),
+    )
+
+
+def test_csi_of_opponent_unit_is_one_and_of_edge_unit_zero(stroop):
+    results = _run(_opponent_and_edge(), blob_images(40), stroop)
+    csi = results.table.csi.to_numpy()
+    assert csi[0] == pytest.approx(1.0)
+    assert csi[1] < 0.02
+    # the edge unit fires on glyph edges only: its Stroop response lies on the word
+    assert results.table.text_share[1] > 0.9
+
+
+def _colour_units() -> nn.Module:
+    """Unit 0: red only; unit 1: white only; unit 2: cyan, a colour no Stroop image has."""
+    return pointwise_encoder(
+        [[1, -1, -1], [1, 1, 1], [-1, 1, 1]],
+        [-0.5, -2.9, -1.5],
+    )
+
+
+def _corpus_with_cyan() -> torch.Tensor:
+    """Random blobs plus cyan and white squares, so every unit fires on natural images."""
+    images = blob_images(20)
+    images[::4, :, 8:16, 8:16] = torch.tensor([0, 255, 255], dtype=torch.uint8)[:, None, None]
+    images[1::4, :, 8:16, 8:16] = 255
+    return images
+
+
+def test_colour_label_selectivity_and_classes(stroop):
+    results = _run(_colour_units(), _corpus_with_cyan(), stroop)
+    table = results.table.set_index("unit")
+    shown_red = table.f_font_red[0] + table.f_background_red[0]
+    assert shown_red == pytest.approx(1.0)
+    assert table.f_word_red[0] == pytest.approx(0.0)  # red is never the word when shown
+    assert list(table["class"]) == ["Colour chromatic", "Colour achromatic", "Not activated"]
+    assert list(table.class_colour) == ["red", "white", ""]
+    for role in ("word", "font", "background"):  # each role's shares sum to 1
+        assert table.filter(like=f"f_{role}_").loc[0].sum() == pytest.approx(1.0)
+
+
+def test_neuron_feature_of_a_red_unit_is_red(stroop):
+    results = _run(_colour_units(), _corpus_with_cyan(), stroop)
+    red = results.layers["1"].features[0]
+    assert red.shape == (3, 1, 1)  # a 1x1 receptive field gives a one-pixel feature
+    r, g, b = red[:, 0, 0].tolist()
+    assert r - g - b > 0.5  # every top patch passed the unit's threshold: so does their mean
+    hue = results.table.hue[0]
+    assert min(hue, 360 - hue) < 60
+
+
+def test_classifier_rules_on_constructed_units():
+    chromatic = np.array([False] * 3 + [True] * 8)
+    chance = np.full((6, 11), 1 / 11)  # what a unit blind to colour and word gets
+    word, font, background = chance.copy(), chance.copy(), chance.copy()
+    word[0] = np.eye(11)[2]  # always the written name of colour 2, in any font: Colour Word
+    word[1], font[1], background[1] = (np.eye(11)[5] * 0.3 + 0.7 / 11,) * 3  # 5 in all roles
+    font[2] = np.eye(11)[0] * 0.5
+    background[2] = np.eye(11)[0] * 0.4  # black shown, as font or background: Colour
+    font[3] = np.eye(11)[7] * 0.6  # chromatic colour 7 as font: Colour
+    text_share = np.array([0.9, 0.1, 0.1, 0.1, 0.8, 0.2])  # unit 4 fires on any word
+    f = {"word": word, "font": font, "background": background}
+    classes, colour = classify_units(f, text_share, np.ones(6), np.ones(6), chromatic)
+    assert list(classes) == [
+        "Colour Word",
+        "Colour Multimodal",
+        "Colour achromatic",
+        "Colour chromatic",
+        "Any Word",
+        "Other",
+    ]
+    assert list(colour) == [2, 5, 0, 7, -1, -1]
+    max_stroop = np.array([0.4, 0.6, 0.0, 1.0, 1.0, 1.0])
+    silent, _ = classify_units(f, text_share, max_stroop, np.ones(6), chromatic, Thresholds())
+    assert list(silent == "Not activated") == [True, False, True, False, False, False]
+
+
+def test_hue_chroma_matches_colorsys():
+    rgb = torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(1))
+    hue, chroma = hue_chroma(rgb)
+    for y, x in [(0, 0), (2, 3), (4, 6)]:
+        h, _, v = colorsys.rgb_to_hsv(*rgb[:, y, x].tolist())
+        assert hue[y, x].item() == pytest.approx(h * 360, abs=1e-3)
+        assert chroma[y, x].item() == pytest.approx(v - rgb[:, y, x].min().item(), abs=1e-6)
+
+
+def test_dominant_hue_ignores_pixels_outside_patches():
+    features = torch.full((2, 3, 4, 4), float("nan"))
+    features[0, :, :2] = torch.tensor([0.0, 0.0, 1.0])[:, None, None]  # blue, half covered
+    features[1] = 0.5  # grey: no hue
+    hue, chroma = dominant_hue(features)
+    assert hue[0].item() == pytest.approx(240.0)
+    assert chroma[0].item() == pytest.approx(1.0)
+    assert torch.isnan(hue[1])
+
+
+def test_pearson():
+    assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))
