@@ -105,10 +105,8 @@ class ColorNamingTask(Task):
         order = [f"{c} / {g}" for c in conditions for g in GROUPS]
         tables["recall"] = hit_rates(scored["correct"], kind.rename("condition / human term"),
                                      "recall", order)  # fmt: skip
-        for cond in conditions:
-            tables[f"confusion: {cond}"] = confusion(
-                frame[frame["condition"] == cond], "human_term", palette
-            ).reindex(terms)
+        for cond, group in scored.groupby("condition"):
+            tables[f"confusion: {cond}"] = confusion(group, "human_term", palette).reindex(terms)
         metric = "agreement with human colour names (%)"
         return ColorNamingSummary(
             self.name, headline(metric, frame["correct"]), tables, _per_color(scored)
