@@ -8,6 +8,7 @@ reads the images together with their labels.
 from __future__ import annotations
 
 import os
+from numbers import Integral
 from pathlib import Path
 
 import pandas as pd
@@ -39,8 +40,9 @@ def generate(
 
     Returns the number of images written to ``out`` (0 when only a sheet is asked for).
     """
-    if not isinstance(samples, int) or samples < 1:
+    if isinstance(samples, bool) or not isinstance(samples, Integral) or samples < 1:
         raise ColorbenchError(f"--samples must be a whole number >= 1, got {samples!r}")
+    samples = int(samples)
     if out is None and sheet is None:
         raise ColorbenchError("nothing to write: give --out DIR, --sheet PNG or both")
     written = 0 if out is None else _write_images(stimulus_set, samples, Path(out), quiet)
