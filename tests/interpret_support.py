@@ -29,9 +29,7 @@ class FakeStroop(StimulusSet):
         self.image_size = size
         names = palette.names
         self._combos = [
-            (w, f, b)
-            for w, f, b in itertools.product(names, names, names)
-            if len({w, f, b}) == 3
+            (w, f, b) for w, f, b in itertools.product(names, names, names) if len({w, f, b}) == 3
         ]
 
     def num_combinations(self) -> int:
@@ -99,3 +97,42 @@ def pointwise_encoder(weights: Sequence[Sequence[float]], bias: Sequence[float])
         conv.weight.copy_(torch.tensor(weights, dtype=torch.float32)[:, :, None, None])
         conv.bias.copy_(torch.tensor(bias, dtype=torch.float32))
     return nn.Sequential(conv, nn.ReLU())
+
+
+class FakeShapes(StimulusSet):
+    """A square object on a background: every (background, object) colour pair."""
+
+    name = "shapes"
+    parts = ("background", "object")
+
+    def __init__(self, palette=DEFAULT_PALETTE, seed=0, size=32):
+        super().__init__(palette, seed)
+        self.image_size = size
+        names = palette.names
+        self._combos = [(b, o) for b, o in itertools.product(names, names) if b != o]
+
+    def num_combinations(self) -> int:
+        return len(self._combos)
+
+    def combination(self, index: int) -> dict:
+        background, obj = self._combos[index]
+        return {"background": background, "object": obj, "shape": "square"}
+
+    def sample(self, combination: int, sample: int) -> Sample:
+        side = int(self.rng(combination, sample).integers(4, self.image_size // 2))
+        return Sample(
+            self.name, combination, sample, {**self.combination(combination), "side": side}
+        )
+
+    def render(self, samples: Sequence[Sample], backend="pil", device=None) -> Batch:
+        n = self.image_size
+        images = torch.empty(len(samples), 3, n, n, dtype=torch.uint8)
+        masks = torch.zeros(len(samples), n, n, dtype=torch.uint8)
+        for i, s in enumerate(samples):
+            side = s.attrs["side"]
+            masks[i, :side, :side] = 1
+            images[i] = torch.tensor(self.palette[s.attrs["background"]].rgb)[:, None, None]
+            images[i, :, :side, :side] = torch.tensor(self.palette[s.attrs["object"]].rgb)[
+                :, None, None
+            ]
+        return Batch(list(samples), images, masks)
