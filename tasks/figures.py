@@ -72,12 +72,9 @@ def outcome_bars(table: pd.DataFrame, outcomes: Sequence[str], task: str, path: 
     width = 0.8 / len(outcomes)
     for i, outcome in enumerate(outcomes):
         pct = table[f"{outcome}_pct"].to_numpy(dtype=float)
-        err = np.vstack(
-            [
-                pct - table[f"{outcome}_ci_low"].to_numpy(dtype=float),
-                table[f"{outcome}_ci_high"].to_numpy(dtype=float) - pct,
-            ]
-        )
+        low = table[f"{outcome}_ci_low"].to_numpy(dtype=float)
+        high = table[f"{outcome}_ci_high"].to_numpy(dtype=float)
+        err = np.clip(np.vstack([pct - low, high - pct]), 0, None)  # rounding at 0% / 100%
         ax.bar(
             x + (i - (len(outcomes) - 1) / 2) * width,
             pct,

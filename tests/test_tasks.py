@@ -204,3 +204,12 @@ def test_summary_survives_json_and_draws_its_figure(task, tmp_path):
     path = task.figure(restored, tmp_path / "figure.png")
     with Image.open(path) as image:
         assert image.size[0] > 300 and image.size[1] > 200
+
+
+def test_figure_of_a_perfect_score_draws(tmp_path):
+    # 100% correct puts the Wilson bound at 100 up to rounding; the whiskers must not fail
+    task = StroopWhite()
+    rows = stroop_rows("font", "red", "blue", "white", ["blue"] * 7)
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    assert summary.tables["by_font"].loc["overall", "font_pct"] == 100.0
+    assert task.figure(summary, tmp_path / "f.png").stat().st_size > 0

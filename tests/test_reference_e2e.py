@@ -1,0 +1,96 @@
+"""The reference adapters' known answers, through the full CLI path and the results store.
+
+``colorbench run`` renders the real stimulus sets, scores them with the adapter,
+classifies, summarises and stores; these tests read back what it stored.
+"""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from colorbench.stats import wilson_interval
+
+pytest.importorskip(
+    "colorbench.engine", reason="colorbench.engine (the run engine) is not importable yet"
+)
+
+from colorbench.cli import main  # noqa: E402  (after the skip: the CLI needs the engine)
+
+torch.set_num_threads(1)
+
+
+def run(out, model, *tasks, samples=1, options=()):
+    argv = ["run", "--model", model, "--samples", str(samples), "--out", str(out), "--quiet"]
+    argv += list(options)
+    for task in tasks:
+        argv += ["--task", task]
+    assert main(argv) == 0
+    return out
+
+
+def stored(out, model, task):
+    directory = out / model / task
+    summary = json.loads((directory / "summary.json").read_text())
+    return summary, pd.read_parquet(directory / "predictions.parquet")
+
+
+@pytest.fixture(scope="module")
+def ideal(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ideal")
+    return run(out, "ideal-observer", "part-attribution", "stroop-white", "stroop-colored")
+
+
+@pytest.fixture(scope="module")
+def majority(tmp_path_factory):
+    return run(
+        tmp_path_factory.mktemp("majority"), "pixel-majority", "global-color", "stroop-colored"
+    )
+
+
+@pytest.mark.parametrize("task", ["part-attribution", "stroop-white", "stroop-colored"])
+def test_ideal_observer_is_always_correct(ideal, task):
+    summary, predictions = stored(ideal, "ideal-observer", task)
+    assert summary["model"] == "ideal-observer" and summary["task"] == task
+    assert len(predictions) > 0 and predictions["correct"].all()
+    headline = summary["summary"]["headline"]
+    assert headline["value"] == 100.0 and headline["n"] == len(predictions)
+    if task == "part-attribution":
+        assert set(predictions["prompt"]) == {"object", "background"}
+        correct = pd.DataFrame(**summary["summary"]["tables"]["correct"])
+        assert correct["correct_pct"].tolist() == [100.0, 100.0]
+
+
+@pytest.mark.parametrize("task", ["global-color", "stroop-colored"])
+def test_pixel_majority_names_the_background(majority, task):
+    summary, predictions = stored(majority, "pixel-majority", task)
+    assert len(predictions) > 0
+    assert (predictions["outcome"] == "background").all()
+    assert (predictions["answer"] == predictions["background"]).all()
+
+
+def test_chance_lands_within_its_interval_of_one_in_eleven(tmp_path):
+    # part-attribution, 1 sample per combination: 880 images x 2 prompts = 1760 answers
+    summary, predictions = stored(
+        run(tmp_path, "chance", "part-attribution"), "chance", "part-attribution"
+    )
+    headline = summary["summary"]["headline"]
+    assert headline["n"] == len(predictions) == 1760
+    assert headline["ci_low"] <= 100 / 11 <= headline["ci_high"]
+    # every colour is answered about equally often (each within its own Wilson interval)
+    counts = predictions["answer"].value_counts()
+    low, high = wilson_interval(counts.to_numpy(), len(predictions), z=3.29)  # 99.9%
+    assert len(counts) == 11 and ((low <= 1 / 11) & (1 / 11 <= high)).all(), counts
+
+
+def test_chance_answers_do_not_depend_on_batching(tmp_path):
+    # the answer is a hash of (image, text, seed), not a random stream: any split agrees
+    runs = [
+        stored(
+            run(tmp_path / name, "chance", "stroop-white", options=opts), "chance", "stroop-white"
+        )[1]
+        for name, opts in (("default", ()), ("small", ("--batch-size", "7")))
+    ]
+    assert len(runs[0]) > 0
+    assert runs[0]["answer"].tolist() == runs[1]["answer"].tolist()
