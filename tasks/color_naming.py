@@ -16,6 +16,11 @@ names the larger area, which is not an error. Its outcomes (human term / backgro
 none) are still reported per background, which repeats the global-colour experiment with
 continuous object colours.
 
+The headline is the agreement over all scored rows with a Wilson interval; one colour
+gives up to five correlated scored rows, so read it with the per-term table of the bare
+prompt on patches, which rests on one row per colour. ``docs/color_naming.md`` has the
+reference rows.
+
 The plugin registers the stimulus set and the task through the same hooks as every
 other plugin; the core does not know it.
 """

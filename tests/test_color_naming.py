@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from colorbench.tasks.color_naming import ColorNamingTask
 from colorbench.tasks.xkcd import MIN_DELTA_E, XkcdColorsSet, head_term, load_xkcd_colors
 from matplotlib.colors import XKCD_COLORS
@@ -118,6 +119,16 @@ def test_render_paints_exact_colours_and_masks(xkcd_set: XkcdColorsSet) -> None:
     assert np.array_equal(again.images.numpy(), batch.images.numpy())
     torch_batch = xkcd_set.render(samples, backend="torch")
     assert (torch_batch.masks != batch.masks).float().mean() < 1e-3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_torch_renderer_on_cuda_matches_pil(xkcd_set: XkcdColorsSet) -> None:
+    samples = [xkcd_set.sample(i, 0) for i in range(12)]
+    cpu = xkcd_set.render(samples, backend="pil")
+    gpu = xkcd_set.render(samples, backend="torch", device="cuda")
+    assert gpu.images.device.type == "cuda"
+    assert (gpu.masks.cpu() != cpu.masks).float().mean() < 1e-3
 
 
 def test_palette_without_a_basic_term_is_refused() -> None:
