@@ -160,14 +160,17 @@ def test_scoring_on_hand_made_predictions() -> None:
         ("object", "shape", "black", "green", "green"),  # agrees
         ("bare", "shape", "white", "green", "green"),  # names the object: not scored
         ("object", "shape", "white", "green", "white"),  # background: disagrees
+        ("bare", "shape", "grey", "grey", "grey"),  # a grey on grey: the human term wins
+        ("object", "shape", "grey", "grey", "grey"),  # agrees
     ])  # fmt: skip
     hit, bg = "human_term", "background"
-    assert frame["outcome"].tolist() == [hit, "none", hit, "none", bg, hit, hit, bg]
-    assert frame["correct"].tolist() == [True, False, True, False, pd.NA, True, pd.NA, False]
+    assert frame["outcome"].tolist() == [hit, "none", hit, "none", bg, hit, hit, bg, hit, hit]
+    assert frame["correct"].tolist() == [True, False, True, False, pd.NA, True, pd.NA, False,
+                                         pd.NA, True]  # fmt: skip
 
     summary = ColorNamingTask().summarize(frame, DEFAULT_PALETTE)
     h = summary.headline
-    assert (h.n, h.value) == (6, pytest.approx(100 * 3 / 6))
+    assert (h.n, h.value) == (7, pytest.approx(100 * 4 / 7))
     assert h.ci_low < h.value < h.ci_high
     per_term = summary.tables["per term: bare, patch"]
     assert per_term.loc["blue", "n"] == 1 and per_term.loc["blue", "agree_pct"] == 100
@@ -175,6 +178,7 @@ def test_scoring_on_hand_made_predictions() -> None:
     recall = summary.tables["recall"]
     assert recall.loc["object, patch / achromatic", "recall_pct"] == 0
     assert recall.loc["object, shape / chromatic", ["n", "recall_pct"]].tolist() == [2, 50]
+    assert recall.loc["object, shape / achromatic", ["n", "recall_pct"]].tolist() == [1, 100]
     conditions = summary.tables["conditions"]
     assert conditions.loc["bare, shape on black", "background_pct"] == 100
     assert conditions.loc["object, shape on white", "background_pct"] == 100
@@ -182,7 +186,8 @@ def test_scoring_on_hand_made_predictions() -> None:
     assert confusion.loc["grey", "white"] == 1 and confusion.to_numpy().sum() == 2
     assert list(confusion.columns) == list(DEFAULT_PALETTE.names)
     stored = json.loads(json.dumps(summary.to_dict()))
-    assert stored["headline"]["n"] == 6 and len(stored["colors"]["xkcd_name"]) == 4
+    assert conditions.loc["bare, shape on grey", "human_term_pct"] == 100
+    assert stored["headline"]["n"] == 7 and len(stored["colors"]["xkcd_name"]) == 5
 
 
 def test_nearest_prototype_baseline_on_all_patches(tmp_path) -> None:
