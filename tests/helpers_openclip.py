@@ -45,3 +45,15 @@ def save_open_clip_checkpoint(model: torch.nn.Module, path: Path, *, wrapped: bo
     else:
         torch.save(state, path)
     return path
+
+
+def put_in_hub_cache(cache: Path, repo_id: str, filename: str, content: bytes) -> Path:
+    """Lay a file out as ``huggingface_hub`` caches it (refs/main -> snapshots/<sha>/file)."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    sha = "0" * 40
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(sha)
+    target = repo / "snapshots" / sha / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return target

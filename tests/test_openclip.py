@@ -5,6 +5,7 @@ Each random-init model is created once per module (a few seconds each on CPU).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -19,8 +20,10 @@ from colorbench.plugins.openclip_load import load_weights
 from helpers_openclip import (
     centre_rn50_image_features,
     flat_images,
+    put_in_hub_cache,
     save_open_clip_checkpoint,
 )
+from safetensors.torch import save
 
 from colorbench.errors import ColorbenchError, WeightsError
 from colorbench.palette import DEFAULT_PALETTE
@@ -149,7 +152,55 @@ def test_cuda_autocast_agrees_with_cpu_fp32(rn50) -> None:
     assert similarity.min() > 0.99
 
 
-# -- weights --------------------------------------------------------------------------------
+# -- hf-hub models ---------------------------------------------------------------------------------
+
+#: a tiny open_clip model as a hub repository would describe it (open_clip_config.json)
+TINY_HUB_CONFIG = {
+    "model_cfg": {
+        "embed_dim": 32,
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 1,
+            "width": 32,
+            "head_width": 16,
+            "patch_size": 16,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
+    },
+    "preprocess_cfg": {"mean": [0.5, 0.25, 0.5], "std": [0.25, 0.5, 0.25]},
+}
+
+
+def test_hf_hub_model_is_built_from_config_and_weights_in_the_hub_cache(empty_hub_cache) -> None:
+    torch.manual_seed(3)
+    reference = open_clip.CLIP(**TINY_HUB_CONFIG["model_cfg"]).eval()
+    repo = "colorbench-test/tiny-clip"
+    put_in_hub_cache(
+        empty_hub_cache, repo, "open_clip_config.json", json.dumps(TINY_HUB_CONFIG).encode()
+    )
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+    weights = put_in_hub_cache(empty_hub_cache, repo, "open_clip_model.safetensors", save(state))
+
+    adapter = OpenClipAdapter.from_id(f"hf-hub:{repo}")
+    pixels = adapter.preprocess(flat_images([(255, 0, 51)], size=(40, 40)))
+    assert pixels.shape == (1, 3, 32, 32)
+    expected = torch.tensor([(1 - 0.5) / 0.25, (0 - 0.25) / 0.5, (0.2 - 0.5) / 0.25])
+    assert torch.allclose(pixels[0, :, 5, 7], expected, atol=1e-5)
+    with torch.inference_mode():
+        image = reference.encode_image(adapter.preprocess(FEW), normalize=True)
+        text = reference.encode_text(open_clip.tokenize(["red", "blue"]), normalize=True)
+    assert torch.allclose(adapter.encode_images(FEW), image, atol=1e-5)
+    assert torch.allclose(adapter.encode_texts(["red", "blue"]), text, atol=1e-5)
+    assert adapter.provenance()["weights_sha256"] == sha256_file(weights)
+
+
+# -- pretrained weights ----------------------------------------------------------------------------
 
 
 def test_pretrained_id_without_weights_fails_fast_naming_the_file(empty_hub_cache) -> None:
@@ -192,7 +243,7 @@ def test_pretrained_id_loads_a_checkpoint_given_as_weights(centred_checkpoint) -
     adapter = OpenClipAdapter.from_id("openai-RN50", weights=path, seed=1)
     images = adapter.encode_images(FLAT)
     assert torch.allclose(images, torch.nn.functional.normalize(features, dim=-1), atol=1e-4)
-    answers = (images @ adapter.encode_texts(DEFAULT_PALETTE.names).T).argmax(1)
+    answers = (images @ adapter.encode_texts(COLOURS).T).argmax(1)
     assert len(set(answers.tolist())) >= 3, f"answers barely vary: {answers.tolist()}"
 
     provenance = adapter.provenance()
@@ -203,3 +254,17 @@ def test_pretrained_id_loads_a_checkpoint_given_as_weights(centred_checkpoint) -
 def test_checkpoint_of_another_architecture_is_a_one_line_mismatch(centred_checkpoint, vit):
     with pytest.raises(WeightsError, match=r"centred\.pt does not fit the model: missing keys"):
         load_weights(vit.model, centred_checkpoint[0])
+
+
+def test_pretrained_id_finds_its_weights_in_the_hub_cache(centred_checkpoint, empty_hub_cache):
+    path, features = centred_checkpoint
+    cached = put_in_hub_cache(
+        empty_hub_cache,
+        "timm/resnet50_clip.openai",
+        "open_clip_pytorch_model.bin",
+        path.read_bytes(),
+    )
+    adapter = OpenClipAdapter.from_id("openai-RN50")
+    assert adapter.provenance()["weights"] == str(cached)
+    expected = torch.nn.functional.normalize(features[1:3], dim=-1)
+    assert torch.allclose(adapter.encode_images(FEW), expected, atol=1e-4)
