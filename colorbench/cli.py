@@ -103,12 +103,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     api.check_names(config, args.plugins)
     evaluate = _lazy("colorbench.engine", "evaluate")
-    for result in evaluate(config, args.plugins):
+    results = evaluate(config, args.plugins)
+    for result in results:
         if args.quiet:
             h = result.summary.headline
             args.console.print(f"{result.model} {result.task}: {h.value:.1f} -> {result.path}")
         else:
             display.print_summary(args.console, result.model, result.summary, result.path)
+    if len(results) > 1 and not args.quiet:
+        args.console.print(display.results_table(results))
     return 0
 
 

@@ -31,14 +31,46 @@ def cell(value: object) -> Text:
     return Text(str(value))
 
 
+def merge_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fold each ``X_pct, X_ci_low, X_ci_high`` triple into one ``X %`` column, "87.5 (80.1–92.3)".
+
+    Tasks store the three numbers separately (machine-readable); a person reads them together,
+    and three columns per outcome make the terminal tables too wide to read.
+    """
+    names = [str(c) for c in frame.columns]
+    bases = {
+        n[: -len("_pct")]
+        for n in names
+        if n.endswith("_pct") and {f"{n[:-4]}_ci_low", f"{n[:-4]}_ci_high"} <= set(names)
+    }
+    bounds = {f"{b}_ci_{end}" for b in bases for end in ("low", "high")}
+    columns: dict[str, object] = {}
+    for column, name in zip(frame.columns, names, strict=True):
+        base = name.removesuffix("_pct")
+        if base in bases and name == f"{base}_pct":
+            triples = zip(
+                frame[column], frame[f"{base}_ci_low"], frame[f"{base}_ci_high"], strict=True
+            )
+            columns[f"{base} %"] = [_interval(*t) for t in triples]
+        elif name not in bounds:
+            columns[name] = frame[column].tolist()
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def _interval(value: float, low: float, high: float) -> str:
+    return "" if pd.isna(value) else f"{value:.1f} ({low:.1f}–{high:.1f})"
+
+
 def frame_table(frame: pd.DataFrame, title: str) -> Table:
-    """A DataFrame as a rich table, keeping its index as the first column."""
+    """A DataFrame as a rich table, its index (levels joined by " / ") as the first column."""
     table = Table(title=Text(title), title_justify="left")
-    flat = frame.reset_index()
-    for i, column in enumerate(flat.columns):
-        table.add_column(Text(str(column)), justify="left" if i == 0 else "right")
-    for row in flat.itertuples(index=False):
-        table.add_row(*(cell(v) for v in row))
+    merged = merge_intervals(frame)
+    table.add_column(Text(" / ".join(str(n) for n in frame.index.names if n is not None)))
+    for column in merged.columns:
+        table.add_column(Text(str(column)), justify="right")
+    for key, row in zip(merged.index, merged.itertuples(index=False), strict=True):
+        label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        table.add_row(Text(label), *(cell(v) for v in row))
     return table
 
 
@@ -106,3 +138,15 @@ def named_table(title: str, registry: Registry) -> Table:
 
 def plugins_table(sources: dict[str, str]) -> Table:
     return _entries_table("plugins", ("name", "source"), sorted(sources.items()))
+
+
+def results_table(results: Iterable) -> Table:
+    """The closing overview of a run: one row per (model, task) with its headline and folder."""
+    rows = []
+    for r in results:
+        h = r.summary.headline
+        rows.append(
+            (r.model, r.task, h.metric, _interval(h.value, h.ci_low, h.ci_high), h.n, r.path)
+        )
+    columns = ("model", "task", "headline", "value (95% CI)", "n", "stored in")
+    return _entries_table("results", columns, rows)

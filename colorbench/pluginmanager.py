@@ -54,14 +54,17 @@ def _load_entry_points(pm: pluggy.PluginManager, problems: list[str], sources: d
         _register(pm, plugin, ep.name, f"{ep.value}{dist}", problems, sources)
 
 
-def _load_module(pm: pluggy.PluginManager, spec: str, problems: list[str], sources: dict) -> None:
+def _load_module(
+    pm: pluggy.PluginManager, spec: str, how: str, problems: list[str], sources: dict
+) -> None:
+    """Import and register a plugin module named on the command line (``-p``) or by the core."""
     try:
         module = importlib.import_module(spec)
     except Exception as exc:
-        problems.append(f"plugin {spec!r} (-p) failed to import: {_one_line(exc)}")
+        problems.append(f"plugin {spec!r} ({how}) failed to import: {_one_line(exc)}")
         return
     if pm.get_plugin(spec) is None and not pm.is_registered(module):
-        _register(pm, module, spec, f"{spec} (-p)", problems, sources)
+        _register(pm, module, spec, f"{spec} ({how})", problems, sources)
 
 
 def _register(
@@ -116,13 +119,12 @@ def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins
             pm.set_blocked(spec[3:])
     for name in CORE_PLUGINS:
         if not pm.is_blocked(name):
-            pm.register(importlib.import_module(name), name=name)
-            sources[name] = f"{name} (core)"
+            _load_module(pm, name, "core", problems, sources)
     if entrypoints:
         _load_entry_points(pm, problems, sources)
     for spec in specs:
         if not spec.startswith("no:") and not pm.is_blocked(spec):
-            _load_module(pm, spec, problems, sources)
+            _load_module(pm, spec, "-p", problems, sources)
 
     plugins = Plugins(pm=pm, problems=problems, sources=sources)
 
