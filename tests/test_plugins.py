@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from plugin_fixtures import plugin, private_site, write_distribution, write_module
 
+from colorbench import pluginmanager
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.pluginmanager import load_plugins
 
@@ -123,3 +124,13 @@ def test_unknown_ids_suggest_the_nearest_names(site):
         plugins.models.resolve("alpha-modle")
     with pytest.raises(ColorbenchError, match=r"did you mean: alpha-task\?"):
         plugins.tasks.resolve("alpha-tsak")
+
+
+def test_a_broken_core_plugin_is_reported_like_any_other(site, monkeypatch):
+    broken = write_module(site, "raise SyntaxError('half-edited file')")
+    monkeypatch.setattr(pluginmanager, "CORE_PLUGINS", (broken,))
+    plugins = load_plugins([plugin(site, "alpha")])
+    assert plugins.problems == [
+        f"plugin {broken!r} (core) failed to import: SyntaxError: half-edited file"
+    ]
+    assert plugins.models.names() == ["alpha-model"]

@@ -1,0 +1,102 @@
+"""The Python API: the same config and checks as the CLI, results as DataFrames."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from plugin_fixtures import plugin, private_site, write_module
+
+import colorbench
+from colorbench.api import Results, make_config
+from colorbench.errors import ColorbenchError
+from colorbench.palette import DEFAULT_PALETTE
+from colorbench.task import Headline, TaskSummary
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    return private_site(tmp_path, monkeypatch)
+
+
+def fake_run(model: str, task: str, answers: list[str]) -> types.SimpleNamespace:
+    hits = sum(a == "red" for a in answers)
+    headline = Headline("correct %", 100 * hits / len(answers), len(answers), 0.0, 100.0)
+    table = pd.DataFrame({"n": [len(answers)]}, index=pd.Index(["red"], name="font"))
+    predictions = pd.DataFrame({"task": task, "answer": answers, "font": "red"})
+    summary = TaskSummary(task, headline, {"by font": table})
+    return types.SimpleNamespace(
+        model=model, task=task, summary=summary, predictions=predictions, path=Path(model, task)
+    )
+
+
+def test_make_config_accepts_cli_shaped_values(tmp_path):
+    palette = tmp_path / "palette.json"
+    palette.write_text(json.dumps({**DEFAULT_PALETTE.to_dict(), "name": "mine"}))
+    config = make_config("m", "t", 3, palette=str(palette), weights="w.pt", out="o", seed=4)
+    assert (config.models, config.tasks, config.samples, config.seed) == (["m"], ["t"], 3, 4)
+    assert config.palette.name == "mine" and config.palette.names == DEFAULT_PALETTE.names
+    assert (config.weights, config.out) == (Path("w.pt"), Path("o"))
+    assert make_config(["a", "b"]).tasks == ["all"] and make_config("a").palette is DEFAULT_PALETTE
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sample": 3}, r"unknown run option 'sample' \(did you mean: samples"),
+        ({"samples": 0}, "samples must be a whole number >= 1"),
+        ({"samples": 2.5}, "samples must be a whole number >= 1"),
+        ({"palette": "/nonexistent/palette.json"}, "cannot read palette file"),
+    ],
+)
+def test_make_config_rejects_bad_options_in_one_line(kwargs, message):
+    with pytest.raises(ColorbenchError, match=message):
+        make_config("m", **kwargs)
+
+
+def test_results_as_dataframes():
+    results = Results([fake_run("a", "t1", ["red", "blue"]), fake_run("b", "t1", ["red"])])
+    heads = results.headlines
+    assert heads[["model", "task", "value", "n"]].values.tolist() == [
+        ["a", "t1", 50.0, 2],
+        ["b", "t1", 100.0, 1],
+    ]
+    predictions = results.predictions
+    assert list(predictions.columns[:2]) == ["model", "task"] and len(predictions) == 3
+    assert predictions.groupby("model").size().to_dict() == {"a": 2, "b": 1}
+    assert results.tables("b", "t1")["by font"].loc["red", "n"] == 1
+    with pytest.raises(KeyError, match="did you mean: a/t1"):
+        results.tables("a", "t2")
+
+
+def test_run_loads_plugins_checks_ids_and_calls_the_engine(site, monkeypatch, tmp_path):
+    name = plugin(site, "alpha")
+    seen = []
+
+    def evaluate(config, plugins):
+        seen.append((config, plugins))
+        return [fake_run(m, "alpha-task", ["red"]) for m in config.models]
+
+    monkeypatch.setitem(sys.modules, "colorbench.engine", types.SimpleNamespace(evaluate=evaluate))
+    results = colorbench.run("alpha-model", "alpha-task", samples=2, plugins=[name], out=tmp_path)
+    (config, plugins), = seen  # fmt: skip
+    assert config.samples == 2 and config.out == tmp_path and config.plugins == [name]
+    assert plugins.models.resolve("alpha-model").plugin == name
+    assert results.headlines["value"].tolist() == [100.0]
+    with pytest.raises(ColorbenchError, match=r"did you mean: alpha-model\?"):
+        colorbench.run("alpha-modle", plugins=[name])
+    assert len(seen) == 1  # the bad id never reached the engine
+
+
+def test_plugin_problems_become_warnings(site, monkeypatch):
+    broken = write_module(site, "raise ImportError('no torch here')")
+    monkeypatch.setitem(
+        sys.modules, "colorbench.engine", types.SimpleNamespace(evaluate=lambda c, p: [])
+    )
+    with pytest.warns(UserWarning, match="no torch here"):
+        results = colorbench.run("alpha-model", plugins=[broken, plugin(site, "alpha")])
+    assert results.runs == [] and results.predictions.empty
