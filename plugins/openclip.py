@@ -54,17 +54,16 @@ def colorbench_register_models(register) -> None:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device``; ``None`` means plain fp32.
 
-    ``auto`` is fp32 on CPU (fast enough, exact) and bf16 (or fp16 where the GPU lacks
-    bf16) under autocast on CUDA. Weights stay fp32; autocast casts per operation.
+    ``auto`` is fp32 off CUDA (exact) and fp16 autocast on CUDA: as the engine decides,
+    fp16 keeps more mantissa than bf16 for the close cosine scores that pick an answer.
+    Weights stay fp32; autocast casts per operation.
     """
     if precision not in PRECISIONS:
         raise ColorbenchError(
             f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}"
         )
     if precision == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16 if device.type == "cuda" else None
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
