@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from colorbench.plugins import reference
 from colorbench.plugins.reference import (
     Chance,
+    ColorCounts,
     IdealObserver,
     PixelMajority,
     nearest_palette_color,
@@ -14,7 +16,6 @@ from colorbench.plugins.reference import (
 
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE
-from colorbench.pluginmanager import load_plugins
 
 NAMES = DEFAULT_PALETTE.names
 OBJECT = "The color of the object is {c}"
@@ -131,9 +132,31 @@ def test_pixel_majority_ignores_the_prompt(images):
         assert answers(majority, images, template) == ["white", "blue", "black"]
 
 
-def test_region_colors_pack_exact_rgb(images):
+def test_region_colors_are_exact_rgb_codes(images):
     codes = region_colors(images, "foreground")
-    assert codes[0].item() == 255 << 16  # pure red
+    assert codes.tolist() == [255 << 16, 128 << 16 | 128 << 8 | 128, 255 << 16 | 192 << 8 | 203]
+
+
+def test_colour_counts_equal_a_brute_force_count():
+    # few colours in runs, as in stimuli, plus noise so that runs are short too
+    generator = torch.Generator().manual_seed(2)
+    palette = torch.tensor([[0, 0, 0], [255, 0, 0], [0, 0, 255], [1, 0, 0]], dtype=torch.uint8)
+    labels = torch.randint(0, 4, (5, 1, 40), generator=generator).repeat_interleave(7, dim=2)
+    pixels = palette[labels[:, 0]].permute(0, 2, 1)  # [5,3,280]
+    counted = ColorCounts.of(pixels)
+    modes, runners_up = counted.mode(), counted.mode(exclude=counted.mode())
+    for b in range(5):
+        colours, expected = np.unique(pixels[b].T.numpy(), axis=0, return_counts=True)
+        colours = colours.astype(np.int64)
+        codes = colours[:, 0] << 16 | colours[:, 1] << 8 | colours[:, 2]
+        truth = dict(zip(codes.tolist(), expected.tolist(), strict=True))
+        rows = counted.keys >> 24 == b
+        got = zip(
+            (counted.keys[rows] & 0xFFFFFF).tolist(), counted.counts[rows].tolist(), strict=True
+        )
+        assert dict(got) == truth
+        ranked = sorted(truth, key=lambda code: (-truth[code], code))  # ties: smallest code
+        assert modes[b] == ranked[0] and runners_up[b] == ranked[1]
 
 
 def random_images(count, seed=0):
@@ -167,15 +190,14 @@ def test_chance_is_uniform_over_the_candidates():
 
 
 def test_reference_adapters_register_through_the_hook():
-    plugins = load_plugins()
-    for model_id, cls in (
-        ("ideal-observer", IdealObserver),
-        ("pixel-majority", PixelMajority),
-        ("chance", Chance),
-    ):
-        entry = plugins.models.resolve(model_id)
-        assert entry.plugin == "reference"
-        adapter = entry.obj(
+    registered = {}
+    reference.colorbench_register_models(
+        lambda name, factory, description="": registered.update({name: factory})
+    )
+    expected = {"ideal-observer": IdealObserver, "pixel-majority": PixelMajority, "chance": Chance}
+    assert registered.keys() == expected.keys()
+    for model_id, cls in expected.items():
+        adapter = registered[model_id](
             model_id,
             device=torch.device("cpu"),
             precision="fp32",
@@ -183,7 +205,7 @@ def test_reference_adapters_register_through_the_hook():
             palette=DEFAULT_PALETTE,
             seed=1,
         )
-        assert isinstance(adapter, cls) and adapter.model_id == model_id
+        assert isinstance(adapter, cls) and adapter.model_id == model_id and adapter.seed == 1
 
 
 @pytest.mark.gpu

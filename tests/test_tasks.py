@@ -5,13 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from colorbench.tasks import paper_tasks
+from colorbench.tasks import colorbench_register_tasks, paper_tasks
 from colorbench.tasks.shapes_tasks import GlobalColor, PartAttribution
 from colorbench.tasks.stroop_tasks import PromptChoice, StroopColored, StroopWhite
 from PIL import Image
 
 from colorbench.palette import DEFAULT_PALETTE
-from colorbench.pluginmanager import load_plugins
 from colorbench.stats import wilson_interval
 from colorbench.task import TaskSummary
 
@@ -38,9 +37,16 @@ def shapes_rows(prompt, background, object_, answers):
 
 
 def test_tasks_register_through_the_hook_with_the_paper_design():
-    plugins = load_plugins()
-    assert {t.name for t in paper_tasks()} <= set(plugins.tasks.names())
-    tasks = {t.name: t for t in paper_tasks()}
+    registered = []
+    colorbench_register_tasks(registered.append)
+    tasks = {t.name: t for t in registered}
+    assert list(tasks) == [
+        "global-color",
+        "part-attribution",
+        "prompt-choice",
+        "stroop-white",
+        "stroop-colored",
+    ]
     assert tasks["global-color"].stimulus_set == "shapes"
     assert [p.template for p in tasks["global-color"].prompts] == ["{c}"]
     assert {p.id: p.asks for p in tasks["part-attribution"].prompts} == {
