@@ -109,7 +109,11 @@ def models_table(models: Registry, show_all: bool = False) -> Table:
         entries = by_plugin[plugin]
         patterns = [e for e in entries if e.is_pattern]
         exact = [e for e in entries if not e.is_pattern]
-        shown = exact if show_all or len(exact) <= COLLAPSE_OVER else exact[:COLLAPSED_SHOWN]
+        shown = exact
+        if not show_all and len(exact) > COLLAPSE_OVER:
+            # the shortest ids are usually the canonical ones (openai-RN50, not a long tag)
+            shortest = sorted(exact, key=lambda e: (len(e.name), e.name))[:COLLAPSED_SHOWN]
+            shown = sorted(shortest, key=lambda e: e.name)
         rows += [(e.name, plugin, e.description) for e in patterns + shown]
         if len(shown) < len(exact):
             rows.append(
