@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
@@ -92,16 +93,26 @@ def crop_patches(
     """Crop ``boxes`` from ``images`` and resample each to ``size x size``.
 
     ``images [N,3,H,W]`` float, ``image_index [M]`` which image each box is in,
-    ``boxes [M,4]`` inclusive pixel corners (may reach outside the image, as fields of
-    deep units do). Returns ``[M,4,size,size]``: RGB plus a validity channel (the
-    fraction of each output pixel that lies inside the image), so averages over
-    patches can ignore the outside instead of treating it as black.
+    ``boxes [M,4]`` inclusive pixel corners, all of one size (one layer's fields, which
+    may reach outside the image). Returns ``[M,4,size,size]``: RGB plus a validity
+    channel (the fraction of each output pixel that lies inside the image), so averages
+    over patches can ignore the outside instead of treating it as black.
+
+    Images are first area-averaged by the integer factor that brings a box near
+    ``size``, so a deep unit's 400-pixel field costs a few samples per output pixel.
     """
     n, _, h, w = images.shape
+    box_side = int(boxes[0, 2] - boxes[0, 0] + 1) if len(boxes) else size
+    factor = max(1, box_side // size)
     with_valid = torch.cat([images, images.new_ones((n, 1, h, w))], dim=1)
+    if factor > 1:
+        pad_h, pad_w = -h % factor, -w % factor  # zero-pad to a multiple: outside = invalid
+        with_valid = F.avg_pool2d(F.pad(with_valid, (0, pad_w, 0, pad_h)), factor)
     # a one-pixel zero border: roi_align clamps samples less than a pixel outside the
     # image to the edge pixel, which would count them as inside
-    padded = torch.nn.functional.pad(with_valid, (1, 1, 1, 1))
-    rois = torch.cat([image_index[:, None].to(images), boxes.to(images) + 1], dim=1)
+    padded = F.pad(with_valid, (1, 1, 1, 1))
+    rois = torch.cat([image_index[:, None].to(images), boxes.to(images) + factor], dim=1)
     rois[:, 3:5] += 1  # inclusive corners -> pixel edges (pixel i spans [i, i + 1])
-    return roi_align(padded, rois, output_size=size, aligned=True, sampling_ratio=0)
+    return roi_align(
+        padded, rois, output_size=size, spatial_scale=1 / factor, aligned=True, sampling_ratio=0
+    )
