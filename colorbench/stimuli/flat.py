@@ -21,9 +21,9 @@ from colorbench.stimuli.base import Batch, Sample, StimulusSet
 
 #: pixels kept free along every border so that no part touches the canvas edge
 MARGIN = 2
-#: samples per tensor pass of the torch renderer: bounds the ``[B,H,W]`` temporaries
-#: (about 0.4 GB per 1024 images) on the CPU; accelerators take the batch whole
-CPU_CHUNK = 256
+#: samples per pass on the CPU: keeps the ``[B,H,W]`` temporaries in cache (measured
+#: fastest of 16..256); accelerators take the batch whole
+CPU_CHUNK = 64
 
 
 class FlatColorSet(StimulusSet):
@@ -40,6 +40,7 @@ class FlatColorSet(StimulusSet):
         super().__init__(palette=palette, seed=seed)
         self._combinations: list[tuple] = list(self._enumerate())
         self._lut = palette.rgb_array()
+        self._position = {name: i for i, name in enumerate(palette.names)}
 
     @abstractmethod
     def _enumerate(self) -> Sequence[tuple]:
@@ -83,31 +84,47 @@ class FlatColorSet(StimulusSet):
             size = self.image_size
             empty = torch.zeros((0, size, size), dtype=torch.uint8, device=target)
             return Batch([], empty.unsqueeze(1).expand(0, 3, size, size).contiguous(), empty)
-        if backend == "pil":
-            masks = torch.from_numpy(self._masks_pil(samples)).to(target)
-        else:
-            step = CPU_CHUNK if target.type == "cpu" else len(samples)
-            chunks = [samples[i : i + step] for i in range(0, len(samples), step)]
-            masks = torch.cat([self._masks_torch(chunk, target) for chunk in chunks])
-        return Batch(samples, paint(masks, self.colors_of(samples).to(target)), masks)
+        colors = self.colors_of(samples).to(target)
+        size = self.image_size
+        masks = torch.empty((len(samples), size, size), dtype=torch.uint8, device=target)
+        images = torch.empty((len(samples), 3, size, size), dtype=torch.uint8, device=target)
+        step = CPU_CHUNK if target.type == "cpu" else len(samples)
+        for start in range(0, len(samples), step):
+            chunk = slice(start, start + step)
+            if backend == "pil":
+                masks[chunk] = torch.from_numpy(self._masks_pil(samples[chunk]))
+            else:
+                masks[chunk] = self._masks_torch(samples[chunk], target)
+            paint(masks[chunk], colors[chunk], out=images[chunk])
+        return Batch(samples, images, masks)
 
     def colors_of(self, samples: Sequence[Sample]) -> torch.Tensor:
         """``[B, parts, 3]`` uint8 RGB of every part of every sample."""
-        index = np.array(
-            [[self.palette.index(c) for c in self.part_colors(s)] for s in samples], dtype=np.int64
-        )
+        position = self._position
+        index = np.array([[position[c] for c in self.part_colors(s)] for s in samples])
         return torch.from_numpy(self._lut[index])
 
 
-def paint(masks: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
-    """Images ``[B,3,H,W]`` uint8 with pixel colour ``colors[b, masks[b,y,x]]``."""
-    images = colors[:, 0, :, None, None].expand(-1, -1, *masks.shape[1:])
+def paint(
+    masks: torch.Tensor, colors: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Images ``[B,3,H,W]`` uint8 with pixel colour ``colors[b, masks[b,y,x]]`` (into ``out``).
+
+    ``background + sum_k [mask == k] * (colour_k - background)`` in wrapping uint8
+    arithmetic is exact (each pixel has one part) and two to three times faster on
+    the CPU than selecting with ``torch.where``.
+    """
+    background = colors[:, 0, :, None, None]
+    if out is None:
+        out = torch.empty((masks.shape[0], 3, *masks.shape[1:]), dtype=torch.uint8,
+                          device=masks.device)  # fmt: skip
+    out.copy_(background.expand_as(out))
     for part in range(1, colors.shape[1]):
-        images = torch.where((masks == part)[:, None], colors[:, part, :, None, None], images)
-    return images.contiguous()
+        selected = masks if colors.shape[1] == 2 else (masks == part).to(torch.uint8)
+        out += selected[:, None] * (colors[:, part, :, None, None] - background)
+    return out
 
 
-def pixel_grid(size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel-centre coordinates ``ys [1,H,1]``, ``xs [1,1,W]``: integers, as in Pillow."""
-    coords = torch.arange(size, device=device, dtype=torch.float32)
-    return coords.view(1, size, 1), coords.view(1, 1, size)
+def pixel_coords(size: int, device: torch.device, dtype=torch.float32) -> torch.Tensor:
+    """Pixel-centre coordinates ``0 .. size-1``: integers, as in Pillow."""
+    return torch.arange(size, device=device, dtype=dtype)

@@ -25,7 +25,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from colorbench.stimuli.base import Sample
-from colorbench.stimuli.flat import MARGIN, FlatColorSet, pixel_grid
+from colorbench.stimuli.flat import MARGIN, FlatColorSet, pixel_coords
 
 #: range of the shape's area as a fraction of the image
 AREA_RANGE = (0.04, 0.25)
@@ -203,38 +203,66 @@ class ShapesSet(FlatColorSet):
         verts = np.rint(place(_OUTLINES[kind], angle, scale, cx, cy))
         verts[:, -1] = np.stack([cx, cy], axis=-1)  # last slot: the centre
         pieces = verts[np.arange(len(kind))[:, None, None], _PIECES[kind]]  # [B, P, Q, 2]
-        pieces = torch.from_numpy(pieces).to(device=device, dtype=torch.float32)
-        circle = torch.from_numpy(np.array([not SHAPES[k].outline for k in kind])).to(device)
-        centre = torch.from_numpy(np.stack([cx, cy], -1)).to(device=device, dtype=torch.float32)
+
+        def tensor(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(array).to(device=device, dtype=torch.float32)
+
+        ys = pixel_coords(self.image_size, device)
+        low, high = _polygon_spans(tensor(pieces), ys)
         # Pillow fills the integer-radius disc's pixels within about r + 0.45 of the centre
-        radius = torch.from_numpy(np.rint(scale) + 0.45).to(device=device, dtype=torch.float32)
-        ys, xs = pixel_grid(self.image_size, device)
-        inside = _inside_polygons(pieces, ys, xs)
-        dist2 = (xs - centre[:, 0, None, None]) ** 2 + (ys - centre[:, 1, None, None]) ** 2
-        in_circle = dist2 <= (radius**2)[:, None, None]
-        return torch.where(circle[:, None, None], in_circle, inside).to(torch.uint8)
+        disc_low, disc_high = _disc_spans(tensor(cx), tensor(cy), tensor(np.rint(scale) + 0.45), ys)
+        circle = torch.from_numpy(np.array([not SHAPES[k].outline for k in kind])).to(device)
+        low = torch.where(circle[:, None, None], disc_low[:, None], low)
+        high = torch.where(circle[:, None, None], disc_high[:, None], high)
+        return _fill_spans(low, high, self.image_size)
 
 
-def _inside_polygons(pieces: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """Union over pieces of the closed convex polygons ``pieces [B,P,Q,2]`` at pixel centres.
+#: a span bound beyond any pixel
+_FAR = 1e6
 
+
+def _polygon_spans(pieces: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last pixel ``[B, P, H]`` of each row inside each convex piece ``[B,P,Q,2]``.
+
+    A convex polygon covers one span per row, so the work is per row, not per pixel.
     Vertices run counter-clockwise in math coordinates, i.e. clockwise on the y-down
-    grid, so a pixel is inside when it lies on the non-positive side of every edge.
-    Like Pillow's scanline fill, a pixel centre less than half a pixel outside an edge,
-    measured along its row, still counts as inside.
+    grid: pixel ``(x, y)`` is inside when ``ex * (y - ay) - ey * (x - ax) < t`` for every
+    edge ``a -> b = a + (ex, ey)``. Like Pillow's scanline fill, ``t`` lets a pixel
+    centre less than half a pixel outside an edge (along its row) count as inside;
+    since vertices and pixel centres are integers the left side is a whole number, and
+    ``t >= 0.5`` keeps pixels exactly on horizontal and zero-length (padding) edges.
     """
-    batch, n_pieces, n_verts, _ = pieces.shape
-    union = torch.zeros((batch, ys.shape[1], xs.shape[2]), dtype=torch.bool, device=pieces.device)
-    for p in range(n_pieces):
-        inside = torch.ones_like(union)
-        for q in range(n_verts):
-            a, b = pieces[:, p, q], pieces[:, p, (q + 1) % n_verts]
-            ex, ey = (b - a).unbind(-1)
-            # cross(b - a, pixel - a) = ex * (y - ay) - ey * (x - ax), separable in x and y
-            row = ex[:, None, None] * (ys - a[:, 1, None, None])
-            col = ey[:, None, None] * (xs - a[:, 0, None, None])
-            # integer vertices and pixel centres make ``row - col`` a whole number, so the
-            # floor of 0.5 also keeps pixels exactly on horizontal and zero-length edges
-            inside &= row - col < (0.5 * ey.abs()).clamp(min=0.5)[:, None, None]
-        union |= inside
-    return union
+    ax, ay = pieces[..., 0, None], pieces[..., 1, None]  # [B, P, Q, 1]
+    ex = pieces[..., 0].roll(-1, dims=-1)[..., None] - ax
+    ey = pieces[..., 1].roll(-1, dims=-1)[..., None] - ay
+    slack = ex * (ys - ay) - (0.5 * ey.abs()).clamp(min=0.5)  # [B, P, Q, H]
+    # ey > 0: x - ax > slack / ey; ey < 0: x - ax < slack / ey; ey == 0: slack < 0
+    bound = slack / torch.where(ey == 0, torch.ones_like(ey), ey)
+    flat_ok = slack < 0
+    low = torch.where(ey > 0, ax + bound.floor() + 1, torch.where(flat_ok | (ey < 0), -_FAR, _FAR))
+    high = torch.where(ey < 0, ax + bound.ceil() - 1, torch.where(flat_ok | (ey > 0), _FAR, -_FAR))
+    return low.amax(dim=2), high.amin(dim=2)
+
+
+def _fill_spans(low: torch.Tensor, high: torch.Tensor, width: int) -> torch.Tensor:
+    """uint8 masks ``[B, H, W]``: the union over ``P`` of the row spans ``[low, high]``.
+
+    A +1 at each span's first pixel and a -1 after its last, summed along the row,
+    counts the spans covering every pixel: a few full-image operations whatever ``P``.
+    """
+    empty = low > high
+    start = torch.where(empty, width, low.clamp(0, width)).long().transpose(1, 2)  # [B, H, P]
+    stop = torch.where(empty, width, (high + 1).clamp(0, width)).long().transpose(1, 2)
+    batch, rows, spans = start.shape
+    ones = torch.ones((batch, rows, spans), dtype=torch.int32, device=low.device)
+    edges = torch.zeros((batch, rows, width + 1), dtype=torch.int32, device=low.device)
+    edges.scatter_add_(2, start, ones).scatter_add_(2, stop, -ones)
+    return (edges[..., :width].cumsum(dim=2, dtype=torch.int32) > 0).to(torch.uint8)
+
+
+def _disc_spans(cx, cy, radius, ys) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last pixel ``[B, H]`` of each row within ``radius`` of ``(cx, cy)``."""
+    half2 = radius[:, None] ** 2 - (ys - cy[:, None]) ** 2
+    half = half2.clamp(min=0).sqrt()
+    low = torch.where(half2 >= 0, (cx[:, None] - half).ceil(), _FAR)
+    return low, torch.where(half2 >= 0, (cx[:, None] + half).floor(), -_FAR)

@@ -9,7 +9,7 @@ the majority colour.
 
 ``x, y`` in a sample's attributes are the top-left pixel of the text's ink box. The
 Pillow renderer draws the text aliased; the torch renderer pastes glyph masks that
-Pillow rendered once (an atlas per device) with one gather, so both give identical
+Pillow rendered once (an atlas per device) with one scatter, so both give identical
 masks.
 """
 
@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from colorbench.errors import ColorbenchError
 from colorbench.stimuli.base import Sample
-from colorbench.stimuli.flat import MARGIN, FlatColorSet, pixel_grid
+from colorbench.stimuli.flat import MARGIN, FlatColorSet
 from colorbench.stimuli.fonts import FACES, draw_text, glyph
 
 _FACES = tuple(FACES)
@@ -78,17 +78,25 @@ class StroopSet(FlatColorSet):
     def _masks_torch(self, samples: Sequence[Sample], device: torch.device) -> torch.Tensor:
         atlas = _atlas(self.palette.names, device)
         attrs = [s.attrs for s in samples]
-        index = torch.tensor([atlas.key(a["word"], a["font_face"], a["font_size"]) for a in attrs])
+        keys = [atlas.key(a["word"], a["font_face"], a["font_size"]) for a in attrs]
+        index = torch.tensor(keys).to(device)
         origin = torch.tensor([[a["y"], a["x"]] for a in attrs]).to(device)
-        index = index.to(device)
+        windows = atlas.masks[index]  # [B, rows, cols]: each glyph, top-left aligned
         height, width = atlas.shapes[index].unbind(-1)
-        ys, xs = (g.long() for g in pixel_grid(self.image_size, device))
-        ly = ys - origin[:, 0, None, None]  # [B, H, 1] row inside the glyph
-        lx = xs - origin[:, 1, None, None]  # [B, 1, W]
-        valid = (ly >= 0) & (ly < height[:, None, None]) & (lx >= 0) & (lx < width[:, None, None])
-        _, rows, cols = atlas.masks.shape
-        flat = (index[:, None, None] * rows + ly.clamp(0, rows - 1)) * cols + lx.clamp(0, cols - 1)
-        return (atlas.masks.view(-1)[flat] & valid).to(torch.uint8)
+        batch, rows, cols = windows.shape
+        size = self.image_size
+        r = torch.arange(rows, device=device)[None, :, None]
+        c = torch.arange(cols, device=device)[None, None, :]
+        b = torch.arange(batch, device=device)[:, None, None]
+        target = (b * size + origin[:, 0, None, None] + r) * size + origin[:, 1, None, None] + c
+        # the glyph itself fits the canvas (sample() placed it); its padding may not:
+        # send padding to one spare slot past the end
+        inside = (r < height[:, None, None]) & (c < width[:, None, None])
+        spare = batch * size * size
+        target = torch.where(inside, target, spare)
+        masks = torch.zeros(spare + 1, dtype=torch.uint8, device=device)
+        masks.index_put_((target.view(-1),), windows.view(-1).to(torch.uint8))
+        return masks[:spare].view(batch, size, size)
 
 
 class StroopWhiteSet(StroopSet):
