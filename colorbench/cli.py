@@ -152,10 +152,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     factory = args.plugins.stimulus_sets.get(args.set)
     palette = Palette.from_file(args.palette) if args.palette else DEFAULT_PALETTE
     stimulus_set = factory(palette=palette, seed=args.seed)
+    if args.out is None and args.sheet is None:
+        raise UsageError("nothing to write: give --out DIR and/or --sheet PNG")
     generate = _lazy("colorbench.stimuli.export", "generate")
     count = generate(stimulus_set, args.samples, args.out, sheet=args.sheet, quiet=args.quiet)
-    if not args.quiet:
+    if not args.quiet and args.out is not None:
         args.console.print(f"{count} images of {args.set} written to {args.out}")
+    if not args.quiet and args.sheet is not None:
+        args.console.print(f"contact sheet of {args.set} written to {args.sheet}")
     return 0
 
 
@@ -206,7 +210,7 @@ def build_parser(plugins) -> argparse.ArgumentParser:
         metavar="N",
         help="samples per stimulus combination (the paper uses 500); default 1",
     )
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
     run.add_argument(
         "--batch-size",
         type=_positive_int,
@@ -265,7 +269,7 @@ def build_parser(plugins) -> argparse.ArgumentParser:
         metavar="N",
         help="samples per combination; default 1",
     )
-    gen.add_argument("--out", type=Path, required=True, metavar="DIR")
+    gen.add_argument("--out", type=Path, metavar="DIR", help="PNG files and metadata.csv")
     gen.add_argument("--sheet", type=Path, metavar="PNG", help="also write a contact sheet")
     gen.add_argument("--seed", type=int, default=0, metavar="N")
     gen.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
@@ -285,7 +289,7 @@ def build_parser(plugins) -> argparse.ArgumentParser:
             )
             continue
         if not any("--device" in a.option_strings for a in sub._actions):
-            sub.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+            sub.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
         sub.set_defaults(analysis=entry.obj)
     return parser
 

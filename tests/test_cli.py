@@ -238,8 +238,11 @@ def test_generate_builds_the_set_and_calls_the_exporter(site, capsys, monkeypatc
     code, out, _ = cli(capsys, "-p", name, *argv, "--sheet", "s.png")
     assert code == 0 and f"42 images of fake written to {tmp_path}" in out
     assert calls == [(("fake-set", "berlin-kay-11", 5), 2, tmp_path, Path("s.png"), False)]
+    assert "contact sheet of fake written to s.png" in out
     code, _, err = cli(capsys, "-p", name, "generate", "fak", "--out", str(tmp_path))
     assert code == 2 and "did you mean: fake?" in err
+    code, _, err = cli(capsys, "-p", name, "generate", "fake")
+    assert code == 2 and "give --out DIR and/or --sheet PNG" in err and len(calls) == 1
 
 
 def test_console_script_never_prints_a_traceback():
