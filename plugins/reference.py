@@ -262,61 +262,66 @@ class PixelMajority(PerceivingAdapter):
         return "majority"
 
 
-#: modulus of the chance hash: the Mersenne prime 2^31 - 1, so products of two residues
-#: fit in int64
+#: the image hash is two linear forms over the bytes, each modulo this Mersenne prime
 _PRIME = (1 << 31) - 1
+#: columns per exact float64 product: 2^8 * 2^24 * 2^21 = 2^53
 _EXACT_COLUMNS = 1 << 21
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit mixer
+    whose every output bit depends on every input bit. ``uint64`` in, ``uint64`` out."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
 class Chance(ReferenceAdapter):
     """Uniform random answers that are a pure function of (image bytes, text, seed).
 
-    Each image is hashed by a random linear form over its bytes modulo a prime (exact
-    integer arithmetic, so identical on CPU and GPU and in any batch split); each text
-    with the seed gives the coefficients of a small nonlinear mixing of that hash.
+    Each image is hashed on its device by two random linear forms over its bytes
+    modulo a prime (exact integer arithmetic: the same on CPU and GPU and in any batch
+    split); the 62-bit image hash XOR a 64-bit key of (seed, text) goes through
+    SplitMix64, whose output is the candidate's score.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._weights: dict[tuple[int, str], torch.Tensor] = {}
 
-    def image_hash(self, images: torch.Tensor) -> torch.Tensor:
-        """``[B,3,H,W]`` uint8 -> ``[B]`` int64 in ``[0, 2^31 - 1)``.
+    def image_hash(self, images: torch.Tensor) -> np.ndarray:
+        """``[B,3,H,W]`` uint8 -> ``[B]`` uint64 (62 bits).
 
-        A float64 matrix-vector product is exact here (bytes < 2^8 times weights < 2^24
-        summed over < 2^21 elements stays below 2^53) and is the fastest exact integer
-        dot product torch offers on CPU and GPU.
+        A float64 matrix product is exact here (bytes < 2^8 times weights < 2^24
+        summed over at most 2^21 elements stays below 2^53) and is the fastest exact
+        integer dot product torch offers on CPU and GPU.
         """
         flat = images.reshape(images.shape[0], -1)
         key = (flat.shape[1], str(flat.device))
         if key not in self._weights:
             generator = torch.Generator().manual_seed(20240602)
-            weights = torch.randint(1, 1 << 24, (flat.shape[1],), generator=generator)
+            weights = torch.randint(1, 1 << 24, (flat.shape[1], 2), generator=generator)
             self._weights[key] = weights.to(flat.device, torch.float64)
         weights = self._weights[key]
-        total = torch.zeros(flat.shape[0], dtype=torch.int64, device=flat.device)
+        total = torch.zeros(flat.shape[0], 2, dtype=torch.int64, device=flat.device)
         for columns, w in zip(
             flat.split(_EXACT_COLUMNS, 1), weights.split(_EXACT_COLUMNS), strict=True
         ):
             total = (total + (columns.to(torch.float64) @ w).to(torch.int64)) % _PRIME
-        return total
+        total = total.cpu().numpy().astype(np.uint64)
+        return total[:, 0] << np.uint64(31) | total[:, 1]
 
-    def text_coefficients(self, texts: Sequence[str]) -> torch.Tensor:
-        """``[3,K]`` int64 mixing coefficients in ``[1, 2^31 - 1)``, one column per text."""
-        rows = []
-        for text in texts:
-            digest = hashlib.sha256(f"{self.seed}\x00{text}".encode()).digest()
-            rows.append(
-                [1 + int.from_bytes(digest[i : i + 8], "little") % (_PRIME - 1) for i in (0, 8, 16)]
-            )
-        return torch.tensor(rows, dtype=torch.int64).T
+    def text_keys(self, texts: Sequence[str]) -> np.ndarray:
+        """``[K]`` uint64: a key per candidate text, from the text and the seed."""
+        digests = (hashlib.sha256(f"{self.seed}\x00{t}".encode()).digest() for t in texts)
+        return np.array([int.from_bytes(d[:8], "little") for d in digests], dtype=np.uint64)
 
     def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
-        a, b, c = self.text_coefficients(texts).to(images.device)
-        x = (self.image_hash(images).unsqueeze(1) * a + b) % _PRIME
-        x = (x * x + c) % _PRIME
-        x = (x * a + c) % _PRIME
-        return x.to(torch.float64) / _PRIME
+        mixed = splitmix64(self.image_hash(images)[:, None] ^ self.text_keys(texts)[None, :])
+        uniform = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53  # [0, 1)
+        return torch.from_numpy(uniform).to(images.device)
 
 
 REFERENCE_ADAPTERS: dict[str, tuple[Callable[..., ReferenceAdapter], str]] = {

@@ -81,6 +81,7 @@ def outcome_bars(table: pd.DataFrame, outcomes: Sequence[str], task: str, path: 
             width,
             yerr=err,
             capsize=2,
+            error_kw={"elinewidth": 0.8, "ecolor": "0.3"},
             label=outcome,
             color=OUTCOME_COLORS.get(outcome),
         )

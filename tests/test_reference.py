@@ -12,6 +12,7 @@ from colorbench.plugins.reference import (
     nearest_palette_color,
     parse_candidates,
     region_colors,
+    splitmix64,
 )
 
 from colorbench.errors import ColorbenchError
@@ -179,6 +180,13 @@ def test_chance_is_a_function_of_image_text_and_seed():
     other_prompt = chance.score(images, texts(BACKGROUND)).argmax(1)
     assert (other_seed != scores.argmax(1)).sum() > 32
     assert (other_prompt != scores.argmax(1)).sum() > 32
+
+
+def test_splitmix64_matches_the_reference_sequence():
+    # SplitMix64 seeded with 0 yields 0xE220A8397B1DCDAF, then 0x6E789E6AA1B965F4
+    first = splitmix64(np.array([0], dtype=np.uint64))
+    second = splitmix64(np.array([0x9E3779B97F4A7C15], dtype=np.uint64))
+    assert int(first[0]) == 0xE220A8397B1DCDAF and int(second[0]) == 0x6E789E6AA1B965F4
 
 
 def test_chance_is_uniform_over_the_candidates():
