@@ -7,9 +7,11 @@ from colorbench.plugins.interpret.itsm import (
     JointSpace,
     analyze_itsm,
     positive_share,
+    resnet_spatial,
     similarity_maps,
 )
 from interpret_support import FakeShapes, scale01
+from open_clip.modified_resnet import ModifiedResNet
 
 from colorbench.palette import DEFAULT_PALETTE
 
@@ -84,10 +86,6 @@ def test_uniform_map_gives_the_object_its_share_of_the_area():
 
 
 def test_resnet_positions_sum_to_the_pooled_embedding_under_uniform_attention():
-    from open_clip.modified_resnet import ModifiedResNet
-
-    from colorbench.plugins.interpret.itsm import resnet_spatial
-
     visual = ModifiedResNet([1, 1, 1, 1], output_dim=16, heads=2, image_size=64, width=8).eval()
     with torch.no_grad():
         for proj in (visual.attnpool.q_proj, visual.attnpool.k_proj):

@@ -69,6 +69,10 @@ def to_grid(output: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.
     raise ValueError(f"cannot read units from an output of shape {tuple(output.shape)}")
 
 
+class _Complete(Exception):
+    """Raised by the last hook to skip the rest of the forward pass."""
+
+
 @contextmanager
 def recording(
     layers: dict[str, nn.Module], grid: tuple[int, int] | None = None
@@ -76,6 +80,8 @@ def recording(
     """Forward hooks that keep the last batch's ``[B, C, H, W]`` activations of each layer.
 
     Only the current batch is held: the caller reduces it before the next forward.
+    Once every layer has reported, the forward pass is cut short (nothing after the
+    deepest analysed layer is needed), and the ``with`` block ends there.
     """
     store: dict[str, torch.Tensor] = {}
 
@@ -83,12 +89,16 @@ def recording(
         def keep(_module, _inputs, output):
             # a copy: later in-place ops (ReLU, residual adds) must not change it
             store[name] = to_grid(output.detach(), grid).to(torch.float32, copy=True)
+            if len(store) == len(layers):
+                raise _Complete
 
         return keep
 
     handles = [module.register_forward_hook(hook(name)) for name, module in layers.items()]
     try:
         yield store
+    except _Complete:
+        pass
     finally:
         for handle in handles:
             handle.remove()

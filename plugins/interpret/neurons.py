@@ -113,7 +113,7 @@ class _Encoder:
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         with recording(self.modules, self.grid) as store:
             self.encoder(self.preprocess(images.to(self.device)))
-        return dict(store)
+        return store
 
 
 def _entries(ids: torch.Tensor, batch_ids: torch.Tensor):

@@ -1,0 +1,109 @@
+"""The analyses end to end through the plugin registry, on random-init open_clip models."""
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from colorbench.errors import ColorbenchError
+from colorbench.pluginmanager import load_plugins
+
+torch.set_num_threads(2)
+SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def plugins():
+    return load_plugins()
+
+
+def _parse(plugins, name: str, argv: list[str]) -> argparse.Namespace:
+    analysis = plugins.analyses.get(name)
+    parser = argparse.ArgumentParser()
+    analysis.add_arguments(parser)
+    args = parser.parse_args(argv)
+    args.plugins, args.device, args.quiet = plugins, "cpu", True
+    return args
+
+
+@pytest.fixture()
+def image_folder(tmp_path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("astronaut.png", "coffee.png"):
+        shutil.copy(SKIMAGE / name, folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return folder
+
+
+def test_neurons_on_random_rn50_writes_table_figures_and_report(plugins, image_folder, tmp_path):
+    out = tmp_path / "neurons"
+    argv = ["--model", "random-RN50", "--images", str(image_folder), "--layers", "stem", "layer1"]
+    argv += ["--top-k", "2", "--stroop-top", "4", "--max-images", "8", "--out", str(out)]
+    args = _parse(plugins, "neurons", argv)
+    assert plugins.analyses.get("neurons").run(args) == 0
+    table = pd.read_parquet(out / "neurons.parquet")
+    assert len(table) == 64 + 256  # every channel of the stem and layer1
+    csi = table.csi.dropna()  # NaN: a random unit silent on both corpus images
+    assert len(csi) > len(table) // 2 and csi.between(0, 1).all()
+    assert {"f_word_red", "f_font_grey", "f_background_white", "class"} <= set(table.columns)
+    assert pd.read_csv(out / "neurons.csv").shape == table.shape
+    report = (out / "report.md").read_text()
+    assert "2 from" in report and "2 skipped" in report  # two images, txt and broken png
+    for figure in ("csi_by_layer", "hue_histograms", "classes_by_layer", "class_examples"):
+        assert (out / f"{figure}.png").stat().st_size > 1000
+        assert f"({figure}.png)" in report
+
+
+def test_itsm_on_random_rn50(plugins, tmp_path):
+    out = tmp_path / "itsm"
+    args = _parse(
+        plugins, "itsm", ["--model", "random-RN50", "--max-images", "8", "--out", str(out)]
+    )
+    assert plugins.analyses.get("itsm").run(args) == 0
+    table = pd.read_csv(out / "itsm.csv")
+    assert len(table) == 8
+    assert table.part_area.between(0, 0.5).all()  # shapes cover less than half the image
+    assert (out / "itsm_overlays.png").exists() and "itsm_overlays.png" in (
+        out / "report.md"
+    ).read_text()
+
+
+def test_unreadable_image_folder_is_one_line_error(plugins, tmp_path):
+    args = _parse(plugins, "neurons", ["--model", "random-RN50", "--images", str(tmp_path / "x")])
+    with pytest.raises(ColorbenchError, match="not a readable folder"):
+        plugins.analyses.get("neurons").run(args)
+
+
+def test_impossible_multimodal_threshold_is_refused(plugins):
+    args = _parse(plugins, "neurons", ["--model", "random-RN50", "--multimodal-threshold", "0.5"])
+    with pytest.raises(ColorbenchError, match="<= 0.33"):
+        plugins.analyses.get("neurons").run(args)
+
+
+@pytest.mark.slow
+def test_neurons_on_random_rn50_all_layers_default_corpus(plugins, tmp_path):
+    out = tmp_path / "neurons"
+    args = _parse(
+        plugins,
+        "neurons",
+        [
+            "--model",
+            "random-RN50",
+            "--top-k",
+            "10",
+            "--stroop-top",
+            "20",
+            "--max-images",
+            "99",
+            "--out",
+            str(out),
+        ],
+    )
+    assert plugins.analyses.get("neurons").run(args) == 0
+    table = pd.read_parquet(out / "neurons.parquet")
+    assert list(table.groupby("layer", sort=False).size()) == [64, 256, 512, 1024, 2048]
