@@ -140,3 +140,37 @@ def test_registers_through_the_hook():
     for model_id in ("hf-clip:openai/clip-vit-base-patch32", "hf-siglip:/tmp/x"):
         assert plugins.models.resolve(model_id).plugin == "colorbench_hf"
     assert plugins.models.resolve("hf-clip-tiny-random").name == "hf-clip-tiny-random"
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip"])
+def test_preprocess_matches_the_transformers_processor(family):
+    import numpy as np
+    from colorbench_hf.adapter import Preprocess
+    from PIL import Image
+    from transformers import CLIPImageProcessor, SiglipImageProcessor
+
+    if family == "clip":
+        processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32)
+    else:
+        processor = SiglipImageProcessor(size={"height": 32, "width": 32}, resample=2)
+    coarse = torch.randint(0, 256, (1, 3, 8, 12), generator=torch.Generator().manual_seed(0))
+    image = torch.nn.functional.interpolate(coarse.float(), size=(64, 96), mode="bilinear")
+    image = image.round().clamp(0, 255).to(torch.uint8)
+    pil = Image.fromarray(image[0].permute(1, 2, 0).numpy())
+    reference = torch.from_numpy(np.asarray(processor(images=pil)["pixel_values"][0]))
+    ours = Preprocess.from_processor(processor)(image)[0]
+    # the processor rounds the resized image to uint8; ours stays float: at most one level apart
+    one_level = 1.01 / 255 / min(processor.image_std)
+    assert ours.shape == reference.shape
+    assert (ours - reference).abs().max().item() <= one_level
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_half_precision_agrees_with_cpu(models):
+    cpu = models.create("hf-clip-tiny-random", device=torch.device("cpu"), precision="fp32")
+    gpu = models.create("hf-clip-tiny-random", device=torch.device("cuda"), precision="auto")
+    assert gpu.dtype in (torch.bfloat16, torch.float16)
+    batch = images(8)
+    on_cpu, on_gpu = cpu.score(batch, TEXTS), gpu.score(batch.cuda(), TEXTS).cpu()
+    torch.testing.assert_close(on_gpu, on_cpu, atol=3e-2, rtol=0)
