@@ -6,10 +6,12 @@ position and scale; the shape covers 4-25% of the image, so the background is al
 the majority colour, and stays ``MARGIN`` pixels clear of the border.
 
 Shapes are polygons (and a circle) with vertices rounded to whole pixels. The Pillow
-renderer fills the outline polygon; the torch renderer tests every pixel centre
-against the half-planes of the shape's convex pieces (a star is five kites, a cross
-two bars) and the circle's signed distance, with a hard threshold, batched on any
-device. Both follow Pillow's convention that integer coordinates are pixel centres.
+renderer fills the outline polygon. The torch renderer, batched on any device,
+intersects every pixel row with the half-planes of the shape's convex pieces (a
+star is five kites, a cross two bars) or with the circle's distance bound, a hard
+threshold, and fills the resulting spans. Both follow Pillow's convention that
+integer coordinates are pixel centres; convex polygons come out pixel-identical,
+the circle and the concave corners of the cross differ on a few edge pixels.
 """
 
 from __future__ import annotations
