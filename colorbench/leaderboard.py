@@ -28,6 +28,25 @@ SCHEMA = "colorbench.summary/1"
 DEFAULT_BASELINE = "openai-RN50"
 
 
+#: the README's closing section: how a reader adds a row (e.g. the real CLIP weights)
+ADDING_ROWS = [
+    "",
+    "## Adding a row",
+    "",
+    "Run a model on every task, then regenerate this page from the results store:",
+    "",
+    "```bash",
+    "colorbench run --model MODEL_ID --task all --samples 500   # the paper's sample count",
+    "colorbench leaderboard",
+    "```",
+    "",
+    "Trained open_clip rows such as `openai-RN50` (the paper's model) need their weights on the",
+    "machine: in the open_clip / Hugging Face cache (`huggingface-cli download",
+    "timm/resnet50_clip.openai` where there is internet) or given with `--weights PATH`.",
+    "`colorbench list models` shows every model id.",
+]
+
+
 @dataclass(frozen=True)
 class Score:
     """The headline of one (model, task) result and where its full table lives."""
@@ -124,7 +143,7 @@ class Leaderboard:
             cells = [escape(model), escape(self._weights(model)), escape(self._samples(model))]
             cells += [self._cell(model, task, out_dir) for task in self.tasks]
             lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + ADDING_ROWS) + "\n"
 
     def _cell(self, model: str, task: str, out_dir: Path) -> str:
         s = self.score(model, task)
