@@ -7,6 +7,7 @@ every ``colorbench`` command) stays free of ``import open_clip``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from colorbench.plugins.openclip_weights import (
     HUB_WEIGHT_FILES,
     hub_file,
     pretrained_weights,
+    require_hub_repos,
 )
 
 from colorbench.errors import ColorbenchError, suggest
@@ -67,6 +69,7 @@ def build(model_id: str, weights: Path | str | None = None, seed: int = 0) -> Bu
             "force_preprocess_cfg": {k: cfg[k] for k in _TAG_PREPROCESS_KEYS if k in cfg},
         }
         weights = weights or pretrained_weights(cfg, model_id)
+    require_hub_repos(_hf_repos(open_clip.get_model_config(arch)), model_id)
     model = _create(arch, seed, **create)
     return Built(load_weights(model, weights), open_clip.get_tokenizer(arch), arch, tag, weights)
 
@@ -75,8 +78,10 @@ def _build_hub(model_id: str, weights: Path | None, seed: int) -> Built:
     repo_id = model_id[len(HUB_PREFIX) :]
     if repo_id.count("/") != 1:
         raise ColorbenchError(f"{model_id!r} is not hf-hub:ORG/REPO; name a hub repository")
-    local = f"local-dir:{hub_file(repo_id, (HUB_CONFIG_FILE,), model_id).parent}"
+    config = hub_file(repo_id, (HUB_CONFIG_FILE,), model_id)
+    local = f"local-dir:{config.parent}"
     weights = weights or hub_file(repo_id, HUB_WEIGHT_FILES, model_id)
+    require_hub_repos(_hf_repos(json.loads(config.read_text()).get("model_cfg", {})), model_id)
     model = _create(local, seed, load_weights=False)
     try:
         tokenizer = open_clip.get_tokenizer(local)
@@ -86,6 +91,12 @@ def _build_hub(model_id: str, weights: Path | None, seed: int) -> Built:
             "download the tokenizer into the Hugging Face cache on a machine with internet"
         ) from None
     return Built(load_weights(model, weights), tokenizer, repo_id, model_id, weights)
+
+
+def _hf_repos(model_cfg: dict) -> list[str]:
+    """Hugging Face repositories transformers fetches to build this config's text side."""
+    text_cfg = model_cfg.get("text_cfg", {})
+    return sorted({text_cfg.get(k) for k in ("hf_model_name", "hf_tokenizer_name")} - {None, ""})
 
 
 def _check_arch(arch: str, model_id: str) -> None:

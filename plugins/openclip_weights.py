@@ -106,3 +106,25 @@ def _with_safe_alternative(filename: str) -> tuple[str, ...]:
     if dot and ext in ("bin", "pth"):
         return (f"{stem}.safetensors", filename)
     return (filename,)
+
+
+def require_hub_repos(repos: Sequence[str], model_id: str) -> None:
+    """Fail in seconds when a model needs Hugging Face repositories (an HF text tower or
+    tokenizer, fetched by transformers at build time) that are neither cached nor reachable.
+
+    Without this check transformers retries the network for half a minute and then raises
+    a multi-line OSError.
+    """
+    cache = hub_cache_dir()
+    missing = [r for r in repos if not any(_repo_cache(cache, r).glob("snapshots/*"))]
+    if missing and not hub_reachable():
+        raise WeightsError(
+            f"{model_id} needs the Hugging Face repositories {', '.join(missing)} (its text "
+            f"tower or tokenizer), which are not in the cache ({cache}) and the hub cannot be "
+            "reached; fetch them with `huggingface-cli download REPO` on a machine with "
+            "internet, copy the cache here and set HF_HUB_OFFLINE=1"
+        )
+
+
+def _repo_cache(cache: Path, repo_id: str) -> Path:
+    return cache / f"models--{repo_id.replace('/', '--')}"

@@ -215,6 +215,14 @@ def test_pretrained_id_without_weights_fails_fast_naming_the_file(empty_hub_cach
     assert str(empty_hub_cache) in message
 
 
+def test_architecture_needing_uncached_hf_repos_fails_fast(empty_hub_cache, monkeypatch):
+    monkeypatch.setattr(openclip_weights, "hub_reachable", lambda: False)
+    start = time.monotonic()
+    with pytest.raises(WeightsError, match="needs the Hugging Face repositories roberta-base"):
+        OpenClipAdapter.from_id("random-roberta-ViT-B-32")
+    assert time.monotonic() - start < 10
+
+
 def test_offline_mode_fails_without_touching_the_network(empty_hub_cache, monkeypatch) -> None:
     from huggingface_hub import constants
 
