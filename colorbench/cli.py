@@ -306,7 +306,8 @@ def _main(argv: Sequence[str]) -> int:
     specs, rest = split_plugin_specs(argv)
     plugins = load_plugins(specs)
     parser = build_parser(plugins)
-    report_problems(plugins)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, warn once, not once per process
+        report_problems(plugins)
     args = parser.parse_args(rest)
     args.plugins, args.plugin_specs, args.console = plugins, specs, _console()
     args.device = getattr(args, "device", "auto")
