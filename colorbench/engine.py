@@ -344,6 +344,8 @@ class _ModelRun:
             seed=config.seed,
         )
         self.device = torch.device(self.adapter.device)
+        if self.device.type == "cuda":
+            self.render_stream = torch.cuda.Stream(self.device)
         self.batch_size = config.batch_size or auto_batch_size(self.device, CHUNK_SIZE)
         self.batch_size = min(self.batch_size, CHUNK_SIZE)
         self.t0 = time.monotonic()
@@ -425,10 +427,30 @@ class _ModelRun:
             )
         return todo, [k for k in range(num_chunks(size)) if k not in done]
 
-    def _render(self, stim: StimulusSet, renderer: str, span: tuple[int, int]) -> Batch:
+    def _render(
+        self, stim: StimulusSet, renderer: str, span: tuple[int, int]
+    ) -> tuple[Batch, torch.cuda.Event | None]:
+        """Render (background thread); on CUDA on a side stream, with an event marking the end."""
         samples = stim.samples(*span, self.config.samples)
-        batch = stim.render(samples, renderer, self.device if renderer == "torch" else None)
-        batch.images = batch.images.to(self.device)
+        if self.device.type != "cuda":
+            return stim.render(samples, renderer, None), None
+        with torch.cuda.stream(self.render_stream):
+            batch = stim.render(samples, renderer, self.device if renderer == "torch" else None)
+            images = batch.images
+            if images.device.type == "cpu":
+                images = images.pin_memory()
+            batch.images = images.to(self.device, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record()
+        return batch, ready
+
+    def _receive(self, rendered: tuple[Batch, torch.cuda.Event | None]) -> Batch:
+        """Make the encoding stream wait for the render stream's batch (CUDA only)."""
+        batch, ready = rendered
+        if ready is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(ready)
+            batch.images.record_stream(current)
         return batch
 
     def _compute(
@@ -467,7 +489,7 @@ class _ModelRun:
                     samples: list[Sample] = []
                     parts: list[list[tuple[np.ndarray, np.ndarray]]] = []
                     while len(samples) < stop - start:
-                        _, batch = next(stream)
+                        batch = self._receive(next(stream)[1])
                         parts.append(scorer(batch.images))
                         samples += batch.samples
                         self.progress.advance(bar, len(batch.samples))
