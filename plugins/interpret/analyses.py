@@ -249,7 +249,7 @@ class NeuronsAnalysis(Analysis):
         }
         meta = {
             "model": args.model,
-            "weights": args.weights or "open_clip default / random",
+            "weights sha256": adapter.provenance().get("weights_sha256", "unknown"),
             "device": device,
             "layers": " ".join(layers),
             "natural images": f"{len(corpus)} from {corpus.name} ({corpus.skipped} skipped)",

@@ -95,7 +95,7 @@ def class_examples(
     )
     for row, (name, layer, unit) in zip(axes, picks, strict=True):
         result = results.layers[layer]
-        feature = result.features[unit].permute(1, 2, 0).nan_to_num(1.0).clamp(0, 1)
+        feature = result.features[unit].permute(1, 2, 0).nan_to_num(1.0).clamp(0, 1)  # NaN: white
         row[0].imshow(feature.numpy())
         row[0].set_title(f"{name}\n{layer}:{unit}", fontsize=6)
         top = result.stroop
@@ -106,8 +106,9 @@ def class_examples(
             y, x = top.payload[unit, chosen, :2].long().unbind(1)
             boxes = result.field.boxes(y, x)
             patches = crop_patches(images, torch.arange(len(samples)), boxes, size)
-            for ax, patch in zip(row[1:], patches, strict=False):
-                ax.imshow(patch[:3].permute(1, 2, 0).clamp(0, 1).numpy())
+            shown = patches[:, :3] + (1 - patches[:, 3:])  # outside the image: white
+            for ax, patch in zip(row[1:], shown, strict=False):
+                ax.imshow(patch.permute(1, 2, 0).clamp(0, 1).numpy())
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -61,7 +61,7 @@ def neurons_report(
         "## Settings\n",
         _settings(meta),
         "## Per layer\n",
-        table(layer_summary(results, thresholds)),
+        table(layer_summary(results, thresholds), floatfmt="{:.2f}"),
         f"Hue r (all colour-selective units): {results.pearson.get('all', float('nan')):.2f}\n",
         "## Thresholds\n",
         _settings(asdict(thresholds)),
