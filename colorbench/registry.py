@@ -61,10 +61,18 @@ class Registry:
         for entry in self:
             if entry.is_pattern and fnmatch.fnmatchcase(name, entry.name):
                 return entry
+        hint = suggest(name, self.names()) or self._known()
         raise ColorbenchError(
-            f"unknown {self.kind} {name!r}{suggest(name, self.names())}; "
-            f"`colorbench list` shows them all"
+            f"unknown {self.kind} {name!r}{hint}; `colorbench list` shows them all"
         )
+
+    def _known(self, shown: int = 6) -> str:
+        """``" (known: a, b, ...)"``: the shortest names, when none is close to what was typed."""
+        names = sorted(self.names(), key=lambda n: (len(n), n))[:shown]
+        if not names:
+            return f" (no {self.kind} is registered)"
+        more = f", and {len(self) - len(names)} more" if len(self) > len(names) else ""
+        return f" (known: {', '.join(names)}{more})"
 
     def get(self, name: str) -> Any:
         return self.resolve(name).obj

@@ -254,4 +254,5 @@ def test_console_script_never_prints_a_traceback():
     )
     assert result.returncode == 2 and result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[-1].startswith("colorbench: error: unknown model 'nonsense'")
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("colorbench: error: unknown model 'nonsense' (known: ")

@@ -134,3 +134,11 @@ def test_a_broken_core_plugin_is_reported_like_any_other(site, monkeypatch):
         f"plugin {broken!r} (core) failed to import: SyntaxError: half-edited file"
     ]
     assert plugins.models.names() == ["alpha-model"]
+
+
+def test_an_id_close_to_nothing_lists_known_names(site):
+    plugins = load_plugins([plugin(site, "alpha")])
+    with pytest.raises(ColorbenchError, match=r"unknown task 'zzz' \(known: alpha-task\)"):
+        plugins.tasks.resolve("zzz")
+    with pytest.raises(ColorbenchError, match=r"\(no analysis is registered\)"):
+        plugins.analyses.resolve("zzz")
