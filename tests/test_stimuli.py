@@ -217,3 +217,25 @@ def test_a_swapped_palette_changes_the_grid_and_the_pixels():
     ]
     assert not torch.equal(shapes.render([sample]).images, ShapesSet().render([
         ShapesSet().sample(1, 0)]).images)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SETS))
+def test_every_combination_at_both_ends_of_the_sample_range(name):
+    """Exhaustive over combinations (slow): colours, majority background, clear border."""
+    stimulus_set = SETS[name]()
+    samples = [
+        stimulus_set.sample(c, s)
+        for c in range(stimulus_set.num_combinations())
+        for s in (0, PAPER_SAMPLES - 1)
+    ]
+    for start in range(0, len(samples), 256):
+        batch = stimulus_set.render(samples[start : start + 256], backend="torch")
+        codes = rgb_codes(batch.images.permute(0, 2, 3, 1).numpy())
+        expected = rgb_codes(np.array([part_rgbs(stimulus_set, s) for s in batch.samples]))
+        painted = np.take_along_axis(expected, batch.masks.numpy().reshape(len(codes), -1), 1)
+        assert np.array_equal(painted.reshape(codes.shape), codes)
+        share = batch.masks.float().mean(dim=(1, 2))
+        assert share.min() > 0.002 and share.max() < 0.5
+        assert not batch.masks[:, :MARGIN].any() and not batch.masks[:, -MARGIN:].any()
+        assert not batch.masks[:, :, :MARGIN].any() and not batch.masks[:, :, -MARGIN:].any()

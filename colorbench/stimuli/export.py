@@ -8,6 +8,7 @@ reads the images together with their labels.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from pathlib import Path
 
@@ -64,7 +65,17 @@ def _prepare(out: Path) -> Path:
     return out / "images"
 
 
+def _save_png(pixels, path: Path) -> None:
+    try:
+        Image.fromarray(pixels).save(path)
+    except OSError as exc:
+        raise ColorbenchError(
+            f"cannot write {path}: {exc.strerror or exc}; free disk space or choose another --out"
+        ) from None
+
+
 def _write_images(stimulus_set: StimulusSet, samples: int, out: Path, quiet: bool) -> int:
+    """Render in batches and encode PNGs on a few threads (Pillow's zlib releases the GIL)."""
     folder = _prepare(out)
     total = stimulus_set.size(samples)
     digits = len(str(stimulus_set.num_combinations() - 1)), len(str(samples - 1))
@@ -77,31 +88,30 @@ def _write_images(stimulus_set: StimulusSet, samples: int, out: Path, quiet: boo
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, disable=quiet) as progress:
+    with (
+        Progress(*columns, disable=quiet) as progress,
+        ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool,
+    ):
         task = progress.add_task("render", total=total)
         for start in range(0, total, BATCH):
             batch = stimulus_set.render(
                 stimulus_set.samples(start, min(start + BATCH, total), samples)
             )
+            names = [
+                f"{s.combination:0{digits[0]}d}_{s.sample:0{digits[1]}d}.png" for s in batch.samples
+            ]
             pixels = batch.images.permute(0, 2, 3, 1).numpy()
-            for sample, image in zip(batch.samples, pixels, strict=True):
-                name = f"{sample.combination:0{digits[0]}d}_{sample.sample:0{digits[1]}d}.png"
-                try:
-                    Image.fromarray(image).save(folder / name)
-                except OSError as exc:
-                    raise ColorbenchError(
-                        f"cannot write {folder / name}: {exc.strerror or exc}; "
-                        "free disk space or choose another --out"
-                    ) from None
-                rows.append(
-                    {
-                        "file_name": f"images/{name}",
-                        "sample_id": sample.sample_id,
-                        "combination": sample.combination,
-                        "sample": sample.sample,
-                        **sample.attrs,
-                    }
-                )
+            list(pool.map(_save_png, pixels, [folder / name for name in names]))
+            rows += [
+                {
+                    "file_name": f"images/{name}",
+                    "sample_id": s.sample_id,
+                    "combination": s.combination,
+                    "sample": s.sample,
+                    **s.attrs,
+                }
+                for s, name in zip(batch.samples, names, strict=True)
+            ]
             progress.advance(task, len(batch.samples))
     metadata = out / "metadata.csv"
     partial = metadata.with_suffix(".csv.partial")
