@@ -223,6 +223,29 @@ def test_architecture_needing_uncached_hf_repos_fails_fast(empty_hub_cache, monk
     assert time.monotonic() - start < 10
 
 
+def test_uncached_file_is_downloaded_when_the_hub_answers(empty_hub_cache, monkeypatch) -> None:
+    """Safetensors first, then the pickle name, as open_clip asks the hub; failures listed."""
+    import huggingface_hub
+
+    asked = []
+
+    def download(repo_id, filename, cache_dir):
+        asked.append(filename)
+        if filename.endswith(".safetensors"):
+            raise FileNotFoundError(filename)
+        return str(cache_dir / filename)
+
+    monkeypatch.setattr(openclip_weights, "hub_reachable", lambda: True)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    files = openclip_weights.HUB_WEIGHT_FILES
+    got = openclip_weights.hub_file("org/repo", files, "x")
+    assert got == empty_hub_cache / "open_clip_pytorch_model.bin" and asked == list(files)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: 1 / 0)
+    with pytest.raises(WeightsError, match="the hub did not serve it .*ZeroDivisionError"):
+        openclip_weights.hub_file("org/repo", files, "x")
+
+
 def test_offline_mode_fails_without_touching_the_network(empty_hub_cache, monkeypatch) -> None:
     from huggingface_hub import constants
 
