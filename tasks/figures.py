@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from colorbench.tasks.tables import GROUPS
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: one colour per outcome, the same in every figure
 OUTCOME_COLORS = {
@@ -24,6 +27,14 @@ OUTCOME_COLORS = {
     "word": "#c44e52",
     "none": "#b0b0b0",
 }
+
+
+def _new_figure(**kwargs) -> Figure:
+    """A matplotlib figure; the import is deferred because it costs about a second and
+    plugin loading (``colorbench list``) should not pay it."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -38,7 +49,7 @@ def group_heatmaps(
 ) -> Path:
     """The 2x2 colour-group tables as annotated heatmaps: one row per prompt, one column
     per outcome; each cell shows %, its 95% CI and n."""
-    fig = Figure(figsize=(4.2 * len(outcomes), 3.6 * len(panels)), layout="constrained")
+    fig = _new_figure(figsize=(4.2 * len(outcomes), 3.6 * len(panels)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(panels), len(outcomes), squeeze=False))
     for row, (title, table) in enumerate(panels):
         cells = table.set_index([table.columns[0], table.columns[1]])
@@ -66,7 +77,7 @@ def group_heatmaps(
 def outcome_bars(table: pd.DataFrame, outcomes: Sequence[str], task: str, path: Path) -> Path:
     """Grouped bars: % of each outcome per row of ``table`` (e.g. per font colour),
     with 95% CI whiskers."""
-    fig = Figure(figsize=(max(6.0, 0.9 * len(table)), 4.0), layout="constrained")
+    fig = _new_figure(figsize=(max(6.0, 0.9 * len(table)), 4.0), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(table))
     width = 0.8 / len(outcomes)
@@ -98,7 +109,7 @@ def stacked_bars(
     table: pd.DataFrame, outcomes: Sequence[str], labels: Sequence[str], task: str, path: Path
 ) -> Path:
     """Horizontal stacked bars: the outcome shares of each row (e.g. per prompt)."""
-    fig = Figure(figsize=(8.0, 0.6 * len(table) + 1.5), layout="constrained")
+    fig = _new_figure(figsize=(8.0, 0.6 * len(table) + 1.5), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(table))
     left = np.zeros(len(table))
