@@ -23,7 +23,9 @@ OVERALL = "overall"
 GROUPS = ("achromatic", "chromatic")
 
 
-def outcome_counts(predictions: pd.DataFrame, by: str | list[str], outcomes: Sequence[str]):
+def outcome_counts(
+    predictions: pd.DataFrame, by: str | list[str], outcomes: Sequence[str]
+) -> pd.DataFrame:
     """Number of rows per group (rows) and outcome (columns, in ``outcomes`` order)."""
     counts = predictions.groupby(by, observed=True, sort=False)["outcome"].value_counts()
     return counts.unstack(fill_value=0).reindex(columns=list(outcomes), fill_value=0)
