@@ -70,6 +70,8 @@ def test_majority_model_answers_background_and_its_map_avoids_the_object():
     groups = result.groups
     assert groups.n.sum() == len(samples) and (groups.answers_background == 100).all()
     assert len(result.examples) == 2 * len(groups)
+    image, sim, mask, _ = result.examples[0]
+    assert image.shape[:2] == mask.shape and sim.shape == mask.shape
 
 
 def test_uniform_map_gives_the_object_its_share_of_the_area():

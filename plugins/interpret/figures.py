@@ -116,16 +116,28 @@ def class_examples(
 
 
 def itsm_overlays(examples: list, path: Path) -> Path:
-    """Each example image and its similarity map with the answered colour's text."""
+    """Each example image above its similarity map with the answered colour's text.
+
+    The map (red: similar, blue: dissimilar, symmetric scale) is drawn at image size
+    with the object's outline, as ECLIP shows them.
+    """
     fig, axes = plt.subplots(
-        2, max(len(examples), 1), figsize=(1.8 * len(examples), 3.8), squeeze=False
+        2, max(len(examples), 1), figsize=(1.8 * max(len(examples), 1), 3.8), squeeze=False
     )
-    for (image, sim, caption), top, bottom in zip(examples, axes[0], axes[1], strict=False):
+    for (image, sim, mask, caption), top, bottom in zip(examples, axes[0], axes[1], strict=False):
         top.imshow(image)
         top.set_title(caption, fontsize=6)
-        bottom.imshow(image)
         h, w = image.shape[:2]
-        bottom.imshow(sim, cmap="jet", alpha=0.5, extent=(0, w, h, 0), interpolation="bilinear")
+        limit = float(np.abs(sim).max()) or 1.0
+        bottom.imshow(
+            sim,
+            cmap="coolwarm",
+            vmin=-limit,
+            vmax=limit,
+            extent=(0, w, h, 0),
+            interpolation="bilinear",
+        )
+        bottom.contour(mask.astype(float), levels=[0.5], colors="k", linewidths=0.8)
         for ax in (top, bottom):
             ax.set_xticks([])
             ax.set_yticks([])

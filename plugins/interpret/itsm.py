@@ -101,7 +101,8 @@ class ItsmResults:
 
     per_image: pd.DataFrame
     groups: pd.DataFrame
-    examples: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    #: (image [H,W,3], similarity map [h,w], part mask [H,W], caption)
+    examples: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = field(default_factory=list)
 
 
 def analyze_itsm(
@@ -146,7 +147,14 @@ def analyze_itsm(
                     shown[group] = shown.get(group, 0) + 1
                     caption = f"{sample.attrs.get(part)} on {sample.attrs.get('background')}"
                     image = batch.images[i].permute(1, 2, 0).cpu().numpy()
-                    examples.append((image, maps[i].cpu().numpy(), f"{caption}: '{row['answer']}'"))
+                    examples.append(
+                        (
+                            image,
+                            maps[i].cpu().numpy(),
+                            mask[i].cpu().numpy(),
+                            f"{caption}: '{row['answer']}'",
+                        )
+                    )
     per_image = pd.DataFrame(rows)
     return ItsmResults(per_image, summarize_groups(per_image, part), examples)
 
@@ -177,7 +185,7 @@ def summarize_groups(per_image: pd.DataFrame, part: str = "object") -> pd.DataFr
         part_share=("part_share", "mean"),
         part_area=("part_area", "mean"),
         answers_background=("outcome", lambda s: 100 * (s == "background").mean()),
-        answers_part=("outcome", lambda s: 100 * (s == part).mean()),
+        **{f"answers_{part}": ("outcome", lambda s: 100 * (s == part).mean())},
     )
     table["ratio"] = table.part_share / table.part_area
     return table
