@@ -8,10 +8,10 @@ the majority colour, and stays ``MARGIN`` pixels clear of the border.
 Shapes are polygons (and a circle) with vertices rounded to whole pixels. The Pillow
 renderer fills the outline polygon. The torch renderer, batched on any device,
 intersects every pixel row with the half-planes of the shape's convex pieces (a
-star is five kites, a cross two bars) or with the circle's distance bound, a hard
+star is five kites, a cross a square and four arms) or with the circle's distance bound, a hard
 threshold, and fills the resulting spans. Both follow Pillow's convention that
-integer coordinates are pixel centres; convex polygons come out pixel-identical,
-the circle and the concave corners of the cross differ on a few edge pixels.
+integer coordinates are pixel centres; polygons come out pixel-identical but for
+rare ties, the circle differs on a few edge pixels.
 """
 
 from __future__ import annotations
@@ -87,7 +87,10 @@ def _cross(half_width: float = 0.35) -> Shape:
     w = half_width
     outline = ((w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w),
                (-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w))  # fmt: skip
-    return Shape("cross", outline, ((0, 1, 6, 7), (3, 4, 9, 10)))
+    # the centre square and four arms: every outer edge is an outline edge, so rounding
+    # the vertices to pixels bends the pieces exactly as it bends the outline
+    pieces = ((2, 5, 8, 11), (0, 1, 2, 11), (2, 3, 4, 5), (5, 6, 7, 8), (8, 9, 10, 11))
+    return Shape("cross", outline, pieces)
 
 
 SHAPES: tuple[Shape, ...] = (
