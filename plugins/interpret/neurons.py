@@ -188,7 +188,9 @@ def _text_share(act: torch.Tensor, text: torch.Tensor, field: ReceptiveField) ->
     on glyph edges, just outside the glyph) and averaged onto the feature grid.
     """
     radius = field.jump // 2 + 2
-    mask = F.max_pool2d(text[:, None].float(), 2 * radius + 1, stride=1, padding=radius)
+    size = 2 * radius + 1  # a square max filter, as two 1-D passes
+    mask = F.max_pool2d(text[:, None].float(), (size, 1), stride=1, padding=(radius, 0))
+    mask = F.max_pool2d(mask, (1, size), stride=1, padding=(0, radius))
     on_grid = F.adaptive_avg_pool2d(mask, act.shape[-2:])
     act = act.clamp(min=0)
     total = act.sum((2, 3))
