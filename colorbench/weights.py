@@ -3,8 +3,8 @@
 Researchers share checkpoints they did not write, and a PyTorch pickle can run any
 code when it is unpickled. colorbench therefore reads weights in exactly two ways:
 
-- ``.safetensors`` files, through the ``safetensors`` library (a JSON header plus raw
-  tensor bytes: nothing in it can execute);
+- safetensors files (by extension or by content), through the ``safetensors`` library
+  (a JSON header plus raw tensor bytes: nothing in it can execute);
 - any other file (``.pt``, ``.pth``, ``.bin``) through ``torch.load(weights_only=True)``,
   whose restricted unpickler builds only tensors and plain containers and refuses every
   other global. A pickle that would call code is refused with one line before any of its
@@ -75,11 +75,18 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; check the path given to --weights")
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" or _looks_like_safetensors(path):
         checkpoint = _load_safetensors(path)
     else:
         checkpoint = _load_torch(path)
     return _unwrap(checkpoint, path)
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    """safetensors content under another name: a little-endian u64 header size, then JSON."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

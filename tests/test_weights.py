@@ -43,11 +43,11 @@ def one_line_error(path: Path) -> str:
     return message
 
 
-@pytest.mark.parametrize("layout", ["safetensors", "flat", "wrapped"])
+@pytest.mark.parametrize("layout", ["safetensors", "safetensors-as-bin", "flat", "wrapped"])
 def test_open_clip_layouts_load_to_the_same_tensors(tmp_path: Path, layout: str) -> None:
     state = small_module().state_dict()
-    if layout == "safetensors":
-        path = tmp_path / "w.safetensors"
+    if layout.startswith("safetensors"):
+        path = tmp_path / ("w.safetensors" if layout == "safetensors" else "open_clip_model.bin")
         save_file(dict(state), str(path))
     else:
         path = tmp_path / "w.pt"
