@@ -152,9 +152,10 @@ class Leaderboard:
         value = f"{s.value:.1f}"
         if s.table is not None:
             value = f"[{value}]({_link(s.table, out_dir)})"
-        cell = f"{value} ({s.ci_low:.1f}–{s.ci_high:.1f}, n={s.n})"
         delta = self.delta(model, task)
-        return cell if delta is None else f"{cell} Δ {delta:+.1f}"
+        if delta is not None:
+            value = f"{value} Δ {delta:+.1f}"
+        return f"{value}<br>({s.ci_low:.1f}–{s.ci_high:.1f}, n={s.n})"  # two lines keep it narrow
 
     def _weights(self, model: str, short: bool = True) -> str:
         """``random``, the weights' sha256 (12 digits when ``short``), ``mixed`` or ``?``."""

@@ -80,7 +80,7 @@ def test_one_row_per_model_with_headline_ci_n_and_delta(results, tmp_path):
     assert frame.loc["random-RN50", "stroop-white ci_low"] == 5.0
     text = out.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| random-RN50 "))
-    assert "[9.2](../results/random-RN50/stroop-white/table.md) (5.0–16.0, n=110) Δ -50.8" in row
+    assert "[9.2](../results/random-RN50/stroop-white/table.md) Δ -50.8<br>(5.0–16.0, n=110)" in row
     assert "| random | 2 |" in row and "| — |" in row
     assert "| openai-RN50 | abababababab | 5 |" in text
     assert "baseline model (`openai-RN50`)" in text
@@ -149,8 +149,9 @@ def test_plugin_supplied_text_cannot_break_or_inject_into_the_table(results, tmp
     rows = lines[header + 2 : lines.index("", header)]
     assert len(rows) == 5  # one row per model, no injected one
     assert len({len(UNESCAPED_PIPE.findall(row)) for row in rows}) == 1
-    assert "<script>" not in out.read_text() and "&lt;script&gt;" in out.read_text()
-    assert "\\[x\\](http://e)" in out.read_text()
+    text = out.read_text()
+    assert "&lt;script&gt;" in text and text.count("<") == text.count("<br>")  # no raw HTML
+    assert "\\[x\\](http://e)" in text
     frame = pd.read_csv(out.parent / "leaderboard.csv")
     assert "'=HYPERLINK(1)" in set(frame["model"]) and evil in set(frame["model"])
 
