@@ -87,7 +87,8 @@ def _build_hub(model_id: str, weights: Path | None, seed: int) -> Built:
         tokenizer = open_clip.get_tokenizer(local)
     except Exception as exc:  # e.g. a HF tokenizer that is not cached either
         raise ColorbenchError(
-            f"{model_id}: cannot build its tokenizer ({type(exc).__name__}: {exc}); "
+            f"{model_id}: cannot build its tokenizer ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); "
             "download the tokenizer into the Hugging Face cache on a machine with internet"
         ) from None
     return Built(load_weights(model, weights), tokenizer, repo_id, model_id, weights)
