@@ -176,5 +176,7 @@ def test_cli_leaderboard_warns_and_writes(results, tmp_path, capsys):
     assert code == 0 and out.is_file() and (out.parent / "leaderboard.csv").is_file()
     assert f"colorbench: warning: skipping {results / 'x' / 'y' / 'summary.json'}" in captured.err
     assert "3 models x 2 tasks" in captured.out
+    assert main(["-q", "leaderboard", "--results", str(results), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == ""  # --quiet before the command counts too
     code = main(["leaderboard", "--results", str(tmp_path / "nowhere")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
