@@ -295,9 +295,12 @@ def build_parser(plugins) -> argparse.ArgumentParser:
 
 
 def _console() -> Console:
-    """Results go to stdout; piped output gets wide tables rather than 80-column wrapping."""
+    """Results go to stdout; piped output gets wide tables rather than 80-column wrapping.
+
+    Markup is off: model ids and paths are printed as they are, never read as rich markup.
+    """
     wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(width=160 if wide else None)
+    return Console(width=160 if wide else None, markup=False, highlight=False)
 
 
 def _main(argv: Sequence[str]) -> int:

@@ -256,3 +256,13 @@ def test_console_script_never_prints_a_traceback():
     assert "Traceback" not in result.stderr
     last = result.stderr.splitlines()[-1]
     assert last.startswith("colorbench: error: unknown model 'nonsense' (known: ")
+
+
+def test_ids_are_printed_literally_not_as_markup(site, capsys, monkeypatch):
+    name = plugin(site, "[b]odd[/b]")
+    summary = TaskSummary("t", Headline("correct %", 1.0, 1, 0.0, 2.0))
+    result = types.SimpleNamespace(model="[b]odd[/b]-model", task="t", summary=summary, path="p")
+    engine = types.SimpleNamespace(evaluate=lambda config, plugins: [result])
+    monkeypatch.setitem(sys.modules, "colorbench.engine", engine)
+    code, out, _ = cli(capsys, "-p", name, "run", "-q", "--model", "[b]odd[/b]-model")
+    assert (code, out) == (0, "[b]odd[/b]-model t: 1.0 -> p\n")
