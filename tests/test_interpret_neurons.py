@@ -145,3 +145,23 @@ def test_dominant_hue_ignores_pixels_outside_patches():
 def test_pearson():
     assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
     assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_passes_match_cpu(stroop):
+    cpu = _run(_opponent_and_edge(), blob_images(40), stroop).table
+    samples = [stroop.sample(c, 0) for c in range(0, stroop.num_combinations(), 5)]
+    gpu = analyze_neurons(
+        _opponent_and_edge().cuda(),
+        lambda images: scale01(images).cuda(),
+        ["1"],
+        TensorCorpus(blob_images(40)),
+        stroop,
+        samples,
+        NeuronSettings(top_k=10, stroop_top=20, batch_size=16),
+        device="cuda",
+    ).table
+    numeric = ["csi", "max_natural", "max_stroop", "text_share"]
+    assert np.allclose(cpu[numeric], gpu[numeric], atol=1e-4, equal_nan=True)
+    assert list(cpu["class"]) == list(gpu["class"])

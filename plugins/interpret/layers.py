@@ -50,7 +50,9 @@ def resolve_layer(encoder: nn.Module, name: str) -> nn.Module:
     modules = dict(encoder.named_modules())
     if name in modules and name:
         return modules[name]
-    choices = default_layers(encoder) + [n for n, _ in encoder.named_children()]
+    choices = list(
+        dict.fromkeys(default_layers(encoder) + [n for n, _ in encoder.named_children()])
+    )
     raise ColorbenchError(
         f"unknown layer {name!r}{suggest(name, choices)}; "
         f"use one of {', '.join(default_layers(encoder))} or a submodule path"
