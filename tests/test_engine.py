@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from fake_plugin import CALLS, FakeGlobal, config
+from fake_plugin import CALLS, FakeGlobal, MajorityAdapter, config
 
 from colorbench.checkpoint import CHUNK_SIZE
 from colorbench.device import auto_batch_size, resolve_precision, resolve_renderer
@@ -78,6 +78,25 @@ def test_predictions_do_not_depend_on_batch_size(plugins, tmp_path):
     assert SQUARES * 10 > CHUNK_SIZE  # more than one chunk
     for task in small:
         pd.testing.assert_frame_equal(small[task].predictions, large[task].predictions)
+
+
+def test_a_batch_that_runs_out_of_gpu_memory_is_split_and_answers_the_same(
+    plugins, tmp_path, monkeypatch
+):
+    whole = by_task(evaluate(config(tmp_path / "a", samples=2, batch_size=100), plugins))
+    original, sizes = MajorityAdapter.encode_images, []
+
+    def encode(self, images):
+        sizes.append(len(images))
+        if len(images) > 40:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return original(self, images)
+
+    monkeypatch.setattr(MajorityAdapter, "encode_images", encode)
+    split = by_task(evaluate(config(tmp_path / "b", samples=2, batch_size=100), plugins))
+    for task in whole:
+        pd.testing.assert_frame_equal(whole[task].predictions, split[task].predictions)
+    assert sizes[:3] == [100, 50, 25] and max(sizes[3:]) == 25  # halved once, then kept
 
 
 class Orphan(FakeGlobal):

@@ -147,11 +147,11 @@ def test_a_second_run_into_the_same_model_directory_is_locked_out(plugins, tmp_p
     assert not (tmp_path / "fake-majority" / "fake-global").exists()
 
 
-def start(out: Path, delay: float) -> subprocess.Popen:
+def start(out: Path, samples: int, delay: float) -> subprocess.Popen:
     """The fake run in a subprocess, slowed to ``delay`` s per batch of 128 images."""
     env = {**os.environ, "COLORBENCH_FAKE_DELAY": str(delay)}
     command = [sys.executable, str(HERE / "fake_plugin.py"), "--out", str(out)]
-    command += ["--samples", str(SAMPLES * 2), "--batch-size", "128"]
+    command += ["--samples", str(samples), "--batch-size", "128"]
     command += [arg for task in TASKS for arg in ("--task", task)]
     return subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
 
@@ -163,11 +163,13 @@ def wait_for_chunks(process: subprocess.Popen, out: Path, count: int, limit: flo
         time.sleep(0.02)
 
 
-def interrupt_subprocess(out: Path, how: signal.Signals, rng: random.Random) -> bool:
-    """Start the run, let it finish a random number of chunks, send ``how``; was it mid-run?"""
-    process = start(out, delay=0.03)  # 5 chunks of 8 batches: ~0.25 s per chunk
-    wait_for_chunks(process, out, rng.randint(0, 4))
-    time.sleep(rng.uniform(0, 0.3))
+def interrupt_subprocess(out: Path, samples: int, how: signal.Signals, rng: random.Random) -> bool:
+    """Start the run, let it finish 0-2 more chunks (at least one before a SIGTERM, so the
+    run is past start-up), wait part of a chunk, send ``how``; was the run still going?"""
+    before = len(work_chunks(out))
+    process = start(out, samples, delay=0.02)  # 8 batches per chunk: ~0.16 s
+    wait_for_chunks(process, out, before + rng.randint(1 if how == signal.SIGTERM else 0, 2))
+    time.sleep(rng.uniform(0, 0.15))
     running = process.poll() is None
     process.send_signal(how)
     _, err = process.communicate(timeout=60)
@@ -183,15 +185,16 @@ def interrupt_subprocess(out: Path, how: signal.Signals, rng: random.Random) -> 
 )
 def test_sigterm_and_sigkill_at_random_points_then_resume_is_exact(plugins, tmp_path, kills):
     rng = random.Random(os.environ.get("PYTEST_SEED", time.time_ns()))
-    out = tmp_path / "killed"
     signals = [signal.SIGTERM] + [signal.SIGKILL] * kills
-    landed = sum(interrupt_subprocess(out, how, rng) for how in signals)
-    assert landed >= len(signals) - 1, "the signals landed after the run had finished"
-    resumed = {r.task: r.predictions for r in evaluate(config(out, samples=SAMPLES * 2), plugins)}
-    reference = evaluate(config(tmp_path / "reference", samples=SAMPLES * 2), plugins)
+    samples = 10 * (3 * len(signals) + 3)  # more chunks than the interruptions can finish
+    out = tmp_path / "killed"
+    landed = sum(interrupt_subprocess(out, samples, how, rng) for how in signals)
+    assert landed == len(signals), "a signal landed after the run had finished"
+    resumed = {r.task: r.predictions for r in evaluate(config(out, samples=samples), plugins)}
+    reference = evaluate(config(tmp_path / "reference", samples=samples), plugins)
     for result in reference:
         stored = pd.read_parquet(out / "fake-majority" / result.task / "predictions.parquet")
         pd.testing.assert_frame_equal(stored, result.predictions, check_dtype=False)
         pd.testing.assert_frame_equal(resumed[result.task], result.predictions, check_dtype=False)
-        assert len(stored) == 110 * SAMPLES * 2 * len(plugins.tasks.get(result.task).prompts)
+        assert len(stored) == 110 * samples * len(plugins.tasks.get(result.task).prompts)
         assert not stored.duplicated(["sample_id", "prompt"]).any()
