@@ -1,0 +1,171 @@
+"""Try every bad input issue 8 lists and write what the user sees to docs/ERRORS.md.
+
+Run from the repository root: ``python tools/bad_inputs.py``. Each case runs the real
+``colorbench`` command in a subprocess, in a scratch directory, and records its exit code
+and its output (ANSI codes stripped). The table is evidence, not prose: regenerate it
+after changing a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+PLUGINS = {
+    "broken_import.py": "raise ImportError('numpy.fake is missing')\n",
+    "raising_hook.py": """
+        import colorbench
+
+        @colorbench.hookimpl
+        def colorbench_register_models(register):
+            raise RuntimeError("could not reach the model catalogue")
+    """,
+    "duplicate_id.py": """
+        import colorbench
+
+        @colorbench.hookimpl
+        def colorbench_register_models(register):
+            register("ideal-observer", lambda model_id, **options: None)
+    """,
+}
+
+
+class HostilePickle:
+    """Unpickling this would create a file: the proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def make_fixtures(work: Path) -> dict[str, str]:
+    """Plugin modules, checkpoints, folders and results the cases below point at."""
+    plugins = work / "plugins"
+    plugins.mkdir()
+    for name, body in PLUGINS.items():
+        (plugins / name).write_text(textwrap.dedent(body))
+    torch.save({"evil": HostilePickle(work / "PWNED")}, work / "hostile.pt")
+    torch.save({"visual.conv1.weight": torch.zeros(3, 3)}, work / "wrong-shape.pt")
+    full = work / "full.pt"
+    torch.save({"w": torch.zeros(10_000)}, full)
+    (work / "truncated.pt").write_bytes(full.read_bytes()[:2000])
+    images = work / "images"
+    images.mkdir()
+    (images / "notes.txt").write_text("not an image")
+    (images / "broken.png").write_bytes(b"\x89PNG not really")
+    results = work / "results" / "some-model" / "global-color"
+    results.mkdir(parents=True)
+    (results / "summary.json").write_text("{not json")
+    (work / "results" / "README.txt").write_text("a foreign file")
+    return {"plugins": str(plugins), "work": str(work)}
+
+
+CASES: list[tuple[str, str]] = [
+    ("unknown model", "colorbench run --model openai-RN5 --task all"),
+    ("unknown model, nothing close", "colorbench run --model nonsense --task all"),
+    ("unknown task", "colorbench run --model ideal-observer --task stroop-whte"),
+    ("unknown analysis", "colorbench analyze neuron --model random-RN50"),
+    ("--samples 0", "colorbench run --model ideal-observer --task stroop-white --samples 0"),
+    ("--samples negative", "colorbench run --model ideal-observer --task all --samples -3"),
+    ("--samples absurd", "colorbench run --model ideal-observer --task all --samples 1000000000"),
+    ("--samples not a number", "colorbench run --model ideal-observer --task all --samples ten"),
+    (
+        "--device cuda without a GPU",
+        "colorbench run --model ideal-observer --task all --device cuda",
+    ),
+    ("missing weights", "colorbench run --model openai-RN50 --task stroop-white"),
+    (
+        "--weights file that does not exist",
+        "colorbench run --model openai-RN50 --task stroop-white --weights nope.pt",
+    ),
+    (
+        "checkpoint that runs code when unpickled",
+        "colorbench run --model openai-RN50 --task stroop-white --weights {work}/hostile.pt",
+    ),
+    (
+        "truncated checkpoint",
+        "colorbench run --model openai-RN50 --task stroop-white --weights {work}/truncated.pt",
+    ),
+    (
+        "wrong-shaped checkpoint",
+        "colorbench run --model openai-RN50 --task stroop-white --weights {work}/wrong-shape.pt",
+    ),
+    ("plugin that fails to import", "colorbench -p broken_import list tasks"),
+    ("plugin whose hook raises", "colorbench -p raising_hook list tasks"),
+    ("two plugins register the same id", "colorbench -p duplicate_id list models"),
+    (
+        "--images folder that cannot be read",
+        "colorbench analyze neurons --model random-RN50 --images {work}/no-such-folder",
+    ),
+    (
+        "non-image files in --images",
+        "colorbench analyze neurons --model random-RN50 --images {work}/images --layers layer4"
+        " --top-k 4 --stroop-samples 1 --out {work}/neurons",
+    ),
+    (
+        "malformed and foreign files in the results",
+        "colorbench leaderboard --results {work}/results --out {work}/board.md",
+    ),
+    ("generate with --samples 0", "colorbench generate shapes --samples 0 --out {work}/gen"),
+]
+
+
+def run_case(command: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    done = subprocess.run(
+        command, shell=True, env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    text = ANSI.sub("", (done.stderr + done.stdout).strip())
+    return done.returncode, text
+
+
+def cell(text: str, limit: int = 6) -> str:
+    lines = [line for line in text.splitlines() if line.strip()][:limit]
+    return (
+        "<br>".join("`" + line.replace("|", "\\|").replace("`", "'") + "`" for line in lines)
+        or "(nothing)"
+    )
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        fixtures = make_fixtures(work)
+        env = dict(os.environ, PYTHONPATH=fixtures["plugins"], COLUMNS="200", HF_HUB_OFFLINE="1")
+        rows = []
+        for label, template in CASES:
+            command = template.format(**fixtures)
+            code, text = run_case(command, env, work)
+            shown = command.replace(str(work), "$TMP")
+            rows.append(
+                f"| {label} | `{shown}` | {code} | {cell(text.replace(str(work), '$TMP'))} |"
+            )
+            print(f"{code:>3}  {label}", file=sys.stderr)
+        pwned = (work / "PWNED").exists()
+    body = "\n".join(rows)
+    (ROOT / "docs" / "ERRORS.md").write_text(
+        "# Bad input and what the user sees\n\n"
+        "Generated by `python tools/bad_inputs.py`, which runs each command for real in a\n"
+        "scratch directory (plugin modules on `PYTHONPATH`, hand-made checkpoints, folders and\n"
+        "results). Exit code 2 is a user error; 0 means the command went on and warned.\n\n"
+        f"The hostile checkpoint's code {'RAN (bug!)' if pwned else 'did not run'}: its marker "
+        "file was " + ("created" if pwned else "never created") + ".\n\n"
+        "| bad input | command | exit | output (first lines) |\n|---|---|---|---|\n"
+        f"{body}\n"
+    )
+    return 1 if pwned else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
