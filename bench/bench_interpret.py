@@ -71,6 +71,7 @@ def worker(config: dict) -> dict:
         torch.cuda.synchronize()
     wall = time.perf_counter() - started
     forwards = 2 * len(corpus) + len(samples)  # colour + grey corpus passes, Stroop pass
+    encoder_rate = _encoder_only(adapter, settings.batch_size, device)
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
         if device.type == "cuda"
@@ -83,12 +84,30 @@ def worker(config: dict) -> dict:
         "stroop_images": len(samples),
         "wall_s": round(wall, 1),
         "images_per_s": round(forwards / wall, 1),
+        "encoder_images_per_s": round(encoder_rate, 1),
         "peak_mib": round(peak),
         "peak_kind": "CUDA allocated" if device.type == "cuda" else "process RSS",
         "device_name": torch.cuda.get_device_name()
         if device.type == "cuda"
         else platform.processor() or platform.machine(),
     }
+
+
+def _encoder_only(adapter, batch_size: int, device, batches: int = 3) -> float:
+    """Images/s of preprocess + the full image encoder alone: the ceiling of any pass."""
+    import torch
+
+    images = torch.randint(0, 256, (batch_size, 3, 224, 224), dtype=torch.uint8, device=device)
+    with torch.inference_mode():
+        adapter.model.visual(adapter.preprocess(images))  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(batches):
+            adapter.model.visual(adapter.preprocess(images))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return batches * batch_size / (time.perf_counter() - started)
 
 
 def _run(config: dict) -> dict:
@@ -155,12 +174,14 @@ def _write(rows: list[dict], command: str) -> None:
 
     header = (
         "| device | model | natural images | Stroop images | top-k | top-N Stroop | units "
-        "| wall (s) | forwards/s | peak MiB |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "| wall (s) | forwards/s | encoder-only images/s | peak MiB |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['device']} ({r['device_name']}) | {r['model']} | {r['natural_images']} "
         f"| {r['stroop_images']} | {r['top_k']} | {r['stroop_top']} | {r['units']} "
-        f"| {r['wall_s']} | {r['images_per_s']} | {r['peak_mib']} ({r['peak_kind']}) |"
+        f"| {r['wall_s']} | {r['images_per_s']} | {r['encoder_images_per_s']} "
+        f"| {r['peak_mib']} ({r['peak_kind']}) |"
         for r in rows
     ]
     text = (
@@ -174,7 +195,9 @@ def _write(rows: list[dict], command: str) -> None:
             "# Benchmark: neuron analyses (`colorbench analyze neurons`)\n\n"
             "Wall time of the three passes (natural colour, natural grey + neuron features, "
             "Stroop) over every unit of stem and layer1..layer4; forwards/s counts encoder "
-            "forward passes (2 x natural + Stroop). Figures and report are not timed.\n"
+            "forward passes (2 x natural + Stroop); encoder-only images/s: the same encoder "
+            "on random tensors in the same process, the ceiling. Figures and report are "
+            "not timed.\n"
         )
     with RESULTS.open("a") as f:
         f.write(text)
