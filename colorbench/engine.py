@@ -252,10 +252,7 @@ class Scorer:
                 torch.cuda.empty_cache()
                 self.max_batch = len(piece) // 2
                 return self(images)
-        return [
-            (np.concatenate([p[i][0] for p in pieces]), np.concatenate([p[i][1] for p in pieces]))
-            for i in range(len(self.prompts))
-        ]
+        return join_answers(pieces)
 
     def _score(self, images: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
         with torch.inference_mode():
@@ -270,6 +267,21 @@ class Scorer:
                 value, index = block.max(dim=1)
                 out.append((index.cpu().numpy(), value.cpu().numpy().astype(np.float32)))
             return out
+
+
+def join_answers(
+    parts: Sequence[list[tuple[np.ndarray, np.ndarray]]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Concatenate consecutive batches' per-prompt ``(answer index, score)`` arrays."""
+    return [
+        (np.concatenate([p[i][0] for p in parts]), np.concatenate([p[i][1] for p in parts]))
+        for i in range(len(parts[0]))
+    ]
+
+
+def batch_spans(start: int, stop: int, batch_size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut into batches; batches never cross a chunk boundary."""
+    return [(b, min(b + batch_size, stop)) for b in range(start, stop, batch_size)]
 
 
 def chunk_table(
@@ -470,11 +482,10 @@ class _ModelRun:
         schedule = distributed.rounds(pending, self.ctx.world_size)
         mine = [r[self.ctx.rank] for r in schedule]
         spans = [
-            (start, min(start + self.batch_size, stop))
+            span
             for chunk in mine
             if chunk is not None
-            for start, stop in [chunk_bounds(chunk, size)]
-            for start in range(start, stop, self.batch_size)
+            for span in batch_spans(*chunk_bounds(chunk, size), self.batch_size)
         ]
         remaining = sum(stop - start for start, stop in (chunk_bounds(k, size) for k in pending))
         bar = self.progress.add_task(
@@ -493,13 +504,7 @@ class _ModelRun:
                         parts.append(scorer(batch.images))
                         samples += batch.samples
                         self.progress.advance(bar, len(batch.samples))
-                    answers = [
-                        (
-                            np.concatenate([p[i][0] for p in parts]),
-                            np.concatenate([p[i][1] for p in parts]),
-                        )
-                        for i in range(len(scorer.prompts))
-                    ]
+                    answers = join_answers(parts)
                     data = chunk_bytes(chunk_table(samples, tasks, answers, palette))
                     count = len(samples)
                 gathered = self.ctx.collect((chunk, data, count))
