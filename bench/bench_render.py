@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 import torch
+from machine import machine
 
 from colorbench.stimuli import ShapesSet, StimulusSet, StroopSet
 
@@ -79,19 +80,6 @@ def encoder_rate(
     with torch.inference_mode():
         wall, cpu = timed(lambda: model(images), device, min_time)
         return batch / wall, batch / cpu
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return f"{cpu}; torch threads {torch.get_num_threads()}; GPU: {gpu}"
 
 
 def versions() -> str:

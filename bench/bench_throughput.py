@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import machine
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,20 +262,6 @@ def peak_memory(argv: list[str], samples: int) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"memory run with --samples {samples} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return f"{cpu}, {os.cpu_count()} cores (load average {load} at start), {gpu}"
 
 
 def versions() -> str:

@@ -26,14 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from colorbench import distributed
 from colorbench.adapter import ContrastiveAdapter, ModelAdapter
@@ -58,6 +51,7 @@ from colorbench.lock import DirectoryLock
 from colorbench.palette import Palette
 from colorbench.pluginmanager import Plugins
 from colorbench.prefetch import prefetch
+from colorbench.progress import progress_bar
 from colorbench.provenance import now_iso, provenance
 from colorbench.results import (
     model_slug,
@@ -165,15 +159,7 @@ def evaluate(config: RunConfig, plugins: Plugins) -> list[RunResult]:
     ctx = distributed.from_env(config.device)
     console = Console(stderr=True, quiet=config.quiet or not ctx.is_main)
     warnings = Console(stderr=True)
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=config.quiet or not ctx.is_main,
-    )
+    progress = progress_bar(config.quiet or not ctx.is_main, console)
     try:
         with _sigterm_as_interrupt(), progress:
             results: list[RunResult] = []

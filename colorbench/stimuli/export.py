@@ -14,16 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 from PIL import Image
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from colorbench.errors import ColorbenchError
+from colorbench.progress import progress_bar
 from colorbench.stimuli.base import StimulusSet
 from colorbench.stimuli.sheet import save_contact_sheet
 
@@ -80,19 +73,11 @@ def _write_images(stimulus_set: StimulusSet, samples: int, out: Path, quiet: boo
     total = stimulus_set.size(samples)
     digits = len(str(stimulus_set.num_combinations() - 1)), len(str(samples - 1))
     rows = []
-    columns = (
-        TextColumn(f"[bold]{stimulus_set.name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
     with (
-        Progress(*columns, disable=quiet) as progress,
+        progress_bar(quiet) as progress,
         ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool,
     ):
-        task = progress.add_task("render", total=total)
+        task = progress.add_task(stimulus_set.name, total=total)
         for start in range(0, total, BATCH):
             batch = stimulus_set.render(
                 stimulus_set.samples(start, min(start + BATCH, total), samples)

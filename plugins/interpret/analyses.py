@@ -5,23 +5,15 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from colorbench.analysis import Analysis
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
+from colorbench.progress import progress_bar
 from colorbench.stimuli.base import Sample, StimulusSet
 
 
@@ -91,21 +83,6 @@ def spread_samples(stimuli: StimulusSet, per_combination: int, limit: int | None
     count = total if limit is None else min(limit, total)
     indices = sorted({int(i) for i in torch.linspace(0, total - 1, count).round().tolist()})
     return [stimuli.sample_at(i, per_combination) for i in indices]
-
-
-@contextmanager
-def progress_bars(quiet: bool):
-    """Rich progress bars with ETA, silent under ``--quiet``."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=quiet,
-        transient=False,
-    ) as progress:
-        yield progress
 
 
 def _out_dir(args: argparse.Namespace, analysis: str) -> Path:
@@ -219,7 +196,7 @@ class NeuronsAnalysis(Analysis):
         out = _out_dir(args, "neurons")
         quiet = bool(getattr(args, "quiet", False))
         started = time.perf_counter()
-        with progress_bars(quiet) as progress:
+        with progress_bar(quiet) as progress:
             results = analyze_neurons(
                 encoder,
                 adapter.preprocess,
@@ -313,7 +290,7 @@ class ItsmAnalysis(Analysis):
         space = open_clip_space(adapter.model, adapter.preprocess, adapter.encode_texts)
         out = _out_dir(args, "itsm")
         quiet = bool(getattr(args, "quiet", False))
-        with progress_bars(quiet) as progress:
+        with progress_bar(quiet) as progress:
             results = analyze_itsm(
                 space,
                 stimuli,
