@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -65,6 +66,7 @@ def make_fixtures(work: Path) -> dict[str, str]:
     images.mkdir()
     (images / "notes.txt").write_text("not an image")
     (images / "broken.png").write_bytes(b"\x89PNG not really")
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(images / "red.png")
     results = work / "results" / "some-model" / "global-color"
     results.mkdir(parents=True)
     (results / "summary.json").write_text("{not json")
@@ -112,7 +114,7 @@ CASES: list[tuple[str, str]] = [
     (
         "non-image files in --images",
         "colorbench analyze neurons --model random-RN50 --images {work}/images --layers layer4"
-        " --top-k 4 --stroop-samples 1 --out {work}/neurons",
+        " --top-k 4 --max-images 20 --quiet --out {work}/neurons",
     ),
     (
         "malformed and foreign files in the results",
@@ -130,10 +132,15 @@ def run_case(command: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
     return done.returncode, text
 
 
-def cell(text: str, limit: int = 6) -> str:
-    lines = [line for line in text.splitlines() if line.strip()][:limit]
+def cell(text: str, limit: int = 4) -> str:
+    """colorbench's own lines (errors and warnings), else the first lines of the output."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    own = [line for line in lines if line.startswith("colorbench:")]
+    shown = own or lines
     return (
-        "<br>".join("`" + line.replace("|", "\\|").replace("`", "'") + "`" for line in lines)
+        "<br>".join(
+            "`" + line.replace("|", "\\|").replace("`", "'") + "`" for line in shown[:limit]
+        )
         or "(nothing)"
     )
 
