@@ -181,6 +181,11 @@ class NeuronsAnalysis(Analysis):
                 "use a value <= 0.33"
             )
         corpus = folder_corpus(args.images) if args.images else skimage_corpus()
+        if corpus.skipped:
+            Console(stderr=True, markup=False).print(
+                f"colorbench: warning: --images {args.images}: skipped {corpus.skipped} "
+                f"unreadable or non-image files, using {len(corpus)} images"
+            )
         stroop = args.plugins.stimulus_sets.get("stroop")(palette=DEFAULT_PALETTE, seed=args.seed)
         samples = spread_samples(stroop, args.stroop_samples, args.max_images)
         adapter, device = open_model(args)
