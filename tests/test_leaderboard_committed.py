@@ -1,0 +1,18 @@
+"""The committed leaderboard is exactly what the committed results regenerate."""
+
+import shutil
+from pathlib import Path
+
+from colorbench.cli import main
+
+BOARD = Path(__file__).resolve().parents[1] / "leaderboard"
+
+
+def test_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) -> None:
+    shutil.copytree(BOARD / "results", tmp_path / "results")
+    out = tmp_path / "README.md"
+    assert (
+        main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(out), "-q"]) == 0
+    )
+    assert out.read_bytes() == (BOARD / "README.md").read_bytes()
+    assert (tmp_path / "leaderboard.csv").read_bytes() == (BOARD / "leaderboard.csv").read_bytes()
