@@ -1,0 +1,53 @@
+"""random-init open_clip models run every paper task end to end through the CLI.
+
+A three-colour palette keeps the stimulus grid small (48 shapes, 6 + 4 Stroop images per
+sample) so both architectures run on CPU in the default suite; the full 11-colour run of
+both is in leaderboard/results (``--task all --samples 1``).
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from colorbench.cli import main
+
+PAPER_TASKS = [
+    "global-color",
+    "part-attribution",
+    "prompt-choice",
+    "stroop-white",
+    "stroop-colored",
+]
+PALETTE = {
+    "name": "three",
+    "colors": [
+        {"name": "black", "rgb": [0, 0, 0], "chromatic": False},
+        {"name": "white", "rgb": [255, 255, 255], "chromatic": False},
+        {"name": "red", "rgb": [255, 0, 0], "chromatic": True},
+    ],
+}
+#: images per sample: shapes 8 x 3 x 2; stroop 3 x 2 x 1; stroop-white: font != word, != white
+EXPECTED_IMAGES = {"shapes": 48, "stroop": 6, "stroop-white": 4}
+
+
+@pytest.mark.parametrize("model", ["random-RN50", "random-ViT-B-32"])
+def test_random_init_model_runs_every_paper_task(model: str, tmp_path: Path) -> None:
+    palette = tmp_path / "palette.json"
+    palette.write_text(json.dumps(PALETTE))
+    argv = ["run", "--model", model, "--samples", "1", "--palette", str(palette), "-q"]
+    for task in PAPER_TASKS:
+        argv += ["--task", task]
+    assert main([*argv, "--out", str(tmp_path / "results")]) == 0
+
+    for task in PAPER_TASKS:
+        folder = tmp_path / "results" / model / task
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["provenance"]["weights_sha256"] == "random"
+        predictions = pd.read_parquet(folder / "predictions.parquet")
+        images = predictions.drop_duplicates("sample_id")
+        assert len(images) == EXPECTED_IMAGES[images["set"].iloc[0]]
+        assert set(predictions["answer"]) <= {"black", "white", "red"}
+        assert predictions["outcome"].notna().all()
+        assert (folder / "table.md").stat().st_size > 0
