@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from colorbench import __version__
+from colorbench.argtypes import positive_int
 from colorbench.errors import ColorbenchError
 
 PLUGIN_FLAGS = ("-p", "--plugin")
@@ -35,16 +36,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}; see `{self.prog} --help`")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def split_plugin_specs(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -205,7 +196,7 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--samples",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="samples per stimulus combination (the paper uses 500); default 1",
@@ -213,7 +204,7 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
     run.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="images per batch; default: sized to free memory",
     )
@@ -264,7 +255,7 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     gen.add_argument("set", metavar="SET", help="stimulus set (`colorbench list sets`)")
     gen.add_argument(
         "--samples",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="samples per combination; default 1",

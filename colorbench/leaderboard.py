@@ -22,6 +22,7 @@ import pandas as pd
 
 from colorbench.errors import ColorbenchError, suggest
 from colorbench.markdown import escape
+from colorbench.results import atomic_path
 
 SCHEMA = "colorbench.summary/1"
 #: the paper's model; the default baseline whenever it has results
@@ -286,6 +287,5 @@ def build(
 
 def _write(path: Path, text: str) -> None:
     """Atomic write (temp file + rename): a reader never sees half a leaderboard."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")

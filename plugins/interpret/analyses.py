@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
@@ -11,20 +10,12 @@ import torch
 from rich.console import Console
 
 from colorbench.analysis import Analysis
+from colorbench.argtypes import positive_int
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.progress import progress_bar
+from colorbench.results import model_slug
 from colorbench.stimuli.base import Sample, StimulusSet
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _fraction(text: str) -> float:
@@ -37,18 +28,14 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _slug(model_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", model_id)
-
-
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="ID", help="open_clip model id")
     parser.add_argument("--weights", type=Path, metavar="PATH", help="checkpoint for the model")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed")
-    parser.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    parser.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
     parser.add_argument(
         "--max-images",
-        type=_positive_int,
+        type=positive_int,
         metavar="M",
         help="use at most M stimulus images, evenly spaced over the index space (smoke runs)",
     )
@@ -86,7 +73,7 @@ def spread_samples(stimuli: StimulusSet, per_combination: int, limit: int | None
 
 
 def _out_dir(args: argparse.Namespace, analysis: str) -> Path:
-    out = args.out or Path("analysis") / analysis / _slug(args.model)
+    out = args.out or Path("analysis") / analysis / model_slug(args.model)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -120,28 +107,28 @@ class NeuronsAnalysis(Analysis):
         )
         parser.add_argument(
             "--top-k",
-            type=_positive_int,
+            type=positive_int,
             default=100,
             metavar="K",
             help="top natural patches per unit for CSI and features (100)",
         )
         parser.add_argument(
             "--stroop-samples",
-            type=_positive_int,
+            type=positive_int,
             default=1,
             metavar="N",
             help="Stroop samples per combination (990 combinations); default 1",
         )
         parser.add_argument(
             "--stroop-top",
-            type=_positive_int,
+            type=positive_int,
             default=100,
             metavar="N",
             help="top Stroop images per unit for f_c (100)",
         )
         parser.add_argument(
             "--feature-size",
-            type=_positive_int,
+            type=positive_int,
             default=32,
             metavar="PX",
             help="side of the neuron-feature images (32)",
@@ -263,7 +250,7 @@ class ItsmAnalysis(Analysis):
         parser.add_argument("--prompt", metavar="ID", help="prompt id of the task; default first")
         parser.add_argument(
             "--samples",
-            type=_positive_int,
+            type=positive_int,
             default=1,
             metavar="N",
             help="samples per stimulus combination; default 1",
