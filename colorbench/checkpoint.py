@@ -76,6 +76,11 @@ class WorkDir:
             self.path.mkdir(parents=True, exist_ok=True)
             write_json(self.manifest_path, expected)
             return
+        if found.get("model") != key.get("model"):
+            raise ColorbenchError(
+                f"{self.path} holds unfinished work of model {found.get('model')!r}, not "
+                f"{key.get('model')!r}; move that folder away or pass another --out"
+            )
         changes = describe_changes(found, expected)
         if changes:
             raise ColorbenchError(

@@ -54,6 +54,7 @@ from colorbench.prefetch import prefetch
 from colorbench.progress import progress_bar
 from colorbench.provenance import now_iso, provenance
 from colorbench.results import (
+    check_owner,
     model_slug,
     notify,
     read_predictions,
@@ -367,6 +368,7 @@ class _ModelRun:
     def _lock(self, stack: ExitStack) -> None:
         """Rank 0 holds the model directory's lock until the model is done."""
         stack.enter_context(DirectoryLock(self.model_dir))
+        check_owner(self.model_dir, self.model_id)
 
     def _run_set(self, set_name: str, tasks: list[Task]) -> list[RunResult]:
         stim = self.plan.sets[set_name]
