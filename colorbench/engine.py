@@ -333,8 +333,8 @@ class _ModelRun:
         device = resolve_device(config.device, self.ctx.local_rank)
         precision = resolve_precision(config.precision, device)
         torch.manual_seed(config.seed)  # identical random-init weights on every rank
-        factory = self.plugins.models.get(self.model_id)
-        self.adapter: ModelAdapter = factory(
+        entry = self.plugins.models.resolve(self.model_id)
+        self.adapter: ModelAdapter = entry.obj(
             self.model_id,
             device=device,
             precision=precision,
@@ -357,6 +357,7 @@ class _ModelRun:
             batch_size=self.batch_size,
             world_size=self.ctx.world_size,
             started=now_iso(),
+            plugin=entry.plugin,
         )
         results: list[RunResult] = []
         with ExitStack() as stack:
