@@ -13,11 +13,12 @@ import os
 import pytest
 from fake_plugin import MajorityAdapter, config
 
-from colorbench.engine import evaluate
+from colorbench.api import evaluate
+from colorbench.atomic import atomic_path, write_text
 from colorbench.errors import ColorbenchError
 from colorbench.lock import DirectoryLock
 from colorbench.pluginmanager import load_plugins
-from colorbench.results import atomic_path, model_slug, write_text
+from colorbench.results import model_slug
 
 
 @pytest.fixture

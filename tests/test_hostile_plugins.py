@@ -12,8 +12,8 @@ import pytest
 from fake_plugin import config
 from plugin_fixtures import write_module
 
+from colorbench.api import evaluate
 from colorbench.checkpoint import WorkDir
-from colorbench.engine import evaluate
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.pluginmanager import load_plugins
 from colorbench.registry import Registry, patterns_overlap

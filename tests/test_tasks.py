@@ -17,10 +17,7 @@ from colorbench.task import TaskSummary
 
 def classified(task, rows):
     """What the harness does before ``summarize``: add outcome and correct."""
-    frame = pd.DataFrame(rows)
-    frame["outcome"] = task.classify(frame)
-    frame["correct"] = task.correct(frame)
-    return frame
+    return task.grade(pd.DataFrame(rows))
 
 
 def shapes_rows(prompt, background, object_, answers):
