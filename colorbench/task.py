@@ -7,8 +7,8 @@ the per-sample predictions aggregate into the paper's tables.
 
 The predictions table a task receives has one row per image x prompt with columns
 ``sample_id, set, combination, sample, task, prompt, answer`` plus every stimulus
-attribute (``background``, ``object``, ``shape``, ``font``, ``word``, ...); the
-harness adds ``outcome`` (from :meth:`Task.classify`) and ``correct`` (from
+attribute (``background``, ``object``, ``shape``, ``font``, ``word``, ...);
+:meth:`Task.grade` adds ``outcome`` (from :meth:`Task.classify`) and ``correct`` (from
 :meth:`Task.correct`) before :meth:`Task.summarize` is called.
 """
 
@@ -119,6 +119,24 @@ class Task(ABC):
         asks = predictions["prompt"].map({p.id: p.asks for p in self.prompts})
         result = (predictions["outcome"] == asks).astype("boolean")
         return result.mask(asks.isna())
+
+    def grade(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Add the ``outcome`` and ``correct`` columns (in place) and return ``predictions``.
+
+        The engine and the tests grade through this one method, so they cannot disagree.
+        """
+        predictions["outcome"] = self.classify(predictions)
+        predictions["correct"] = self.correct(predictions)
+        return predictions
+
+    def headline_hits(self, predictions: pd.DataFrame) -> pd.Series:
+        """Per row, whether it counts for the headline; NA for rows the headline leaves out.
+
+        The headline is the % of true values among the others. ``colorbench compare``
+        pairs two models row by row on these, so a task whose headline is not such a
+        percentage overrides this to say so (compare then refuses it). Default: ``correct``.
+        """
+        return predictions["correct"]
 
     @abstractmethod
     def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
