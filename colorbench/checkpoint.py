@@ -30,7 +30,16 @@ CHUNK_SIZE = 1024
 WORK = ".work"
 MANIFEST = "manifest.json"
 #: provenance fields a resumed run must share with the run that wrote the chunks
-RESUME_KEYS = ("model", "weights_sha256", "palette", "colorbench", "seed", "samples")
+RESUME_KEYS = (
+    "model",
+    "weights_sha256",
+    "palette",
+    "colorbench",
+    "seed",
+    "samples",
+    "scoring",
+    "normalization",
+)
 
 
 def num_chunks(size: int) -> int:

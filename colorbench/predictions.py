@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
 from colorbench.scoring import Answers
 from colorbench.stimuli.base import Sample
@@ -47,7 +48,8 @@ def chunk_table(
     )
     attrs = pd.DataFrame([s.attrs for s in samples], index=range(n))
     attrs = attrs.drop(columns=[c for c in attrs.columns if c in CORE_COLUMNS])
-    names = np.array(palette.names, dtype=object)
+    # the last name is what UNPARSED_INDEX (-1) picks: a free answer naming no single colour
+    names = np.array([*palette.names, UNPARSED], dtype=object)
     frames, offset = [], 0
     for task in tasks:
         ids = [p.id for p in task.prompts]

@@ -290,7 +290,10 @@ def _gemma3() -> tuple[Any, Any]:
              "eoi_token": "<end_of_image>"}  # fmt: skip
     tokenizer = byte_bpe_tokenizer(names, ("<start_of_turn>", "<end_of_turn>"), bos=True)
     template = _chat(
-        "<start_of_turn>user\n", "<start_of_image>", "<start_of_turn>model\n", "<end_of_turn>\n",
+        "<start_of_turn>user\n",
+        "<start_of_image>",
+        "<start_of_turn>model\n",
+        "<end_of_turn>\n",
         bos="<s>",
     )
     pixels = {"size": {"height": 28, "width": 28}}
@@ -317,7 +320,9 @@ def _paligemma() -> tuple[Any, Any]:
     tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True)
     image_processor = transformers.SiglipImageProcessor(size={"height": 28, "width": 28})
     image_processor.image_seq_length = 4
-    processor = transformers.PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    processor = transformers.PaliGemmaProcessor(
+        image_processor=image_processor, tokenizer=tokenizer
+    )
     config = transformers.PaliGemmaConfig(
         text_config={"model_type": "gemma", **_text(tokenizer, head_dim=8)},
         vision_config={**TINY_VISION, "image_size": 28, "patch_size": 14, "projection_dim": 32},
