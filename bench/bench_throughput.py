@@ -3,7 +3,7 @@
 In one run on one machine this measures
 
 1. **encoder only**: ``adapter.encode_images`` on pre-made uint8 tensors (the limit);
-2. **colorbench end to end**: ``colorbench.engine.evaluate`` on the chosen tasks, from
+2. **colorbench end to end**: ``colorbench.api.evaluate`` on the chosen tasks, from
    model creation to every result written (rendering, text encoding, scoring, Parquet,
    summaries, figures);
 3. **PNG + DataLoader**, the usual way (as CLIP_benchmark does): the same stimuli written
@@ -74,8 +74,8 @@ def setup(args: argparse.Namespace):
     """Plugins, the validated plan and the batch size, as ``colorbench run`` would have them."""
     from colorbench.checkpoint import CHUNK_SIZE
     from colorbench.config import RunConfig
-    from colorbench.device import auto_batch_size, resolve_device, resolve_precision
-    from colorbench.engine import validate
+    from colorbench.device import auto_batch_size
+    from colorbench.plan import build_plan
     from colorbench.pluginmanager import load_plugins
 
     plugins = load_plugins()
@@ -89,9 +89,8 @@ def setup(args: argparse.Namespace):
         quiet=True,
         resume=False,
     )
-    plan = validate(config, plugins)
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
+    plan = build_plan(config, plugins)
+    device, precision = plan.device, plan.precision
     batch_size = min(config.batch_size or auto_batch_size(device, CHUNK_SIZE), CHUNK_SIZE)
     return plugins, config, plan, device, precision, batch_size
 
@@ -116,7 +115,7 @@ def make_adapter(plugins, config, device, precision):
 
 def encoder_only(adapter, plan, config, device, batch_size: int, count: int) -> float:
     """(1) images/s of ``encode_images`` on uint8 batches already on the device."""
-    stim = next(iter(plan.sets.values()))
+    stim = plan.sets[0].stimuli
     count = min(count, stim.size(config.samples))
     images = stim.render(stim.samples(0, count, config.samples), "pil").images.to(device)
     batches = images.split(batch_size)
@@ -130,12 +129,12 @@ def encoder_only(adapter, plan, config, device, batch_size: int, count: int) -> 
 
 
 def distinct_images(plan, config) -> int:
-    return sum(stim.size(config.samples) for stim in plan.sets.values())
+    return sum(s.stimuli.size(config.samples) for s in plan.sets)
 
 
 def end_to_end(plugins, config, plan, out: Path) -> float:
     """(2) images/s of ``evaluate`` from model creation to every result stored."""
-    from colorbench.engine import evaluate
+    from colorbench.api import evaluate
 
     config.out = out
     start = time.perf_counter()
@@ -147,7 +146,8 @@ def export_pngs(plan, config, root: Path) -> tuple[dict[str, list[Path]], float]
     """Write every stimulus of the selected sets as PNG (the usual way's first step)."""
     start = time.perf_counter()
     files: dict[str, list[Path]] = {}
-    for name, stim in plan.sets.items():
+    for planned in plan.sets:
+        name, stim = planned.name, planned.stimuli
         folder = root / name
         folder.mkdir(parents=True)
         size = stim.size(config.samples)
@@ -192,8 +192,8 @@ def png_dataloader(adapter, plan, config, device, precision, batch_size, workers
     )
     answers: dict[tuple[str, str], torch.Tensor] = {}
     with torch.inference_mode(), autocast:
-        for tasks in plan.groups.values():
-            for task in tasks:  # one dataset run per task
+        for planned in plan.sets:
+            for task in planned.tasks:  # one dataset run per task
                 classifiers = []
                 for prompt in task.prompts:
                     tokens = tokenizer(prompt.texts(config.palette)).to(device)
@@ -235,7 +235,7 @@ def agreement(results_dir: Path, model: str, answers, palette) -> float:
 
 def peak_memory_child(args: argparse.Namespace) -> None:
     """Child process: one end-to-end run; print its peak RSS and CUDA allocation as JSON."""
-    from colorbench.engine import evaluate
+    from colorbench.api import evaluate
 
     args.task, args.samples = args.memory_task or ["stroop-white"], args.child_memory
     plugins, config, plan, device, _, _ = setup(args)
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     where, what = machine(), versions()
     plugins, config, plan, device, precision, batch_size = setup(args)
-    tasks = [t.name for group in plan.groups.values() for t in group]
+    tasks = [t.name for planned in plan.sets for t in planned.tasks]
     adapter = make_adapter(plugins, config, device, precision)
     images = distinct_images(plan, config)
     print(f"{args.model} on {device} ({precision}), tasks {', '.join(tasks)}: {images} images")

@@ -8,15 +8,32 @@ normalise), so one harness serves models with different input conventions.
 Contrastive models (CLIP, SigLIP) should subclass :class:`ContrastiveAdapter`
 and implement ``encode_images`` / ``encode_texts``: the harness then encodes each
 image once and each text once and reuses them across prompts and tasks that share a
-stimulus set. A generative VLM only needs ``score``.
+stimulus set. Any other model that scores statements needs only ``score``.
+
+Generative VLMs (LLaVA, Qwen2.5-VL, SmolVLM...) read an image and a question and write
+an answer; they subclass :class:`GenerativeAdapter`. The harness gives them each
+prompt's question form (``Prompt.question``) instead of the statement, and scores them
+in one of two modes (:data:`SCORINGS`): ``likelihood`` asks
+:meth:`GenerativeAdapter.loglikelihood` for log p(answer | image, question) of each of
+the K colour terms and takes the argmax; ``generate`` asks
+:meth:`GenerativeAdapter.generate` for a free answer and maps it to a term with
+:func:`colorbench.answers.parse_answer`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
+
+#: how a model's answer is obtained: statement similarity (contrastive), answer
+#: likelihood or free generation (generative); the mode is recorded in provenance
+SCORINGS = ("similarity", "likelihood", "generate")
+#: how likelihood scores of multi-token answers are normalised: summed log-probability
+#: (favours short answers) or mean log-probability per answer token
+NORMALIZATIONS = ("sum", "mean")
 
 
 class ModelAdapter(ABC):
@@ -26,6 +43,10 @@ class ModelAdapter(ABC):
     model_id: str = ""
     #: where the adapter wants its input batches (the harness renders there)
     device: torch.device = torch.device("cpu")
+    #: the leaderboard's model kind: ``contrastive``, ``generative`` or ``reference``
+    kind: str = "contrastive"
+    #: the scoring modes (:data:`SCORINGS`) the adapter supports; the first is its default
+    scorings: tuple[str, ...] = ("similarity",)
 
     @abstractmethod
     def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
@@ -50,3 +71,55 @@ class ContrastiveAdapter(ModelAdapter):
     def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
         """Cosine similarity of every image with every text."""
         return self.encode_images(images).float() @ self.encode_texts(texts).float().T
+
+
+@dataclass(frozen=True)
+class AnswerLogLikelihoods:
+    """Log-likelihoods of K candidate answers for B images.
+
+    ``total[b, k]`` is log p(answer k | image b, question), summed over the answer's
+    tokens; ``tokens[k]`` is the number of tokens of answer k (the same for every image,
+    since the prompt around the image is the same). The harness, not the adapter, owns
+    the normalisation, so that every generative family is normalised alike.
+    """
+
+    total: torch.Tensor
+    tokens: torch.Tensor
+
+    def normalized(self, normalization: str) -> torch.Tensor:
+        """``[B,K]`` scores: the summed log-probability, or its mean per answer token."""
+        if normalization == "sum":
+            return self.total
+        if normalization == "mean":
+            return self.total / self.tokens.to(self.total).clamp(min=1)
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+
+
+class GenerativeAdapter(ModelAdapter):
+    """A model that reads an image and a question and writes an answer (a generative VLM).
+
+    The harness calls :meth:`loglikelihood` (scoring ``likelihood``, the default) or
+    :meth:`generate` (scoring ``generate``) with the question form of each prompt;
+    ``answers`` are the palette's colour terms in palette order. Adapters own their
+    preprocessing and chat template, as contrastive adapters own theirs.
+    """
+
+    kind = "generative"
+    scorings = ("likelihood", "generate")
+
+    @abstractmethod
+    def loglikelihood(
+        self, images: torch.Tensor, question: str, answers: Sequence[str]
+    ) -> AnswerLogLikelihoods:
+        """log p(answer | image, question) of each of the K ``answers`` for each image."""
+
+    @abstractmethod
+    def generate(self, images: torch.Tensor, question: str, max_new_tokens: int) -> list[str]:
+        """The model's greedy free answer to ``question`` for each image (decoded text)."""
+
+    def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """Not part of a generative model's protocol: it answers questions, not statements."""
+        raise TypeError(
+            f"{type(self).__name__} is generative: the harness asks it questions "
+            "(loglikelihood / generate), not statements"
+        )

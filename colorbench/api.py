@@ -1,7 +1,7 @@
 """The Python API: ``colorbench.run(...)`` does what ``colorbench run`` does, for notebooks.
 
-The CLI builds its :class:`~colorbench.config.RunConfig` and checks the ids with the same two
-functions (:func:`make_config`, :func:`check_names`), so the two cannot drift apart.
+The CLI builds its :class:`~colorbench.config.RunConfig` and runs it with the same two
+functions (:func:`make_config`, :func:`evaluate`), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ def make_config(
     for name in ("weights", "out"):
         if options.get(name) is not None:
             options[name] = Path(options[name])
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ColorbenchError(f"samples must be a whole number >= 1, got {samples!r}")
     return RunConfig(models=_as_list(models), tasks=_as_list(tasks), samples=samples, **options)
 
 
@@ -50,19 +48,22 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def check_names(config: RunConfig, plugins: Plugins) -> None:
-    """Fail in one line, before any model loads, on an unknown model or task id."""
-    if not config.models:
-        raise ColorbenchError("no model given; name one with --model ID (`colorbench list`)")
-    for model in config.models:
-        plugins.models.resolve(model)
-    for task in config.tasks:
-        if task != "all":
-            plugins.tasks.resolve(task)
-    if "all" in config.tasks and not len(plugins.tasks):
-        raise ColorbenchError("no tasks are registered; check the plugin warnings above")
-    if config.weights is not None and len(config.models) > 1:
-        raise ColorbenchError("--weights belongs to one model; run one --model at a time with it")
+def evaluate(config: RunConfig, plugins: Plugins) -> list[Any]:
+    """Plan the run, then hand the plan to the engine; returns one ``RunResult`` per result.
+
+    The distributed context comes first so that the plan's device is this rank's GPU under
+    ``torchrun``; every rank calls this, rank 0 returns the results and the others ``[]``.
+    """
+    # imported here: torch and the engine are heavy, and `colorbench list` never needs them
+    from colorbench import distributed
+    from colorbench.engine import run
+    from colorbench.plan import build_plan
+
+    ctx = distributed.from_env(config.device)
+    try:
+        return run(build_plan(config, plugins, ctx.local_rank), plugins, ctx)
+    finally:
+        ctx.close()
 
 
 @dataclass
@@ -124,7 +125,4 @@ def run(
     plugins = load_plugins(config.plugins)
     for problem in plugins.problems:
         warnings.warn(problem, stacklevel=2)
-    check_names(config, plugins)
-    from colorbench.engine import evaluate  # the engine pulls in torch-heavy modules
-
-    return Results(runs=list(evaluate(config, plugins)))
+    return Results(runs=evaluate(config, plugins))

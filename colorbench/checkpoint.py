@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from colorbench import summary
+from colorbench.atomic import write_bytes, write_json
 from colorbench.errors import ColorbenchError
-from colorbench.results import write_bytes, write_json
 
 #: images per chunk; changing it invalidates unfinished runs (it is in the manifest)
 CHUNK_SIZE = 1024
@@ -39,7 +42,13 @@ def chunk_bounds(chunk: int, size: int) -> tuple[int, int]:
     return start, min(start + CHUNK_SIZE, size)
 
 
+def batch_spans(start: int, stop: int, batch_size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` cut into batches; batches never cross a chunk boundary."""
+    return [(b, min(b + batch_size, stop)) for b in range(start, stop, batch_size)]
+
+
 def resume_key(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The provenance fields a stored result or unfinished work must match to be reused."""
     return {k: provenance.get(k) for k in RESUME_KEYS}
 
 
@@ -111,7 +120,58 @@ class WorkDir:
             pass
 
 
-def chunk_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
+@dataclass
+class Resume:
+    """What a run of one stimulus set still has to do."""
+
+    #: tasks to compute, in the order of the work's manifest (empty: nothing to do)
+    todo: list[str]
+    #: chunks still missing, in order
+    pending: list[int]
+    #: selected tasks whose stored results are reused as they are
+    kept: list[str]
+    #: chunks an interrupted run already finished
+    done: int
+
+
+def decide(
+    work: WorkDir,
+    selected: list[str],
+    key: dict[str, Any],
+    size: int,
+    resume: bool,
+    result_dir: Callable[[str], Path],
+) -> Resume:
+    """The resume decision for one set (rank 0, under the model's lock).
+
+    With ``resume``: unfinished work in ``work`` is continued (and must cover every selected
+    task that has no finished result), and a task whose stored result has the same
+    :func:`resume_key` is kept. Without it, earlier work is discarded and everything runs.
+    ``result_dir(task)`` is where the task's stored result would be.
+    """
+
+    def finished(task: str) -> bool:
+        stored = summary.read(result_dir(task))
+        return stored is not None and resume_key(stored.provenance) == key
+
+    manifest = work.manifest() if resume else None
+    kept: list[str] = []
+    if manifest is not None:
+        todo = list(manifest.get("tasks", []))
+        extra = [t for t in selected if t not in todo and not finished(t)]
+        if extra:
+            raise ColorbenchError(
+                f"{work.path} holds an unfinished run of task(s) {', '.join(todo)}; rerun "
+                "with those --task values to finish it, or pass --no-resume to discard it"
+            )
+    elif resume:
+        todo = [t for t in selected if not finished(t)]
+        kept = sorted(set(selected) - set(todo))
+    else:
+        todo = selected
+        work.discard()
+    if not todo:
+        return Resume([], [], kept, 0)
+    work.open(key, todo, size)
+    done = work.done()
+    return Resume(todo, [k for k in range(num_chunks(size)) if k not in done], kept, len(done))

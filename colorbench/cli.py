@@ -92,9 +92,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         plugins=args.plugin_specs,
     )
-    api.check_names(config, args.plugins)
-    evaluate = _lazy("colorbench.engine", "evaluate")
-    results = evaluate(config, args.plugins)
+    results = api.evaluate(config, args.plugins)
     for result in results:
         if args.quiet:
             h = result.summary.headline
@@ -143,8 +141,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     factory = args.plugins.stimulus_sets.get(args.set)
     palette = Palette.from_file(args.palette) if args.palette else DEFAULT_PALETTE
     stimulus_set = factory(palette=palette, seed=args.seed)
-    if args.out is None and args.sheet is None:
-        raise UsageError("nothing to write: give --out DIR and/or --sheet PNG")
     generate = _lazy("colorbench.stimuli.export", "generate")
     count = generate(stimulus_set, args.samples, args.out, sheet=args.sheet, quiet=args.quiet)
     if not args.quiet and args.out is not None:

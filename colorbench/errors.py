@@ -27,3 +27,9 @@ def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """``" (did you mean: a, b?)"`` for the nearest valid names, or ``""`` when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.4)
     return f" (did you mean: {', '.join(close)}?)" if close else ""
+
+
+class Interrupted(ColorbenchError):
+    """Ctrl-C or SIGTERM: finished chunks are kept and the same command resumes."""
+
+    exit_code = 130

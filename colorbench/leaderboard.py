@@ -11,8 +11,6 @@ metrics, paths) is escaped, so a model id cannot break or inject into the table.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +18,11 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from colorbench.atomic import write_text
 from colorbench.errors import ColorbenchError, suggest
 from colorbench.markdown import escape
-from colorbench.results import atomic_path
+from colorbench.summary import parse
 
-SCHEMA = "colorbench.summary/1"
 #: the paper's model; the default baseline whenever it has results
 DEFAULT_BASELINE = "openai-RN50"
 
@@ -186,54 +184,23 @@ def _csv_text(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
-def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{what} is not a finite number: {value!r}")
-    return float(value)
-
-
-def _text(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} is missing or not a string")
-    return value
-
-
-def read_summary(path: Path) -> Score:
-    """Parse one summary.json; ``ValueError`` says why a file is not a usable summary."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"unreadable JSON ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ValueError(f"not a colorbench summary (schema is not {SCHEMA!r})")
-    summary = data.get("summary")
-    headline = summary.get("headline") if isinstance(summary, dict) else None
-    if not isinstance(headline, dict):
-        raise ValueError("no summary.headline")
-    n = headline.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"headline n is not a count: {n!r}")
-    provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
-    samples = provenance.get("samples")
-    weights = provenance.get("weights_sha256")
-    files = data.get("files") if isinstance(data.get("files"), dict) else {}
-    table = files.get("table")
-    table_path = path.parent / table if isinstance(table, str) and table else None
-    if table_path is not None and (
-        not table_path.resolve().is_relative_to(path.parent.resolve()) or not table_path.is_file()
-    ):
-        table_path = None
+def read_score(path: Path) -> Score:
+    """One summary.json as a leaderboard score; ``ValueError`` says why a file is not usable."""
+    stored = parse(path)
+    samples = stored.provenance.get("samples")
+    weights = stored.provenance.get("weights_sha256")
+    h = stored.headline
     return Score(
-        model=_text(data.get("model"), "model"),
-        task=_text(data.get("task"), "task"),
-        metric=_text(headline.get("metric"), "headline metric"),
-        value=_number(headline.get("value"), "headline value"),
-        n=n,
-        ci_low=_number(headline.get("ci_low"), "headline ci_low"),
-        ci_high=_number(headline.get("ci_high"), "headline ci_high"),
+        model=stored.model,
+        task=stored.task,
+        metric=h.metric,
+        value=h.value,
+        n=h.n,
+        ci_low=h.ci_low,
+        ci_high=h.ci_high,
         samples=samples if isinstance(samples, int) and not isinstance(samples, bool) else None,
         weights=weights if isinstance(weights, str) else None,
-        table=table_path,
+        table=stored.file("table"),
     )
 
 
@@ -247,7 +214,7 @@ def collect(results: Path) -> Leaderboard:
     seen: dict[tuple[str, str], Path] = {}
     for path in sorted(results.glob("*/*/summary.json")):
         try:
-            score = read_summary(path)
+            score = read_score(path)
         except ValueError as exc:
             board.warnings.append(f"skipping {path}: {exc}")
             continue
@@ -280,12 +247,6 @@ def build(
         )
     board.baseline = baseline or (DEFAULT_BASELINE if DEFAULT_BASELINE in board.models else None)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write(out, board.to_markdown(out.parent, results))
-    _write(out.parent / "leaderboard.csv", board.to_frame(out.parent).to_csv(index=False))
+    write_text(out, board.to_markdown(out.parent, results))
+    write_text(out.parent / "leaderboard.csv", board.to_frame(out.parent).to_csv(index=False))
     return board
-
-
-def _write(path: Path, text: str) -> None:
-    """Atomic write (temp file + rename): a reader never sees half a leaderboard."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="\n")

@@ -1,32 +1,26 @@
 """The results store: ``results/<model-slug>/<task>/`` with predictions, summary, table, figure.
 
-Every file is written atomically (temp file in the same directory, fsync, ``os.replace``)
-so a crash or a kill leaves either the old file or the new one, never half of one.
-``summary.json`` is written last: its presence marks a finished (model, task) result,
-which is what the leaderboard reads and what a resumed run skips.
+Every file is written atomically (:mod:`colorbench.atomic`). ``summary.json``
+(:mod:`colorbench.summary`) is written last: its presence marks a finished (model, task)
+result, which is what the leaderboard reads and what a resumed run skips.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from colorbench import summary as summary_json
+from colorbench.atomic import atomic_path, write_parquet, write_text
 from colorbench.markdown import escape, table
 from colorbench.task import Task, TaskSummary
 
-SCHEMA = "colorbench.summary/1"
 PREDICTIONS = "predictions.parquet"
-SUMMARY = "summary.json"
 TABLE = "table.md"
 FIGURE = "figure.png"
 
@@ -34,50 +28,6 @@ FIGURE = "figure.png"
 def model_slug(model_id: str) -> str:
     """The model's directory name: every character outside ``[A-Za-z0-9._-]`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", model_id)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temp path next to ``path`` (same suffix, for writers that infer the format from it),
-    fsynced and renamed over ``path`` when the block succeeds, removed when it fails.
-
-    A block that writes nothing to the temp path leaves ``path`` alone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        if not tmp.exists():
-            return
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode())
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def write_parquet(path: Path, frame: pd.DataFrame | pa.Table) -> None:
-    table_ = (
-        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
-    )
-    buffer = io.BytesIO()
-    pq.write_table(table_, buffer)
-    write_bytes(path, buffer.getvalue())
 
 
 def result_dir(out: Path, model_id: str, task: str) -> Path:
@@ -116,27 +66,9 @@ def write_result(
         files["figure"] = FIGURE
     else:
         (directory / FIGURE).unlink(missing_ok=True)
-    doc = {
-        "schema": SCHEMA,
-        "model": model_id,
-        "task": task.name,
-        "provenance": provenance,
-        "summary": summary.to_dict(),
-        "files": files,
-    }
-    write_json(directory / SUMMARY, doc)
+    doc = summary_json.document(model_id, task.name, summary, provenance, files)
+    summary_json.write(directory, doc)
     return directory, doc
-
-
-def read_summary(directory: Path) -> dict[str, Any] | None:
-    """The ``summary.json`` of a finished result, or None if absent or not ours."""
-    try:
-        doc = json.loads((directory / SUMMARY).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        return None
-    return doc
 
 
 def read_predictions(directory: Path) -> pd.DataFrame:

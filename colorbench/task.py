@@ -7,8 +7,8 @@ the per-sample predictions aggregate into the paper's tables.
 
 The predictions table a task receives has one row per image x prompt with columns
 ``sample_id, set, combination, sample, task, prompt, answer`` plus every stimulus
-attribute (``background``, ``object``, ``shape``, ``font``, ``word``, ...); the
-harness adds ``outcome`` (from :meth:`Task.classify`) and ``correct`` (from
+attribute (``background``, ``object``, ``shape``, ``font``, ``word``, ...);
+:meth:`Task.grade` adds ``outcome`` (from :meth:`Task.classify`) and ``correct`` (from
 :meth:`Task.correct`) before :meth:`Task.summarize` is called.
 """
 
@@ -21,16 +21,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """One prompt template. ``asks`` is the part whose colour is the right answer, if any."""
+    """One prompt in two forms. ``asks`` is the part whose colour is the right answer, if any.
+
+    ``template`` is the statement with ``{c}`` for the colour (contrastive models);
+    ``question`` asks the same for generative models, answered with a colour term.
+    """
 
     id: str
     template: str
     asks: str | None = None
+    question: str = ""
 
     def texts(self, palette: Palette) -> list[str]:
         """The K candidate texts, one per palette colour, in palette order."""
@@ -97,20 +103,31 @@ class Task(ABC):
 
     @property
     def outcomes(self) -> tuple[str, ...]:
-        return (*self.outcome_parts, "none")
+        """Every outcome a row can have; each table shows them all, ``unparsed`` included."""
+        return (*self.outcome_parts, "none", UNPARSED)
 
     def classify(self, predictions: pd.DataFrame) -> pd.Series:
-        """Outcome per row: the first ``outcome_parts`` colour equal to the answer, else none."""
+        """Outcome per row: the first ``outcome_parts`` colour equal to the answer, else none;
+        a free answer naming no single colour term is ``unparsed``."""
         outcome = pd.Series("none", index=predictions.index, dtype=object)
         for part in reversed(self.outcome_parts):
             outcome = outcome.mask(predictions["answer"] == predictions[part], part)
-        return outcome
+        return outcome.mask(predictions["answer"] == UNPARSED, UNPARSED)
 
     def correct(self, predictions: pd.DataFrame) -> pd.Series:
         """Whether each row's outcome is the part its prompt asks for (NA where it asks none)."""
         asks = predictions["prompt"].map({p.id: p.asks for p in self.prompts})
         result = (predictions["outcome"] == asks).astype("boolean")
         return result.mask(asks.isna())
+
+    def grade(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Add the ``outcome`` and ``correct`` columns (in place) and return ``predictions``.
+
+        The engine and the tests grade through this one method, so they cannot disagree.
+        """
+        predictions["outcome"] = self.classify(predictions)
+        predictions["correct"] = self.correct(predictions)
+        return predictions
 
     @abstractmethod
     def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:

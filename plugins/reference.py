@@ -1,8 +1,11 @@
 """Reference adapters whose answers are known by construction.
 
-They see exactly what a VLM sees, the uint8 image batch and the K candidate texts,
-and nothing else (no stimulus metadata). They are rows on the leaderboard that
-bracket real models and, in tests, prove the harness end to end:
+They see exactly what a VLM sees, the uint8 image batch and the K candidate texts
+(statements) or the question and the K colour terms (questions), and nothing else (no
+stimulus metadata). They answer both forms, by similarity, likelihood or generation, so
+their known answers test the harness's statement and question paths alike. They are
+rows on the leaderboard that bracket real models and, in tests, prove the harness end
+to end:
 
 - ``ideal-observer`` perceives colour perfectly and does what the prompt asks: a
   prompt that mentions the background gets the background colour (the colour that
@@ -37,7 +40,7 @@ import torch
 from skimage.color import deltaE_cie76, rgb2lab
 
 import colorbench
-from colorbench.adapter import ModelAdapter
+from colorbench.adapter import AnswerLogLikelihoods, GenerativeAdapter
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
 
@@ -57,8 +60,13 @@ class Candidates:
 
     @property
     def region(self) -> str:
-        """The region the template asks about: ``background``, ``foreground`` or ``majority``."""
-        words = set(re.findall(r"[a-z]+", self.template.lower()))
+        """The region the template asks about: ``background``, ``foreground`` or ``majority``.
+
+        A question is read up to its last question mark: what follows ("Answer with one
+        word.") says how to answer, not what is asked.
+        """
+        asked = self.template.rpartition("?")[0] or self.template
+        words = set(re.findall(r"[a-z]+", asked.lower()))
         if "background" in words:
             return "background"
         if words & set(FOREGROUND_WORDS):
@@ -199,8 +207,16 @@ def region_colors(images: torch.Tensor, region: str) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- adapters
-class ReferenceAdapter(ModelAdapter):
-    """Base of the reference adapters: palette, device, seed and parsed candidates."""
+class ReferenceAdapter(GenerativeAdapter):
+    """Base of the reference adapters: palette, device, seed and parsed candidates.
+
+    A reference answers statements (``score``, its default) and questions
+    (``loglikelihood`` / ``generate``) with the same rule, :meth:`rank`: for a question
+    the candidates are the colour terms and the question text names the region asked.
+    """
+
+    kind = "reference"
+    scorings = ("similarity", "likelihood", "generate")
 
     def __init__(
         self,
@@ -227,6 +243,37 @@ class ReferenceAdapter(ModelAdapter):
             self._candidates[key] = parse_candidates(key, self.palette)
         return self._candidates[key]
 
+    @abstractmethod
+    def rank(
+        self, images: torch.Tensor, texts: Sequence[str], candidates: Candidates
+    ) -> torch.Tensor:
+        """``[B,K]`` scores of the K candidates (higher is the answer)."""
+
+    def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        return self.rank(images, texts, self.candidates(texts))
+
+    def _answers(self, images: torch.Tensor, question: str, answers: Sequence[str]) -> torch.Tensor:
+        unknown = [a for a in answers if a not in self.palette]
+        if unknown:
+            raise ColorbenchError(
+                f"answers {unknown} are not colours of palette {self.palette.name!r}; "
+                "pass the palette the prompts were built from (--palette)"
+            )
+        texts = [f"{question}\x00{a}" for a in answers]
+        return self.rank(images, texts, Candidates(tuple(answers), question)).double()
+
+    def loglikelihood(
+        self, images: torch.Tensor, question: str, answers: Sequence[str]
+    ) -> AnswerLogLikelihoods:
+        """The scores as a distribution over the answers (one "token" each)."""
+        logp = torch.log_softmax(self._answers(images, question, answers), dim=1)
+        return AnswerLogLikelihoods(logp, torch.ones(len(answers), dtype=torch.long))
+
+    def generate(self, images: torch.Tensor, question: str, max_new_tokens: int) -> list[str]:
+        """The best answer in a sentence, as a chatty VLM writes it."""
+        best = self._answers(images, question, list(self.palette.names)).argmax(dim=1)
+        return [f"The color is {self.palette.names[i]}." for i in best.tolist()]
+
     def provenance(self) -> dict:
         return {"weights_sha256": "none", "reference": type(self).__name__}
 
@@ -238,8 +285,9 @@ class PerceivingAdapter(ReferenceAdapter):
     def region(self, candidates: Candidates) -> str:
         """Which region's colour this adapter answers with for these candidates."""
 
-    def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
-        candidates = self.candidates(texts)
+    def rank(
+        self, images: torch.Tensor, texts: Sequence[str], candidates: Candidates
+    ) -> torch.Tensor:
         codes = region_colors(images, self.region(candidates))
         unique, inverse = torch.unique(codes, return_inverse=True)
         distance = delta_e_to_palette(unpack_rgb(unique), self.palette)
@@ -318,7 +366,9 @@ class Chance(ReferenceAdapter):
         digests = (hashlib.sha256(f"{self.seed}\x00{t}".encode()).digest() for t in texts)
         return np.array([int.from_bytes(d[:8], "little") for d in digests], dtype=np.uint64)
 
-    def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+    def rank(
+        self, images: torch.Tensor, texts: Sequence[str], candidates: Candidates
+    ) -> torch.Tensor:
         mixed = splitmix64(self.image_hash(images)[:, None] ^ self.text_keys(texts)[None, :])
         uniform = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53  # [0, 1)
         return torch.from_numpy(uniform).to(images.device)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from colorbench.tasks import questions
 from colorbench.tasks.tables import (
     GROUPS,
     color_group,
@@ -46,7 +47,6 @@ import colorbench
 from colorbench.palette import Palette
 from colorbench.task import Headline, Prompt, Task, TaskSummary
 
-OUTCOMES = ("human_term", "background", "none")
 #: chroma C*ab below which a colour is drawn in the neutral strip of the figure: its hue
 #: angle is numerically unstable and means nothing to a viewer
 NEUTRAL_CHROMA = 8.0
@@ -74,8 +74,8 @@ class ColorNamingTask(Task):
     name = "color-naming"
     stimulus_set = "xkcd-colors"
     prompts = (
-        Prompt("bare", "{c}"),
-        Prompt("object", "The color of the object is {c}", asks="human_term"),
+        Prompt("bare", "{c}", question=questions.BARE),
+        Prompt("object", "The color of the object is {c}", "human_term", questions.OBJECT),
     )
     outcome_parts = ("human_term", "background")
     description = "XKCD survey colours named against the human basic term (beyond the paper)"
@@ -97,7 +97,7 @@ class ColorNamingTask(Task):
         cells = frame["condition"] + shape_cell.where(frame["variant"] != "patch", "")
         tables = {
             "conditions": outcome_rates(
-                frame.assign(cell=cells), "cell", OUTCOMES, sorted(cells.unique())
+                frame.assign(cell=cells), "cell", self.outcomes, sorted(cells.unique())
             )
         }
         for cond in conditions:

@@ -13,7 +13,7 @@ from abc import abstractmethod
 from pathlib import Path
 
 import pandas as pd
-from colorbench.tasks import figures
+from colorbench.tasks import figures, questions
 from colorbench.tasks.tables import confusion, group_table, headline, hit_rates, outcome_rates
 
 from colorbench.palette import Palette
@@ -58,7 +58,7 @@ class GlobalColor(ShapesTask):
     """
 
     name = "global-color"
-    prompts = (Prompt("bare", "{c}"),)
+    prompts = (Prompt("bare", "{c}", question=questions.BARE),)
     description = "Shapes, bare colour name: does the answer name the background or the object?"
     reference = "Arias et al. 2024, Exp. 1 (2x2 table of background% / object%)"
 
@@ -75,8 +75,10 @@ class PartAttribution(ShapesTask):
 
     name = "part-attribution"
     prompts = (
-        Prompt("object", "The color of the object is {c}", asks="object"),
-        Prompt("background", "The color of the background is {c}", asks="background"),
+        Prompt("object", "The color of the object is {c}", "object", questions.OBJECT),
+        Prompt(
+            "background", "The color of the background is {c}", "background", questions.BACKGROUND
+        ),
     )
     description = "Shapes, object / background prompts: does the answer name the asked part?"
     reference = "Arias et al. 2024, Exp. 2 (2x2 table per prompt)"

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from colorbench.tasks import figures
+from colorbench.tasks import figures, questions
 from colorbench.tasks.tables import headline, outcome_rates
 
 from colorbench.palette import Palette
 from colorbench.task import Prompt, Task, TaskSummary
 
-FONT_PROMPT = Prompt("font", "The word is written in {c} font", asks="font")
+FONT_PROMPT = Prompt("font", "The word is written in {c} font", "font", questions.FONT)
 
 
 class PromptChoice(Task):
@@ -27,19 +27,24 @@ class PromptChoice(Task):
     Prompts (id: template): ``font`` "The word is written in {c} font", ``text`` "The
     text says {c}" (asks the word), ``background`` "The color of the background is
     {c}", ``bare`` "{c}" (asks nothing), ``favorite`` "My favorite word, written in the
-    color {c}" (asks the font). The summary has one row per prompt with background /
-    font / word / none %. Headline: % font under the ``font`` prompt, the prompt the
-    Stroop experiments then use.
+    color {c}" (asks the font). Generative models get each prompt's question form
+    (:mod:`colorbench.tasks.questions`), which keeps these differences. The summary has
+    one row per prompt with background / font / word / none / unparsed %. Headline: %
+    font under the ``font`` prompt, the prompt the Stroop experiments then use.
     """
 
     name = "prompt-choice"
     stimulus_set = "stroop"
     prompts = (
         FONT_PROMPT,
-        Prompt("text", "The text says {c}", asks="word"),
-        Prompt("background", "The color of the background is {c}", asks="background"),
-        Prompt("bare", "{c}"),
-        Prompt("favorite", "My favorite word, written in the color {c}", asks="font"),
+        Prompt("text", "The text says {c}", "word", questions.TEXT),
+        Prompt(
+            "background", "The color of the background is {c}", "background", questions.BACKGROUND
+        ),
+        Prompt("bare", "{c}", question=questions.BARE),
+        Prompt(
+            "favorite", "My favorite word, written in the color {c}", "font", questions.FAVORITE
+        ),
     )
     outcome_parts = ("background", "font", "word")
     description = "Stroop on colour, five prompts: which part does each prompt make it name?"

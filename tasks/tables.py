@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
 from colorbench.stats import proportion_table, wilson_interval
 from colorbench.task import Headline
@@ -88,10 +89,11 @@ def group_table(
 
 
 def confusion(predictions: pd.DataFrame, truth: str, palette: Palette) -> pd.DataFrame:
-    """K x K counts: the colour of part ``truth`` (rows) against the answer (columns)."""
+    """K x (K + 1) counts: the colour of part ``truth`` (rows) against the answer (columns),
+    the last column counting free answers that named no single colour (``unparsed``)."""
     table = pd.crosstab(predictions[truth], predictions["answer"])
     names = list(palette.names)
-    table = table.reindex(index=names, columns=names, fill_value=0)
+    table = table.reindex(index=names, columns=[*names, UNPARSED], fill_value=0)
     table.index.name = f"{truth} \\ answer"
     table.columns.name = None
     return table

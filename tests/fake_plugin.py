@@ -213,7 +213,7 @@ def config(out: Path, **options: Any) -> RunConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """``python tests/fake_plugin.py --out DIR [--samples N] [--task T] [--no-resume] ...``"""
-    from colorbench.engine import evaluate
+    from colorbench.api import evaluate
     from colorbench.errors import ColorbenchError
     from colorbench.pluginmanager import load_plugins
 

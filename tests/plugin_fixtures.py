@@ -46,6 +46,17 @@ def colorbench_register_tasks(register):
 """
 
 
+#: a plugin registering the stimulus set ``{prefix}-set`` (fake_plugin's one-colour images)
+STIMULUS_SET = """
+import colorbench
+from fake_plugin import FakeFlat
+
+@colorbench.hookimpl
+def colorbench_register_stimulus_sets(register):
+    register("{prefix}-set", FakeFlat)
+"""
+
+
 def write_module(directory: Path, source: str, stem: str = "plug") -> str:
     """Write ``source`` as a uniquely named module in ``directory``; return its name."""
     name = f"cb_test_{stem}_{next(_counter)}"
@@ -79,3 +90,8 @@ def private_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def plugin(site: Path, prefix: str) -> str:
     """A plugin module registering ``{prefix}-model`` and ``{prefix}-task``; its name."""
     return write_module(site, MODEL_AND_TASK.replace("{prefix}", prefix))
+
+
+def stimulus_set(site: Path, prefix: str) -> str:
+    """A plugin module registering ``{prefix}-set``, the set ``{prefix}-task`` runs on."""
+    return write_module(site, STIMULUS_SET.replace("{prefix}", prefix), stem="set")

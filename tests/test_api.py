@@ -1,4 +1,4 @@
-"""The Python API: the same config and checks as the CLI, results as DataFrames."""
+"""The Python API: the same config and plan as the CLI, results as DataFrames."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from plugin_fixtures import plugin, private_site, write_module
+from plugin_fixtures import plugin, private_site, stimulus_set, write_module
 
 import colorbench
 from colorbench.api import Results, make_config
@@ -48,8 +48,6 @@ def test_make_config_accepts_cli_shaped_values(tmp_path):
     ("kwargs", "message"),
     [
         ({"sample": 3}, r"unknown run option 'sample' \(did you mean: samples"),
-        ({"samples": 0}, "samples must be a whole number >= 1"),
-        ({"samples": 2.5}, "samples must be a whole number >= 1"),
         ({"palette": "/nonexistent/palette.json"}, "cannot read palette file"),
     ],
 )
@@ -73,30 +71,37 @@ def test_results_as_dataframes():
         results.tables("a", "t2")
 
 
-def test_run_loads_plugins_checks_ids_and_calls_the_engine(site, monkeypatch, tmp_path):
-    name = plugin(site, "alpha")
+def test_run_loads_plugins_plans_and_calls_the_engine(site, monkeypatch, tmp_path):
+    names = [plugin(site, "alpha"), stimulus_set(site, "alpha")]
     seen = []
 
-    def evaluate(config, plugins):
-        seen.append((config, plugins))
-        return [fake_run(m, "alpha-task", ["red"]) for m in config.models]
+    def run(plan, plugins, ctx):
+        seen.append(plan)
+        return [fake_run(m.id, "alpha-task", ["red"]) for m in plan.models]
 
-    monkeypatch.setitem(sys.modules, "colorbench.engine", types.SimpleNamespace(evaluate=evaluate))
-    results = colorbench.run("alpha-model", "alpha-task", samples=2, plugins=[name], out=tmp_path)
-    (config, plugins), = seen  # fmt: skip
-    assert config.samples == 2 and config.out == tmp_path and config.plugins == [name]
-    assert plugins.models.resolve("alpha-model").plugin == name
+    monkeypatch.setitem(sys.modules, "colorbench.engine", types.SimpleNamespace(run=run))
+    results = colorbench.run("alpha-model", "alpha-task", samples=2, plugins=names, out=tmp_path)
+    (plan,) = seen
+    config = plan.config
+    assert config.samples == 2 and config.out == tmp_path and config.plugins == names
+    assert [(m.id, m.plugin) for m in plan.models] == [("alpha-model", names[0])]
+    assert [(s.name, [t.name for t in s.tasks]) for s in plan.sets] == [
+        ("alpha-set", ["alpha-task"])
+    ]
     assert results.headlines["value"].tolist() == [100.0]
     with pytest.raises(ColorbenchError, match=r"did you mean: alpha-model\?"):
-        colorbench.run("alpha-modle", plugins=[name])
-    assert len(seen) == 1  # the bad id never reached the engine
+        colorbench.run("alpha-modle", plugins=names)
+    with pytest.raises(ColorbenchError, match="--samples must be a whole number"):
+        colorbench.run("alpha-model", samples=0, plugins=names)
+    assert len(seen) == 1  # the bad options never reached the engine
 
 
 def test_plugin_problems_become_warnings(site, monkeypatch):
     broken = write_module(site, "raise ImportError('no torch here')")
     monkeypatch.setitem(
-        sys.modules, "colorbench.engine", types.SimpleNamespace(evaluate=lambda c, p: [])
+        sys.modules, "colorbench.engine", types.SimpleNamespace(run=lambda plan, p, ctx: [])
     )
+    names = [broken, plugin(site, "alpha"), stimulus_set(site, "alpha")]
     with pytest.warns(UserWarning, match="no torch here"):
-        results = colorbench.run("alpha-model", plugins=[broken, plugin(site, "alpha")])
+        results = colorbench.run("alpha-model", plugins=names)
     assert results.runs == [] and results.predictions.empty

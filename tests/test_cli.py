@@ -1,4 +1,4 @@
-"""The command line, in process, against plugins and an engine faked by the tests."""
+"""The command line, in process, against plugins and a run (``api.evaluate``) faked by the tests."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from plugin_fixtures import plugin, private_site, write_module
 
-from colorbench import __version__
+from colorbench import __version__, api
 from colorbench.cli import main, split_plugin_specs
 from colorbench.config import RunConfig
 from colorbench.task import Headline, TaskSummary
@@ -103,7 +103,7 @@ def test_run_prints_tables_and_where_results_went(site, capsys, monkeypatch, tmp
         return [types.SimpleNamespace(model="alpha-model", task="alpha-task", summary=summary,
                                       path=path, predictions=pd.DataFrame())]  # fmt: skip
 
-    monkeypatch.setitem(sys.modules, "colorbench.engine", types.SimpleNamespace(evaluate=evaluate))
+    monkeypatch.setattr(api, "evaluate", evaluate)
     out_dir = tmp_path / "res"
     argv = ["run", "--model", "alpha-model", "--samples", "3", "--seed", "7", "--out", str(out_dir)]
     code, out, err = cli(capsys, "-p", name, *argv, "--device", "cpu")
@@ -233,16 +233,19 @@ def test_generate_builds_the_set_and_calls_the_exporter(site, capsys, monkeypatc
         return 42
 
     exporter = types.SimpleNamespace(generate=generate)
-    monkeypatch.setitem(sys.modules, "colorbench.stimuli.export", exporter)
-    argv = ["generate", "fake", "--samples", "2", "--out", str(tmp_path), "--seed", "5"]
-    code, out, _ = cli(capsys, "-p", name, *argv, "--sheet", "s.png")
-    assert code == 0 and f"42 images of fake written to {tmp_path}" in out
-    assert calls == [(("fake-set", "berlin-kay-11", 5), 2, tmp_path, Path("s.png"), False)]
-    assert "contact sheet of fake written to s.png" in out
-    code, _, err = cli(capsys, "-p", name, "generate", "fak", "--out", str(tmp_path))
-    assert code == 2 and "did you mean: fake?" in err
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "colorbench.stimuli.export", exporter)
+        argv = ["generate", "fake", "--samples", "2", "--out", str(tmp_path), "--seed", "5"]
+        code, out, _ = cli(capsys, "-p", name, *argv, "--sheet", "s.png")
+        assert code == 0 and f"42 images of fake written to {tmp_path}" in out
+        assert calls == [(("fake-set", "berlin-kay-11", 5), 2, tmp_path, Path("s.png"), False)]
+        assert "contact sheet of fake written to s.png" in out
+        code, _, err = cli(capsys, "-p", name, "generate", "fak", "--out", str(tmp_path))
+        assert code == 2 and "did you mean: fake?" in err
+    # the real exporter owns the "nothing to write" check
     code, _, err = cli(capsys, "-p", name, "generate", "fake")
-    assert code == 2 and "give --out DIR and/or --sheet PNG" in err and len(calls) == 1
+    assert code == 2 and "nothing to write: give --out DIR, --sheet PNG or both" in err
+    assert len(calls) == 1
 
 
 def test_console_script_never_prints_a_traceback():
@@ -262,7 +265,6 @@ def test_ids_are_printed_literally_not_as_markup(site, capsys, monkeypatch):
     name = plugin(site, "[b]odd[/b]")
     summary = TaskSummary("t", Headline("correct %", 1.0, 1, 0.0, 2.0))
     result = types.SimpleNamespace(model="[b]odd[/b]-model", task="t", summary=summary, path="p")
-    engine = types.SimpleNamespace(evaluate=lambda config, plugins: [result])
-    monkeypatch.setitem(sys.modules, "colorbench.engine", engine)
+    monkeypatch.setattr(api, "evaluate", lambda config, plugins: [result])
     code, out, _ = cli(capsys, "-p", name, "run", "-q", "--model", "[b]odd[/b]-model")
     assert (code, out) == (0, "[b]odd[/b]-model t: 1.0 -> p\n")

@@ -145,8 +145,7 @@ def _predictions(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
     frame["xkcd_name"] = [f"c{i // 2}" for i in range(len(frame))]
     frame["rgb"] = "#336699"
     task = ColorNamingTask()
-    frame["outcome"] = task.classify(frame)
-    frame["correct"] = task.correct(frame)
+    task.grade(frame)
     return frame
 
 
@@ -184,7 +183,7 @@ def test_scoring_on_hand_made_predictions() -> None:
     assert conditions.loc["object, shape on white", "background_pct"] == 100
     confusion = summary.tables["confusion: object, patch"]
     assert confusion.loc["grey", "white"] == 1 and confusion.to_numpy().sum() == 2
-    assert list(confusion.columns) == list(DEFAULT_PALETTE.names)
+    assert list(confusion.columns) == [*DEFAULT_PALETTE.names, "unparsed"]
     stored = json.loads(json.dumps(summary.to_dict()))
     assert conditions.loc["bare, shape on grey", "human_term_pct"] == 100
     assert stored["headline"]["n"] == 7 and len(stored["colors"]["xkcd_name"]) == 5
@@ -205,8 +204,7 @@ def test_nearest_prototype_baseline_on_all_patches(tmp_path) -> None:
     answer = nearest_prototype(np.array([rgb_of(h) for h in frame["rgb"]]))
     bare_shape = (frame["variant"] == "shape") & (frame["prompt"] == "bare")
     frame["answer"] = np.where(bare_shape, frame["background"], answer)
-    frame["outcome"] = task.classify(frame)
-    frame["correct"] = task.correct(frame)
+    task.grade(frame)
     summary = task.summarize(frame, DEFAULT_PALETTE)
 
     patches = frame[(frame["variant"] == "patch") & (frame["prompt"] == "bare")]

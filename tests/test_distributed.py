@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from fake_plugin import MajorityAdapter, config
 
+from colorbench.api import evaluate
 from colorbench.distributed import rounds
-from colorbench.engine import Interrupted, evaluate
+from colorbench.errors import Interrupted
 from colorbench.pluginmanager import load_plugins
 
 HERE = Path(__file__).parent

@@ -7,10 +7,11 @@ import pytest
 import torch
 from fake_plugin import CALLS, FakeGlobal, MajorityAdapter, config
 
+from colorbench.api import evaluate
 from colorbench.checkpoint import CHUNK_SIZE
 from colorbench.device import auto_batch_size, resolve_precision, resolve_renderer
-from colorbench.engine import MAX_SAMPLES, evaluate
 from colorbench.errors import ColorbenchError
+from colorbench.plan import MAX_SAMPLES
 from colorbench.pluginmanager import load_plugins
 from colorbench.prefetch import prefetch
 

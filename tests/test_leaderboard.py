@@ -12,7 +12,8 @@ import pytest
 
 from colorbench.cli import main
 from colorbench.errors import ColorbenchError
-from colorbench.leaderboard import SCHEMA, build
+from colorbench.leaderboard import build
+from colorbench.summary import SCHEMA
 
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 

@@ -14,7 +14,9 @@ from colorbench.plugins.reference import (
     region_colors,
     splitmix64,
 )
+from colorbench.tasks import paper_tasks, questions
 
+from colorbench.answers import parse_answer
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE
 
@@ -224,3 +226,32 @@ def test_cuda_gives_the_cpu_answers(images):
             cpu = adapter.score(images, texts(template))
             gpu = adapter.score(images.cuda(), texts(template))
             assert torch.equal(cpu.argmax(1), gpu.argmax(1).cpu())
+
+
+@pytest.mark.parametrize(
+    "prompt", [p for task in paper_tasks() for p in task.prompts], ids=lambda p: p.question
+)
+@pytest.mark.parametrize("adapter", [IdealObserver("i"), PixelMajority("p"), Chance("c")])
+def test_references_answer_each_question_as_its_statement(adapter, prompt, images):
+    """The question path: likelihood and generation give the statement's answer (chance:
+    a hash of the text, so only likelihood and generation agree)."""
+    likelihood = adapter.loglikelihood(images, prompt.question, NAMES)
+    assert torch.allclose(likelihood.total.exp().sum(dim=1), torch.ones(len(images)).double())
+    assert likelihood.tokens.tolist() == [1] * len(NAMES)
+    by_likelihood = [NAMES[i] for i in likelihood.normalized("mean").argmax(dim=1)]
+    generated = adapter.generate(images, prompt.question, max_new_tokens=8)
+    assert [parse_answer(text, NAMES) for text in generated] == by_likelihood
+    if not isinstance(adapter, Chance):
+        assert by_likelihood == answers(adapter, images, prompt.template)
+
+
+def test_ideal_observer_answers_the_questions_it_is_asked(images):
+    ideal = IdealObserver("ideal-observer")
+    for question, expected in [
+        (questions.OBJECT, ["red", "grey", "pink"]),
+        (questions.FONT, ["red", "grey", "pink"]),
+        (questions.BACKGROUND, ["white", "blue", "black"]),
+        (questions.BARE, ["white", "blue", "black"]),
+    ]:
+        best = ideal.loglikelihood(images, question, NAMES).total.argmax(dim=1)
+        assert [NAMES[i] for i in best] == expected, question

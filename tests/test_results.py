@@ -9,9 +9,11 @@ import pytest
 from fake_plugin import MajorityAdapter, config
 
 import colorbench
-from colorbench.engine import evaluate
+from colorbench.api import evaluate
+from colorbench.atomic import atomic_path, write_text
 from colorbench.pluginmanager import load_plugins
-from colorbench.results import atomic_path, model_slug, read_summary, write_text
+from colorbench.results import model_slug
+from colorbench.summary import read as read_summary
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def test_each_task_gets_predictions_summary_table_and_figure(plugins, tmp_path):
     assert "## outcomes" in table and "| background | 100.0 |" in table
     # fake-global draws no figure: none is listed or left behind
     glob = tmp_path / "fake-majority" / "fake-global"
-    assert "figure" not in read_summary(glob)["files"] and not (glob / "figure.png").exists()
+    assert "figure" not in read_summary(glob).files and not (glob / "figure.png").exists()
     assert not list(tmp_path.rglob(".*tmp*")), "temp files left behind"
     assert not (tmp_path / "fake-majority" / ".work").exists()
 

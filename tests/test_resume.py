@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from fake_plugin import CALLS, MajorityAdapter, config
 
+from colorbench.api import evaluate
 from colorbench.checkpoint import CHUNK_SIZE
-from colorbench.engine import Interrupted, evaluate
-from colorbench.errors import ColorbenchError
+from colorbench.errors import ColorbenchError, Interrupted
 from colorbench.lock import DirectoryLock
 from colorbench.palette import DEFAULT_PALETTE, Color, Palette
 from colorbench.pluginmanager import load_plugins

@@ -17,10 +17,7 @@ from colorbench.task import TaskSummary
 
 def classified(task, rows):
     """What the harness does before ``summarize``: add outcome and correct."""
-    frame = pd.DataFrame(rows)
-    frame["outcome"] = task.classify(frame)
-    frame["correct"] = task.correct(frame)
-    return frame
+    return task.grade(pd.DataFrame(rows))
 
 
 def shapes_rows(prompt, background, object_, answers):
@@ -122,7 +119,8 @@ def test_two_by_two_groups_count_background_and_object_answers():
     assert by_background.loc["blue", "n"] == 4
     # confusion: background colour (rows) against answer (columns)
     confusion = summary.tables["confusion_bare"]
-    assert confusion.shape == (11, 11)
+    assert confusion.shape == (11, 12)  # the 11 colours and unparsed
+    assert confusion["unparsed"].sum() == 0
     assert confusion.loc["white", "white"] == 3 and confusion.loc["white", "red"] == 1
     assert confusion.loc["blue", "pink"] == 1 and confusion.to_numpy().sum() == 10
 
@@ -145,6 +143,27 @@ def test_part_attribution_tables_per_prompt_and_correct_headline():
     assert correct["n"].tolist() == [3, 5]
     assert correct["correct_pct"].tolist() == pytest.approx([200 / 3, 80.0])
     assert (summary.headline.value, summary.headline.n) == (pytest.approx(600 / 8), 8)
+
+
+def test_unparsed_free_answers_are_their_own_outcome_counted_in_n_in_every_table():
+    rows = stroop_rows("font", "red", "blue", "white", ["blue", "unparsed", "red", "unparsed"])
+    task = StroopWhite()
+    frame = classified(task, rows)
+    assert frame["outcome"].tolist() == ["font", "unparsed", "word", "unparsed"]
+    assert frame["correct"].tolist() == [True, False, False, False]
+    summary = task.summarize(frame, DEFAULT_PALETTE)
+    assert summary.tables["by_font"].loc["blue", ["n", "unparsed_pct"]].tolist() == [4, 50.0]
+    assert (summary.headline.value, summary.headline.n) == (25.0, 4)
+    shapes = GlobalColor()
+    rows = shapes_rows("bare", "white", "red", ["white", "unparsed", "unparsed"])
+    summary = shapes.summarize(classified(shapes, rows), DEFAULT_PALETTE)
+    for name, table in summary.tables.items():
+        if name.startswith("confusion"):
+            assert table["unparsed"].sum() == 2
+        else:
+            counted = (table["unparsed_pct"] * table["n"] / 100).fillna(0)
+            assert counted.sum() == pytest.approx(2), name
+    assert (summary.headline.value, summary.headline.n) == (pytest.approx(100 / 3), 3)
 
 
 def stroop_rows(prompt, word, font, background, answers):
@@ -219,3 +238,16 @@ def test_figure_of_a_perfect_score_draws(tmp_path):
     summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
     assert summary.tables["by_font"].loc["overall", "font_pct"] == 100.0
     assert task.figure(summary, tmp_path / "f.png").stat().st_size > 0
+
+
+def test_every_built_in_prompt_has_a_question_naming_the_same_part():
+    from colorbench.tasks.color_naming import ColorNamingTask
+
+    words = ("object", "background", "font", "text", "favorite")
+    for task in [*paper_tasks(), ColorNamingTask()]:
+        for prompt in task.prompts:
+            assert prompt.question.endswith("? Answer with one word."), prompt
+            assert "{c}" not in prompt.question
+            asked = prompt.question.rpartition("?")[0].lower()
+            for word in words:
+                assert (word in asked) == (word in prompt.template.lower()), (prompt, word)

@@ -30,5 +30,5 @@ def colorbench_register_stimulus_sets(register: Callable[..., None]) -> None:
     register(
         "stroop-white",
         StroopWhiteSet,
-        description="a colour word in a font colour on white: 100 combinations (Exp. 4)",
+        description="a colour word (not white) in a font colour on white: 90 combinations (Exp. 4)",
     )

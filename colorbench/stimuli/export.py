@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from numbers import Integral
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
+from colorbench.atomic import atomic_path
 from colorbench.errors import ColorbenchError
+from colorbench.plan import check_samples
 from colorbench.progress import progress_bar
 from colorbench.stimuli.base import StimulusSet
 from colorbench.stimuli.sheet import save_contact_sheet
@@ -34,9 +35,7 @@ def generate(
 
     Returns the number of images written to ``out`` (0 when only a sheet is asked for).
     """
-    if isinstance(samples, bool) or not isinstance(samples, Integral) or samples < 1:
-        raise ColorbenchError(f"--samples must be a whole number >= 1, got {samples!r}")
-    samples = int(samples)
+    samples = check_samples(samples)
     if out is None and sheet is None:
         raise ColorbenchError("nothing to write: give --out DIR, --sheet PNG or both")
     written = 0 if out is None else _write_images(stimulus_set, samples, Path(out), quiet)
@@ -98,8 +97,6 @@ def _write_images(stimulus_set: StimulusSet, samples: int, out: Path, quiet: boo
                 for s, name in zip(batch.samples, names, strict=True)
             ]
             progress.advance(task, len(batch.samples))
-    metadata = out / "metadata.csv"
-    partial = metadata.with_suffix(".csv.partial")
-    pd.DataFrame(rows).to_csv(partial, index=False)
-    partial.replace(metadata)
+    with atomic_path(out / "metadata.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
     return len(rows)

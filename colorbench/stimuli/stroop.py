@@ -1,8 +1,10 @@
 """The Stroop sets: a colour word written in another colour (paper Exp. 3-5).
 
 ``stroop``: word x font colour (!= word) x background (!= word, != font), palette
-order: 11 x 10 x 9 = 990 combinations. ``stroop-white``: the classical card, word x
-font colour (!= word, != white) on white: 10 + 10 x 9 = 100 combinations. Each
+order: 11 x 10 x 9 = 990 combinations. ``stroop-white``: the classical card, word
+(!= white) x font colour (!= word, != white) on white: 10 x 9 = 90 combinations. In
+both sets no part shares a colour with another and the word never names the
+background, so every answer names at most one part. Each
 sample varies font face, size and position; the text stays ``MARGIN`` pixels clear
 of the border and covers a few percent of the image, so the background is always
 the majority colour.
@@ -100,7 +102,16 @@ class StroopSet(FlatColorSet):
 
 
 class StroopWhiteSet(StroopSet):
-    """The classical Stroop card: colour words in a font colour on white."""
+    """The classical Stroop card: colour words in a font colour on white.
+
+    The rule is the coloured set's with the background fixed to white: the font colour
+    differs from the word and from white, and the word is never "white". The paper's
+    Stroop design never writes the background's colour name (its backgrounds exclude
+    the word's colour); with "white" written on white the answer "white" would name the
+    word and the background at once, and count as reading although it also describes
+    the card. 10 words x 9 font colours = 90 combinations (45,000 images at 500
+    samples, the paper's count per combination).
+    """
 
     name = "stroop-white"
 
@@ -114,7 +125,7 @@ class StroopWhiteSet(StroopSet):
         return [
             (word, font, "white")
             for word, font in product(names, names)
-            if font not in (word, "white")
+            if word != "white" and font not in (word, "white")
         ]
 
 

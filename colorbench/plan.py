@@ -1,0 +1,145 @@
+"""Check once, then run: a :class:`Plan` is everything a run needs, resolved and validated.
+
+:func:`build_plan` is the only place that checks a :class:`~colorbench.config.RunConfig`
+against the loaded plugins: model ids become (id, factory, plugin), ``--task all`` becomes
+task objects grouped by the stimulus set they share, ``auto`` device / precision / renderer
+become concrete choices. Every problem is one line naming the fix, raised before any model
+loads or any file is written. The engine, the API and the CLI take the plan as it is and
+never check again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from colorbench.config import RunConfig
+from colorbench.device import check_renderer, resolve_device, resolve_precision, resolve_renderer
+from colorbench.errors import ColorbenchError
+from colorbench.pluginmanager import Plugins
+from colorbench.results import model_slug
+from colorbench.stimuli.base import StimulusSet
+from colorbench.task import Task
+
+#: largest --samples accepted: 20x the paper's 500 (8.8 million shape images); more is a typo
+MAX_SAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model to run: its id, the factory that builds its adapter, and who registered it."""
+
+    id: str
+    factory: Callable[..., Any]
+    plugin: str
+    #: ``<out>/<model-slug>``: the model's results, work and lock
+    directory: Path
+
+
+@dataclass
+class SetPlan:
+    """One stimulus set and the selected tasks that share its images."""
+
+    name: str
+    stimuli: StimulusSet
+    renderer: str
+    tasks: list[Task]
+
+
+@dataclass
+class Plan:
+    """A validated run: the options, the models, where and how to compute, the sets."""
+
+    config: RunConfig
+    models: list[ModelPlan]
+    device: torch.device
+    precision: str
+    sets: list[SetPlan]
+
+
+def check_samples(samples: object) -> int:
+    """``--samples`` (per combination): a whole number from 1 to :data:`MAX_SAMPLES`."""
+    if (
+        isinstance(samples, bool)
+        or not isinstance(samples, Integral)
+        or not 1 <= samples <= MAX_SAMPLES
+    ):
+        raise ColorbenchError(
+            f"--samples must be a whole number from 1 to {MAX_SAMPLES} per combination "
+            f"(the paper uses 500), got {samples!r}"
+        )
+    return int(samples)
+
+
+def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan:
+    """Resolve and check every option; ``local_rank`` picks the GPU under torchrun."""
+    models = _models(config, plugins)
+    tasks = _tasks(config, plugins)
+    check_samples(config.samples)
+    if config.batch_size is not None and (
+        isinstance(config.batch_size, bool)
+        or not isinstance(config.batch_size, int)
+        or config.batch_size < 1
+    ):
+        raise ColorbenchError(f"--batch-size must be a positive integer, got {config.batch_size!r}")
+    device = resolve_device(config.device, local_rank)
+    precision = resolve_precision(config.precision, device)
+    check_renderer(config.renderer)
+    if config.weights is not None and not Path(config.weights).is_file():
+        raise ColorbenchError(f"weights file {config.weights} does not exist; check --weights")
+    return Plan(config, models, device, precision, _sets(config, plugins, tasks, device))
+
+
+def _models(config: RunConfig, plugins: Plugins) -> list[ModelPlan]:
+    if not config.models:
+        raise ColorbenchError("no model given; name one with --model ID (`colorbench list`)")
+    ids = list(dict.fromkeys(config.models))
+    if config.weights is not None and len(config.models) > 1:
+        raise ColorbenchError("--weights belongs to one model; run one --model at a time with it")
+    models = []
+    for model_id in ids:
+        entry = plugins.models.resolve(model_id)
+        directory = Path(config.out) / model_slug(model_id)
+        models.append(ModelPlan(model_id, entry.obj, entry.plugin, directory))
+    return models
+
+
+def _tasks(config: RunConfig, plugins: Plugins) -> list[Task]:
+    """The selected tasks in order, ``all`` expanded, each once."""
+    if not config.tasks:
+        raise ColorbenchError("no task given; pass --task NAME or --task all")
+    selected: dict[str, Task] = {}
+    for name in config.tasks:
+        entries = list(plugins.tasks) if name == "all" else [plugins.tasks.resolve(name)]
+        for entry in entries:
+            selected.setdefault(entry.name, entry.obj)
+    if not selected:
+        raise ColorbenchError(
+            "--task all found no registered task; check the plugin warnings and `colorbench list`"
+        )
+    return list(selected.values())
+
+
+def _sets(
+    config: RunConfig, plugins: Plugins, tasks: list[Task], device: torch.device
+) -> list[SetPlan]:
+    """Group the tasks by stimulus set (first-seen order) and build each set once."""
+    sets: dict[str, SetPlan] = {}
+    for task in tasks:
+        name = task.stimulus_set
+        if name not in sets:
+            if name not in plugins.stimulus_sets.names():
+                raise ColorbenchError(
+                    f"task {task.name!r} runs on stimulus set {name!r}, which no loaded "
+                    "plugin registers; install or enable the plugin that provides it"
+                )
+            stimuli = plugins.stimulus_sets.get(name)(palette=config.palette, seed=config.seed)
+            renderer = resolve_renderer(config.renderer, stimuli.backends, device, name)
+            sets[name] = SetPlan(name, stimuli, renderer, [])
+        sets[name].tasks.append(task)
+    return list(sets.values())

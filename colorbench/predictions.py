@@ -1,0 +1,65 @@
+"""The predictions table: one row per image x prompt, as stored in ``predictions.parquet``.
+
+Columns, in order: :data:`CORE_COLUMNS` (the answer columns come from
+:class:`~colorbench.scoring.Answers`), then every stimulus attribute; the task's
+:meth:`~colorbench.task.Task.grade` adds ``outcome`` and ``correct`` when the chunks are
+read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from colorbench.palette import Palette
+from colorbench.scoring import Answers
+from colorbench.stimuli.base import Sample
+from colorbench.task import Task
+
+#: the sample's identity and the row's task and prompt
+KEY_COLUMNS = ("sample_id", "set", "combination", "sample", "task", "prompt")
+#: columns the engine writes; stimulus attributes with these names are not copied over them
+CORE_COLUMNS = (*KEY_COLUMNS, *(f.name for f in fields(Answers)))
+
+
+def chunk_table(
+    samples: Sequence[Sample],
+    tasks: Sequence[Task],
+    answers: Sequence[Answers],
+    palette: Palette,
+) -> pa.Table:
+    """Rows of one chunk: per task, one row per image x prompt (image-major), then attributes.
+
+    ``answers`` holds one :class:`Answers` per prompt of ``tasks``, in order.
+    """
+    n = len(samples)
+    base = pd.DataFrame(
+        {
+            "sample_id": [s.sample_id for s in samples],
+            "set": [s.set for s in samples],
+            "combination": np.array([s.combination for s in samples], dtype=np.int64),
+            "sample": np.array([s.sample for s in samples], dtype=np.int64),
+        }
+    )
+    attrs = pd.DataFrame([s.attrs for s in samples], index=range(n))
+    attrs = attrs.drop(columns=[c for c in attrs.columns if c in CORE_COLUMNS])
+    names = np.array(palette.names, dtype=object)
+    frames, offset = [], 0
+    for task in tasks:
+        ids = [p.id for p in task.prompts]
+        per_task = answers[offset : offset + len(ids)]
+        offset += len(ids)
+        rows = np.repeat(np.arange(n), len(ids))
+        frame = base.iloc[rows].reset_index(drop=True)
+        frame["task"] = task.name
+        frame["prompt"] = np.tile(np.array(ids, dtype=object), n)
+        for field in fields(Answers):
+            # image-major: [n, prompts] flattened row by row
+            values = np.stack([getattr(a, field.name) for a in per_task], axis=1).reshape(-1)
+            frame[field.name] = names[values] if field.name == "answer" else values
+        frames.append(pd.concat([frame, attrs.iloc[rows].reset_index(drop=True)], axis=1))
+    return pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)

@@ -1,0 +1,130 @@
+"""``summary.json``: the one record of a finished (model, task) result; its schema lives here.
+
+Written last into ``results/<model-slug>/<task>/`` (its presence marks the result finished),
+read back by a resumed run (to skip finished tasks) and by the leaderboard. Both readers go
+through :func:`parse`, so what counts as a usable summary is decided once. The layout is
+documented in docs/ARCHITECTURE.md::
+
+    {"schema": "colorbench.summary/1", "model": ..., "task": ..., "provenance": {...},
+     "summary": {"task", "headline": {...}, "tables": {...}}, "files": {"predictions": ...}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from colorbench.atomic import write_json
+from colorbench.task import Headline, TaskSummary
+
+SCHEMA = "colorbench.summary/1"
+FILENAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class StoredSummary:
+    """A parsed, checked ``summary.json``."""
+
+    path: Path
+    model: str
+    task: str
+    headline: Headline
+    provenance: dict[str, Any]
+    files: dict[str, str]
+    #: the ``summary`` object as stored (``TaskSummary.to_dict`` form)
+    summary: dict[str, Any]
+
+    def task_summary(self) -> TaskSummary:
+        return TaskSummary.from_dict(self.summary)
+
+    def file(self, kind: str) -> Path | None:
+        """The listed file of ``kind`` (``"table"``, ...) if it exists inside the result folder.
+
+        A name pointing outside the folder (``../../x``) counts as not listed.
+        """
+        name = self.files.get(kind)
+        if not isinstance(name, str) or not name:
+            return None
+        folder = self.path.parent.resolve()
+        target = self.path.parent / name
+        if not target.resolve().is_relative_to(folder) or not target.is_file():
+            return None
+        return target
+
+
+def document(
+    model_id: str,
+    task: str,
+    summary: TaskSummary,
+    provenance: dict[str, Any],
+    files: dict[str, str],
+) -> dict[str, Any]:
+    """The ``summary.json`` content of one result (what reporters receive too)."""
+    return {
+        "schema": SCHEMA,
+        "model": model_id,
+        "task": task,
+        "provenance": provenance,
+        "summary": summary.to_dict(),
+        "files": files,
+    }
+
+
+def write(directory: Path, doc: dict[str, Any]) -> None:
+    write_json(Path(directory) / FILENAME, doc)
+
+
+def parse(path: Path) -> StoredSummary:
+    """Parse and check one ``summary.json``; ``ValueError`` says why it is not a usable one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"not a colorbench summary (schema is not {SCHEMA!r})")
+    summary = data.get("summary")
+    headline = summary.get("headline") if isinstance(summary, dict) else None
+    if not isinstance(headline, dict):
+        raise ValueError("no summary.headline")
+    n = headline.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"headline n is not a count: {n!r}")
+    provenance, files = data.get("provenance"), data.get("files")
+    return StoredSummary(
+        path=Path(path),
+        model=_text(data.get("model"), "model"),
+        task=_text(data.get("task"), "task"),
+        headline=Headline(
+            metric=_text(headline.get("metric"), "headline metric"),
+            value=_number(headline.get("value"), "headline value"),
+            n=n,
+            ci_low=_number(headline.get("ci_low"), "headline ci_low"),
+            ci_high=_number(headline.get("ci_high"), "headline ci_high"),
+        ),
+        provenance=provenance if isinstance(provenance, dict) else {},
+        files=files if isinstance(files, dict) else {},
+        summary=summary,
+    )
+
+
+def read(directory: Path) -> StoredSummary | None:
+    """The summary of the finished result in ``directory``, or None if absent or unusable."""
+    try:
+        return parse(Path(directory) / FILENAME)
+    except ValueError:
+        return None
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what} is not a finite number: {value!r}")
+    return float(value)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} is missing or not a string")
+    return value
