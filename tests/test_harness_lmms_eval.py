@@ -21,6 +21,8 @@ import pytest
 from plugin_fixtures import write_distribution
 from test_harness import assert_same_result, cli
 
+from colorbench.harness.spec import harness_name
+
 pytest.importorskip("lmms_eval", reason="lmms-eval is not installed: pip install '.[harness]'")
 
 pytestmark = pytest.mark.slow
@@ -49,7 +51,7 @@ def test_lmms_eval_round_trip_equals_colorbench_run(tmp_path: Path) -> None:
         "HF_DATASETS_OFFLINE": "1",
         "HF_HUB_OFFLINE": "1",
     }
-    names = ",".join("colorbench_" + t.replace("-", "_") for t in TASKS)
+    names = ",".join(harness_name(t) for t in TASKS)
     lmms = [sys.executable, "-m", "lmms_eval", "--model", "colorbench_ideal_observer"]
     lmms += ["--tasks", names, "--include_path", str(export), "--batch_size", "1"]
     lmms += ["--output_path", str(tmp_path / "lmms"), "--log_samples"]
@@ -61,7 +63,7 @@ def test_lmms_eval_round_trip_equals_colorbench_run(tmp_path: Path) -> None:
     (aggregated,) = (tmp_path / "lmms").rglob("*_results.json")
     reported = json.loads(aggregated.read_text())["results"]
     for task in TASKS:
-        name = "colorbench_" + task.replace("-", "_")
+        name = harness_name(task)
         (log,) = (tmp_path / "lmms").rglob(f"*_samples_{name}.jsonl")
         out = tmp_path / "results"
         argv = ("import", "lmms-eval", str(log), "--model", "lmms-ideal", "--task", task)

@@ -78,7 +78,10 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
         "--task", action="append", metavar="NAME|all", help="task (repeatable); default: all"
     )
     export.add_argument(
-        "--samples", type=positive_int, default=1, metavar="N",
+        "--samples",
+        type=positive_int,
+        default=1,
+        metavar="N",
         help="samples per stimulus combination; default 1",
     )
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="new folder")
@@ -91,13 +94,18 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     )
     imp.add_argument("harness", choices=tuple(HARNESSES))
     imp.add_argument(
-        "file", type=Path, metavar="FILE",
+        "file",
+        type=Path,
+        metavar="FILE",
         help="lmms-eval --log_samples JSONL, or VLMEvalKit prediction .xlsx/.tsv",
     )
     imp.add_argument("--model", required=True, metavar="ID", help="model id for the result")
     imp.add_argument("--task", required=True, metavar="NAME", help="the task the file answers")
     imp.add_argument(
-        "--out", type=Path, default=Path("results"), metavar="DIR",
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
         help="results store; default results/",
     )
     imp.add_argument("--palette", type=Path, metavar="FILE", help="palette of the export")

@@ -2,7 +2,7 @@
 
 Both importers and the lmms-eval aggregation hook end here, so a harness's answers are
 parsed, classified and summarised by exactly the code a ``colorbench run`` uses: the
-predictions frame is laid out by the engine's own :func:`~colorbench.engine.chunk_table`,
+predictions frame is laid out by the engine's own :func:`~colorbench.predictions.chunk_table`,
 the stimulus attributes come from the stimulus set (never from the file), and the result is
 stored by :func:`~colorbench.results.write_result`, so ``colorbench leaderboard`` reads it
 like any other.
@@ -19,15 +19,17 @@ import numpy as np
 import pandas as pd
 
 import colorbench
-from colorbench.engine import chunk_table
+from colorbench import summary as summary_json
+from colorbench.answers import answer_or_unparsed
 from colorbench.errors import ColorbenchError
-from colorbench.harness.spec import ExportSpec, stimulus_set
+from colorbench.harness.spec import ExportSpec, questions, stimulus_set
 from colorbench.palette import Palette
 from colorbench.pluginmanager import Plugins
+from colorbench.predictions import chunk_table
 from colorbench.provenance import now_iso
-from colorbench.results import read_summary, result_dir, write_result
+from colorbench.results import result_dir, write_result
+from colorbench.scoring import Answers
 from colorbench.task import Task, TaskSummary
-from colorbench.harness._pending14 import parse_answer
 
 #: harness-side columns every importer hands to :func:`join`
 ROW_COLUMNS = ("sample_id", "prompt", "response")
@@ -65,10 +67,13 @@ def one_spec(specs: pd.DataFrame, task: str, what: str) -> ExportSpec:
     try:
         spec = ExportSpec.from_fields(distinct.iloc[0].to_dict())
     except ValueError as exc:
-        raise ColorbenchError(f"{what} has a malformed colorbench field ({exc}); re-export") from None
+        raise ColorbenchError(
+            f"{what} has a malformed colorbench field ({exc}); re-export"
+        ) from None
     if spec.task != task:
-        raise ColorbenchError(f"{what} holds colorbench task {spec.task!r}, not {task!r}; "
-                              f"pass --task {spec.task}")
+        raise ColorbenchError(
+            f"{what} holds colorbench task {spec.task!r}, not {task!r}; pass --task {spec.task}"
+        )
     return spec
 
 
@@ -118,18 +123,19 @@ def join(
     ordered = rows.assign(_key=key.astype(np.int64)).sort_values("_key", kind="stable")
     samples = stim.samples(0, stim.size(spec.samples), spec.samples)
     n = len(samples)
-    placeholder = [(np.zeros(n, dtype=np.int64), np.full(n, np.nan, np.float32))] * len(prompt_ids)
-    frame = chunk_table(samples, [task], placeholder, palette).to_pandas()
-    frame["answer"] = [parse_answer(text, palette) for text in ordered["response"]]
-    frame.insert(frame.columns.get_loc("score") + 1, "response", ordered["response"].to_numpy())
+    # the engine's layout with a placeholder answer, then the parsed answers and raw texts
+    unscored = Answers(answer=np.zeros(n, dtype=np.int64), score=np.full(n, np.nan, np.float32))
+    frame = chunk_table(samples, [task], [unscored] * len(prompt_ids), palette).to_pandas()
+    frame["answer"] = [answer_or_unparsed(text, palette.names) for text in ordered["response"]]
+    if "response" not in frame:
+        frame.insert(frame.columns.get_loc("answer") + 1, "response", None)
+    frame["response"] = ordered["response"].to_numpy()
     return frame
 
 
 def summarize(task: Task, frame: pd.DataFrame, palette: Palette) -> TaskSummary:
-    """Classify and aggregate like a ``colorbench run``; adds ``outcome`` and ``correct``."""
-    frame["outcome"] = task.classify(frame)
-    frame["correct"] = task.correct(frame)
-    return task.summarize(frame, palette)
+    """Grade and aggregate like a ``colorbench run``; adds ``outcome`` and ``correct``."""
+    return task.summarize(task.grade(frame), palette)
 
 
 def store(
@@ -143,7 +149,7 @@ def store(
 ) -> tuple[Path, dict[str, Any]]:
     """Write the imported result; an existing result for (model, task) is never overwritten."""
     directory = result_dir(out, model_id, task.name)
-    if read_summary(directory) is not None:
+    if summary_json.read(directory) is not None:
         raise ColorbenchError(
             f"{directory} already holds a result of {model_id!r} on {task.name!r}; remove it "
             "or import into another --out"
@@ -153,6 +159,8 @@ def store(
         "colorbench": colorbench.__version__,
         "model": model_id,
         "kind": "generative",
+        "scoring": "generate",
+        "prompts": questions(task),
         "source_harness": source.harness,
         "source_file": source.path.name,
         "source_sha256": source.sha256,

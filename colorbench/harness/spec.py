@@ -22,7 +22,6 @@ from colorbench.palette import Palette
 from colorbench.pluginmanager import Plugins
 from colorbench.stimuli.base import Sample, StimulusSet
 from colorbench.task import Prompt, Task
-from colorbench.harness._pending14 import question_form
 
 #: images rendered per batch while exporting
 BATCH = 64
@@ -41,7 +40,9 @@ class ExportSpec:
     FIELDS = ("colorbench_task", "samples", "seed", "palette")
 
     def fields(self) -> dict[str, Any]:
-        return dict(zip(self.FIELDS, (self.task, self.samples, self.seed, self.palette), strict=True))
+        return dict(
+            zip(self.FIELDS, (self.task, self.samples, self.seed, self.palette), strict=True)
+        )
 
     @classmethod
     def from_fields(cls, row: dict[str, Any]) -> ExportSpec:
@@ -123,9 +124,22 @@ def items(
         ]
 
 
-def questions(task: Task, palette: Palette) -> dict[str, str]:
+def harness_name(task: str) -> str:
+    """A task's name inside a harness (lmms-eval task, VLMEvalKit dataset): identifier-like,
+    since both use it in file and metric names: ``stroop-white`` -> ``colorbench_stroop_white``.
+    """
+    return "colorbench_" + task.replace("-", "_")
+
+
+def questions(task: Task) -> dict[str, str]:
     """The question each of the task's prompts asks a generative model, by prompt id."""
-    return {p.id: question_form(p, palette) for p in task.prompts}
+    missing = [p.id for p in task.prompts if not p.question]
+    if missing:
+        raise ColorbenchError(
+            f"task {task.name!r} has no question form for prompt(s) {', '.join(missing)}; "
+            "a harness asks generative models, so the task must give Prompt(question=...)"
+        )
+    return {p.id: p.question for p in task.prompts}
 
 
 def select_tasks(plugins: Plugins, names: list[str]) -> list[Task]:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from colorbench.errors import ColorbenchError
 from colorbench.harness.folder import staged_folder
-from colorbench.harness.spec import ExportSpec, items, questions, stimulus_set
+from colorbench.harness.spec import ExportSpec, harness_name, items, questions, stimulus_set
 from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.pluginmanager import Plugins
 from colorbench.progress import progress_bar
@@ -34,14 +34,9 @@ HARNESS = "VLMEvalKit"
 COLUMNS = ("index", "image", "question", "answer", "category", "sample_id", "prompt")
 
 
-def dataset_name(task: str) -> str:
-    """The VLMEvalKit dataset name (TSV stem) of a task: ``stroop-white`` -> ``colorbench_stroop_white``."""
-    return "colorbench_" + task.replace("-", "_")
-
-
 def _readme(tasks: Sequence[Task]) -> str:
-    names = " ".join(dataset_name(t.name) for t in tasks)
-    first = dataset_name(tasks[0].name)
+    names = " ".join(harness_name(t.name) for t in tasks)
+    first = harness_name(tasks[0].name)
     return "\n".join(
         [
             "# colorbench datasets for VLMEvalKit",
@@ -79,19 +74,27 @@ def export(
             stim = stimulus_set(plugins, task, palette, seed)
             spec = ExportSpec(task.name, samples, seed, palette.fingerprint())
             bar = progress.add_task(f"VLMEvalKit · {task.name}", total=stim.size(samples))
-            path = stage / f"{dataset_name(task.name)}.tsv"
+            path = stage / f"{harness_name(task.name)}.tsv"
             with open(path, "w", newline="", encoding="utf-8") as stream:
                 writer = csv.writer(stream, delimiter="\t", lineterminator="\n")
                 writer.writerow([*COLUMNS, *ExportSpec.FIELDS])
                 first: dict[str, int] = {}
-                for rows in items(task, stim, samples, questions(task, palette)):
+                for rows in items(task, stim, samples, questions(task)):
                     for row in rows:
                         sid = row.sample.sample_id
                         image = str(first[sid]) if sid in first else _base64(row.png())
                         first.setdefault(sid, written)
                         writer.writerow(
-                            [written, image, row.question, row.target, row.condition, sid,
-                             row.prompt.id, *spec.fields().values()]
+                            [
+                                written,
+                                image,
+                                row.question,
+                                row.target,
+                                row.condition,
+                                sid,
+                                row.prompt.id,
+                                *spec.fields().values(),
+                            ]
                         )
                         written += 1
                     progress.advance(bar, len(rows) // len(task.prompts))
@@ -112,8 +115,12 @@ def read_predictions(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".xlsx":
             frame = pd.read_excel(path, dtype={"sample_id": str, "prompt": str, "prediction": str})
         elif path.suffix.lower() == ".tsv":
-            frame = pd.read_csv(path, sep="\t", dtype={"sample_id": str, "prompt": str,
-                                                      "prediction": str}, keep_default_na=False)
+            frame = pd.read_csv(
+                path,
+                sep="\t",
+                dtype={"sample_id": str, "prompt": str, "prediction": str},
+                keep_default_na=False,
+            )
         else:
             raise ColorbenchError(
                 f"{what} is neither .xlsx nor .tsv; pass VLMEvalKit's prediction file "
@@ -139,4 +146,3 @@ def read_predictions(path: Path) -> pd.DataFrame:
     frame = frame.rename(columns={"prediction": "response"})
     frame["response"] = frame["response"].fillna("").astype(str)
     return frame
-
