@@ -1,4 +1,4 @@
-"""The ``colorbench`` command line: run, list, leaderboard, generate, analyze.
+"""The ``colorbench`` command line: run, list, leaderboard, generate, export, import, analyze.
 
 Plugins are loaded before the parser is built, because analyses bring their own sub-commands
 (``colorbench analyze NAME``). Heavy modules (the engine, the stimulus exporter) are imported
@@ -267,6 +267,10 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, metavar="N")
     gen.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     gen.set_defaults(func=_cmd_generate)
+
+    from colorbench.harness.commands import add_parsers as add_harness_parsers
+
+    add_harness_parsers(commands, common)
 
     analyze = commands.add_parser("analyze", parents=[common], help="interpretability analyses")
     analyze.set_defaults(func=_cmd_analyze)
