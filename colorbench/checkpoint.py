@@ -39,6 +39,7 @@ RESUME_KEYS = (
     "samples",
     "scoring",
     "normalization",
+    "keep_scores",
 )
 
 

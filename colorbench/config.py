@@ -25,6 +25,7 @@ class RunConfig:
     is each model's own default (likelihood for generative models, similarity for
     contrastive ones, statements for the references). ``normalization`` (``sum`` /
     ``mean``) applies to likelihood scores.
+    ``keep_scores`` stores every candidate's score per row (``score_<colour>`` columns).
     """
 
     models: list[str]
@@ -40,6 +41,7 @@ class RunConfig:
     renderer: str = "auto"
     resume: bool = True
     quiet: bool = False
+    keep_scores: bool = False
     plugins: list[str] = field(default_factory=list)
     scoring: str | None = None
     normalization: str = "sum"

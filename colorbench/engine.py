@@ -253,7 +253,14 @@ class _ModelRun:
         """Score the pending chunks (this rank's share) and store them on rank 0."""
         palette = self.config.palette
         prompts = [p for t in tasks for p in t.prompts]
-        scorer = Scorer(self.adapter, prompts, palette, self.text_cache, self.mode)
+        scorer = Scorer(
+            self.adapter,
+            prompts,
+            palette,
+            self.text_cache,
+            self.mode,
+            keep_scores=self.config.keep_scores,
+        )
         schedule = distributed.rounds(pending, self.ctx.world_size)
         mine = [r[self.ctx.rank] for r in schedule]
         spans = [

@@ -14,14 +14,15 @@ Two steps with one owner each. :class:`Scorer` asks the adapter, in the run's sc
 
 :func:`answers_from_scores` and :func:`answers_from_texts` are the places where a score
 matrix or generated texts become :class:`Answers`, so a check of what an adapter returned
-or another per-row figure derived from it belongs there.
+or another per-row figure derived from it belongs there (the argmax, its score, and the margin
+to the runner-up; all K scores on request).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -71,31 +72,53 @@ def scoring_mode(adapter: ModelAdapter, scoring: str | None, normalization: str)
 
 @dataclass
 class Answers:
-    """One prompt's answers for a batch of images: per image, the chosen candidate and its score.
+    """One prompt's answers for a batch of images: per image, the chosen candidate, its score
+    and its margin over the runner-up; optionally every candidate's score.
 
     Each field is one predictions column (``answer`` holds the candidate's index here; the rows
-    name it by its palette colour).
+    name it by its palette colour), except ``scores``, which becomes one ``score_<colour>``
+    column per candidate when kept. Answers that come without scores (free text) leave
+    ``margin`` NaN.
     """
 
     answer: np.ndarray  # [B] int64: index of the chosen candidate, or UNPARSED_INDEX
     score: np.ndarray  # [B] float32: the chosen candidate's score (NaN for a free answer)
-    response: np.ndarray  # [B] object: the generated text in generate mode, else None
+    #: [B] float32: best minus second-best score (NaN with one candidate or no scores); small
+    #: margins are answers another precision or device could flip (:mod:`colorbench.margins`)
+    margin: np.ndarray | None = None
+    #: [B, K] float32: every candidate's score, kept only with ``keep_scores``
+    scores: np.ndarray | None = field(default=None, repr=False)
+    #: [B] object: the generated text of a free answer (generate mode only)
+    response: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.margin is None:
+            self.margin = np.full(len(self.answer), np.nan, dtype=np.float32)
 
     @classmethod
     def concat(cls, parts: Sequence[Answers]) -> Answers:
         """Consecutive batches' answers to the same prompt, in order."""
-        return cls(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
-        )
+        joined = {}
+        for f in fields(cls):
+            values = [getattr(p, f.name) for p in parts]
+            joined[f.name] = None if any(v is None for v in values) else np.concatenate(values)
+        return cls(**joined)
 
 
-def answers_from_scores(scores: torch.Tensor) -> Answers:
-    """``[B, K]`` scores -> the highest-scoring candidate per image and its score."""
-    value, index = scores.float().max(dim=1)
+def answers_from_scores(scores: torch.Tensor, keep_scores: bool = False) -> Answers:
+    """``[B, K]`` scores -> per image the highest-scoring candidate, its score, its margin
+    over the second best, and (``keep_scores``) all K scores."""
+    scores = scores.float()
+    value, index = scores.max(dim=1)
+    margin = None
+    if scores.shape[1] > 1:  # an exact tie has margin 0, whichever candidate max() picked
+        runner_up = scores.topk(2, dim=1).values[:, 1]
+        margin = (value - runner_up).cpu().numpy().astype(np.float32)
     return Answers(
         answer=index.cpu().numpy(),
         score=value.cpu().numpy().astype(np.float32),
-        response=np.full(len(index), None, dtype=object),
+        margin=margin,
+        scores=scores.cpu().numpy().astype(np.float32) if keep_scores else None,
     )
 
 
@@ -132,9 +155,11 @@ class Scorer:
         palette: Palette,
         text_cache: dict[str, torch.Tensor],
         mode: ScoringMode = ScoringMode("similarity"),
+        keep_scores: bool = False,
     ) -> None:
         self.adapter = adapter
         self.mode = mode
+        self.keep_scores = keep_scores
         self.terms = list(palette.names)
         self.prompts = [p.texts(palette) for p in prompts]
         self.questions = [p.question for p in prompts]
@@ -173,7 +198,7 @@ class Scorer:
     def answers(self, images: torch.Tensor) -> list[Answers]:
         """Per prompt, the answers for one batch that fits."""
         if self.mode.scoring != "generate":
-            return [answers_from_scores(block) for block in self.scores(images)]
+            return [answers_from_scores(b, self.keep_scores) for b in self.scores(images)]
         with torch.inference_mode():
             return [
                 answers_from_texts(self.adapter.generate(images, q, MAX_NEW_TOKENS), self.terms)

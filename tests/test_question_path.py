@@ -78,7 +78,7 @@ def test_questions_give_the_reference_its_known_answers(ideal, task):
         assert answers[mode]["answer"].tolist() == rows["answer"].tolist()
     assert answers["generate"]["response"].str.startswith("The color is ").all()
     assert answers["generate"]["score"].isna().all()
-    assert rows["response"].isna().all() and answers["likelihood"]["response"].isna().all()
+    assert "response" not in rows and "response" not in answers["likelihood"]
 
 
 def test_results_record_the_mode_and_the_exact_text_asked(ideal):
@@ -100,7 +100,7 @@ def test_a_contrastive_model_keeps_similarity_under_scoring_generate(tmp_path):
         "contrastive",
         "similarity",
     )
-    assert rows["response"].isna().all() and rows["score"].notna().all()
+    assert "response" not in rows and rows["score"].notna().all()
 
 
 def test_unparsed_answers_are_counted_in_n_and_in_every_table(tmp_path, monkeypatch):
