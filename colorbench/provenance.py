@@ -53,5 +53,6 @@ def provenance(
         "world_size": world_size,
         "started": started,
     }
-    extra = {"weights_sha256": "none", **adapter.provenance()}
+    own = getattr(adapter, "provenance", None)  # optional for duck-typed adapters
+    extra = {"weights_sha256": "none", **(own() if own is not None else {})}
     return {**extra, **core}

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from colorbench import summary as summary_json
 from colorbench.atomic import atomic_path, write_parquet, write_text
 from colorbench.markdown import escape, table
+from colorbench.pluginmanager import call_each
 from colorbench.task import Task, TaskSummary
 
 PREDICTIONS = "predictions.parquet"
@@ -77,15 +78,10 @@ def read_predictions(directory: Path) -> pd.DataFrame:
 
 def notify(pm: Any, doc: dict[str, Any], directory: Path, warn: Callable[[str], None]) -> None:
     """Call every ``colorbench_result_written`` reporter; one that raises becomes a warning."""
-    caller = pm.hook.colorbench_result_written
-    kwargs = {
-        "model_id": doc["model"],
-        "task": doc["task"],
-        "summary": doc,
-        "path": str(directory),
-    }
-    for impl in caller.get_hookimpls():
-        try:
-            impl.function(*[kwargs[name] for name in impl.argnames])
-        except Exception as exc:  # a reporter must never lose the stored result
-            warn(f"reporter {impl.plugin_name!r} failed for {doc['task']}: {exc!r}; result kept")
+    kwargs = {"model_id": doc["model"], "task": doc["task"], "summary": doc, "path": str(directory)}
+    call_each(
+        pm,
+        "colorbench_result_written",
+        lambda plugin: kwargs,
+        lambda line: warn(f"{line}; result kept"),
+    )
