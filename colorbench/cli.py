@@ -22,6 +22,7 @@ from rich.console import Console
 
 from colorbench import __version__
 from colorbench.argtypes import positive_int
+from colorbench.config import PRECISIONS, RENDERERS
 from colorbench.errors import ColorbenchError
 
 if TYPE_CHECKING:
@@ -227,9 +228,9 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         help="results store; default results/",
     )
     run.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed; default 0")
-    run.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto")
+    run.add_argument("--precision", choices=PRECISIONS, default="auto")
     run.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
-    run.add_argument("--renderer", choices=("auto", "pil", "torch"), default="auto")
+    run.add_argument("--renderer", choices=RENDERERS, default="auto")
     run.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming an interrupted run"
     )
