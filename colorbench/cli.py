@@ -258,7 +258,8 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     board.add_argument(
         "--baseline",
         metavar="ID",
-        help="model the other rows are compared with; default openai-RN50",
+        help="model the other rows are compared with; default: the baseline in "
+        "leaderboard.json beside --out, if it has results",
     )
     board.set_defaults(func=_cmd_leaderboard)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
@@ -12,13 +11,6 @@ import colorbench
 from colorbench.adapter import ModelAdapter
 from colorbench.config import RunConfig
 from colorbench.device import DTYPES
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def now_iso() -> str:
@@ -42,7 +34,6 @@ def provenance(
         "colorbench": colorbench.__version__,
         "model": model_id,
         "torch": torch.__version__,
-        "open_clip": package_version("open_clip_torch"),
         "device": str(device),
         "dtype": DTYPES[precision],
         "seed": config.seed,

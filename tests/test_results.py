@@ -22,7 +22,7 @@ def plugins():
 
 
 PROVENANCE = {
-    "colorbench", "model", "weights_sha256", "torch", "open_clip", "device", "dtype", "seed",
+    "colorbench", "model", "weights_sha256", "torch", "device", "dtype", "seed",
     "samples", "palette", "renderer", "batch_size", "world_size", "started", "wall_time_s",
 }  # fmt: skip
 
