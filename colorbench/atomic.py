@@ -7,9 +7,12 @@ goes through :func:`atomic_path`: a temp file in the same directory, fsynced, th
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,27 +22,58 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from colorbench.errors import ColorbenchError
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temp path next to ``path`` (same suffix, for writers that infer the format from it),
     fsynced and renamed over ``path`` when the block succeeds, removed when it fails.
 
-    A block that writes nothing to the temp path leaves ``path`` alone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    The temp file is created here, exclusively and without following symlinks (``mkstemp``),
+    under an unpredictable name: a symlink planted in a shared results folder cannot redirect
+    the write. A block that leaves it empty leaves ``path`` alone. A full disk or a folder
+    that cannot be written is one :class:`ColorbenchError` naming the path (and free space).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{path.stem}.tmp-{os.getpid()}-", suffix=path.suffix, dir=path.parent
+        )
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
-        if not tmp.exists():
+        if tmp.is_symlink() or tmp.stat().st_size == 0:
             return
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_error(path: Path, exc: OSError) -> ColorbenchError:
+    """One line for a write that failed: a full disk says how much space is left."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
+        except OSError:
+            free = "free space unknown"
+        return ColorbenchError(
+            f"disk full writing {path} ({free}); free some space and rerun the same command "
+            "(finished work is kept)"
+        )
+    return ColorbenchError(
+        f"cannot write {path}: {exc.strerror or exc}; pass a writable --out folder"
+    )
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from colorbench import summary
 from colorbench.atomic import write_bytes, write_json
 from colorbench.errors import ColorbenchError
+from colorbench.names import path_name_problem
 
 #: images per chunk; changing it invalidates unfinished runs (it is in the manifest)
 CHUNK_SIZE = 1024
@@ -61,6 +62,9 @@ class WorkDir:
     """The finished chunks of one stimulus set for one model (rank 0 alone touches it)."""
 
     def __init__(self, model_dir: Path, set_name: str) -> None:
+        problem = path_name_problem(set_name)
+        if problem:  # registration refuses these; a set built by hand must not escape either
+            raise ColorbenchError(f"stimulus set {problem}")
         self.path = Path(model_dir) / WORK / set_name
 
     @property
@@ -85,6 +89,11 @@ class WorkDir:
             self.path.mkdir(parents=True, exist_ok=True)
             write_json(self.manifest_path, expected)
             return
+        if found.get("model") != key.get("model"):
+            raise ColorbenchError(
+                f"{self.path} holds unfinished work of model {found.get('model')!r}, not "
+                f"{key.get('model')!r}; move that folder away or pass another --out"
+            )
         changes = describe_changes(found, expected)
         if changes:
             raise ColorbenchError(
@@ -112,7 +121,17 @@ class WorkDir:
         return pa.concat_tables(parts, promote_options="permissive")
 
     def discard(self) -> None:
-        """Remove the set's work (and ``.work`` itself once no set has any left)."""
+        """Remove the set's work (and ``.work`` itself once no set has any left).
+
+        A symlinked ``.work`` or set folder is refused, never followed: removing must stay
+        inside the results folder.
+        """
+        for link in (self.path.parent, self.path):
+            if link.is_symlink():
+                raise ColorbenchError(
+                    f"{link} is a symlink; colorbench keeps its work there and removes it when "
+                    "done, so remove the link (its target is left alone) and rerun"
+                )
         shutil.rmtree(self.path, ignore_errors=True)
         try:
             self.path.parent.rmdir()

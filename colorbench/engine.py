@@ -47,7 +47,7 @@ from colorbench.predictions import chunk_table
 from colorbench.prefetch import prefetch
 from colorbench.progress import progress_bar
 from colorbench.provenance import now_iso, provenance
-from colorbench.results import notify, read_predictions, result_dir, write_result
+from colorbench.results import check_owner, notify, read_predictions, result_dir, write_result
 from colorbench.scoring import Answers, Scorer, join_answers
 from colorbench.stimuli.base import Batch, Sample, StimulusSet
 from colorbench.summary import read as read_stored
@@ -156,6 +156,7 @@ class _ModelRun:
             batch_size=self.batch_size,
             world_size=self.ctx.world_size,
             started=now_iso(),
+            plugin=self.model.plugin,
         )
         results: list[RunResult] = []
         with ExitStack() as stack:
@@ -167,6 +168,7 @@ class _ModelRun:
     def _lock(self, stack: ExitStack) -> None:
         """Rank 0 holds the model directory's lock until the model is done."""
         stack.enter_context(DirectoryLock(self.model.directory))
+        check_owner(self.model.directory, self.model_id)
 
     def _run_set(self, planned: SetPlan) -> list[RunResult]:
         stim, tasks = planned.stimuli, planned.tasks

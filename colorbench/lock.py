@@ -1,13 +1,16 @@
 """One writer per model directory: two runs into the same results could corrupt each other.
 
 ``fcntl.flock`` is released by the kernel when the process dies, so a killed run never
-leaves a stale lock behind for the next one to trip over.
+leaves a stale lock behind for the next one to trip over. The lock file is opened without
+following symlinks: a results folder is shared, and a planted ``.lock -> somefile`` must not
+get that file truncated.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -24,8 +27,26 @@ class DirectoryLock:
         self._fd: int | None = None
 
     def __enter__(self) -> DirectoryLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if self.path.is_symlink():
+                raise ColorbenchError(
+                    f"{self.path} is a symlink, not colorbench's lock file; remove it "
+                    "(nothing it points to was touched) and rerun"
+                ) from None
+            raise ColorbenchError(
+                f"cannot write {self.path.parent}: {exc.strerror or exc}; "
+                "pass a writable --out folder"
+            ) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            raise ColorbenchError(
+                f"{self.path} is not a plain file of its own (a hard link or special file); "
+                "remove it and rerun"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

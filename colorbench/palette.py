@@ -2,7 +2,7 @@
 
 The paper asks CLIP about the 11 Berlin-Kay basic colour terms, each with one fixed
 RGB. The paper does not publish its RGBs, so the default palette is the one in
-``shared/SCIENCE.md``. A palette is data: users swap it with ``Palette.from_file``
+``docs/DESIGN.md``. A palette is data: users swap it with ``Palette.from_file``
 and its fingerprint goes into every result's provenance.
 """
 

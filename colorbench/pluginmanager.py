@@ -33,9 +33,11 @@ class Plugins:
 
     pm: pluggy.PluginManager
     models: Registry = field(default_factory=lambda: Registry("model"))
-    tasks: Registry = field(default_factory=lambda: Registry("task"))
-    stimulus_sets: Registry = field(default_factory=lambda: Registry("stimulus set"))
-    analyses: Registry = field(default_factory=lambda: Registry("analysis"))
+    tasks: Registry = field(default_factory=lambda: Registry("task", path_names=True))
+    stimulus_sets: Registry = field(
+        default_factory=lambda: Registry("stimulus set", path_names=True)
+    )
+    analyses: Registry = field(default_factory=lambda: Registry("analysis", path_names=True))
     #: one line per plugin that failed to import or whose hook raised
     problems: list[str] = field(default_factory=list)
     #: plugin name -> where it came from (``module`` or ``module (distribution version)``)

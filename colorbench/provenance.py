@@ -27,12 +27,17 @@ def provenance(
     batch_size: int,
     world_size: int,
     started: str,
+    plugin: str | None = None,
 ) -> dict[str, Any]:
     """The run's facts; the adapter adds its own (weights hash, architecture) but cannot
-    overwrite what the harness itself decided (model id, seed, samples, device...)."""
+    overwrite what the harness itself decided (model id, seed, samples, device...).
+
+    ``plugin`` is the plugin that provided the model id, so a result
+    says whose adapter answered even when several plugins are installed."""
     core: dict[str, Any] = {
         "colorbench": colorbench.__version__,
         "model": model_id,
+        "model_plugin": plugin,
         "torch": torch.__version__,
         "device": str(device),
         "dtype": DTYPES[precision],

@@ -7,7 +7,6 @@ result, which is what the leaderboard reads and what a resumed run skips.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,15 @@ import pyarrow.parquet as pq
 
 from colorbench import summary as summary_json
 from colorbench.atomic import atomic_path, write_parquet, write_text
+from colorbench.errors import ColorbenchError
 from colorbench.markdown import escape, table
+from colorbench.names import model_slug, printable
 from colorbench.pluginmanager import call_each
 from colorbench.task import Task, TaskSummary
 
 PREDICTIONS = "predictions.parquet"
 TABLE = "table.md"
 FIGURE = "figure.png"
-
-
-def model_slug(model_id: str) -> str:
-    """The model's directory name: every character outside ``[A-Za-z0-9._-]`` becomes ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", model_id)
 
 
 def result_dir(out: Path, model_id: str, task: str) -> Path:
@@ -70,6 +66,18 @@ def write_result(
     doc = summary_json.document(model_id, task.name, summary, provenance, files)
     summary_json.write(directory, doc)
     return directory, doc
+
+
+def check_owner(model_dir: Path, model_id: str) -> None:
+    """Refuse a model folder holding another model's results (planted, or written by a
+    colorbench whose folder names were not unique): they would be mixed or replaced."""
+    for path in sorted(Path(model_dir).glob(f"*/{summary_json.FILENAME}")):
+        stored = summary_json.read(path.parent)
+        if stored is not None and stored.model != model_id:
+            raise ColorbenchError(
+                f"{model_dir} holds results of model {printable(repr(stored.model))}, not "
+                f"{model_id!r}; move that folder away or pass another --out"
+            )
 
 
 def read_predictions(directory: Path) -> pd.DataFrame:

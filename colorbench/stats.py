@@ -54,3 +54,43 @@ def proportion_table(counts: pd.DataFrame, outcomes: Sequence[str] | None = None
         columns[f"{outcome}_ci_low"] = pd.Series(100 * low, index=counts.index)
         columns[f"{outcome}_ci_high"] = pd.Series(100 * high, index=counts.index)
     return pd.DataFrame(columns, index=counts.index)
+
+
+def design_effect(hits: np.ndarray | pd.Series, clusters: np.ndarray | pd.Series) -> float:
+    """Kish design effect of the proportion of true ``hits`` when rows come in ``clusters``.
+
+    Several prompts asked about one image give answers that are not independent (a model
+    that misreads an image tends to misread it under every prompt), so pooling them
+    overstates the sample size. The design effect is the ratio of the proportion's
+    variance estimated from cluster totals (the ratio estimator, rows of one cluster
+    kept together) to its variance under independent rows, never below 1: the
+    interval is never made narrower than the row count allows. Rows that repeat their
+    cluster's answer exactly give ``m`` for clusters of ``m`` rows (so the interval is
+    the one of the clusters alone); independent rows give about 1.
+    """
+    frame = pd.DataFrame({"hit": np.asarray(hits, dtype=float), "cluster": np.asarray(clusters)})
+    n = len(frame)
+    p = frame["hit"].mean() if n else float("nan")
+    if n == 0 or not 0 < p < 1:
+        return 1.0
+    grouped = frame.groupby("cluster", sort=False)["hit"]
+    totals, sizes = grouped.sum().to_numpy(), grouped.size().to_numpy()
+    var_clustered = float(np.sum((totals - p * sizes) ** 2)) / n**2
+    var_independent = p * (1 - p) / n
+    return max(1.0, var_clustered / var_independent)
+
+
+def clustered_wilson_interval(
+    hits: np.ndarray | pd.Series, clusters: np.ndarray | pd.Series, z: float = 1.96
+) -> tuple[float, float, float]:
+    """Wilson interval of the proportion of ``hits`` at the effective sample size.
+
+    Returns ``(low, high, design effect)``; the interval is
+    :func:`wilson_interval` at ``n / deff`` rows with the same proportion
+    (:func:`design_effect`).
+    """
+    hits = np.asarray(hits, dtype=float)
+    deff = design_effect(hits, clusters)
+    n_eff = hits.size / deff
+    low, high = wilson_interval(hits.mean() * n_eff if hits.size else 0.0, n_eff, z)
+    return float(low), float(high), deff

@@ -129,6 +129,15 @@ class Task(ABC):
         predictions["correct"] = self.correct(predictions)
         return predictions
 
+    def headline_hits(self, predictions: pd.DataFrame) -> pd.Series:
+        """Per row, whether it counts for the headline; NA for rows the headline leaves out.
+
+        The headline is the % of true values among the others. ``colorbench compare``
+        pairs two models row by row on these, so a task whose headline is not such a
+        percentage overrides this to say so (compare then refuses it). Default: ``correct``.
+        """
+        return predictions["correct"]
+
     @abstractmethod
     def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
         """Aggregate classified predictions into the paper's tables and a headline."""

@@ -1,6 +1,6 @@
 """Built-in tasks (installed as ``colorbench.tasks``), registered through the task hook.
 
-The five experiments of Arias et al. (2024), see ``shared/SCIENCE.md``: global-color
+The five experiments of Arias et al. (2024), see ``docs/DESIGN.md``: global-color
 and part-attribution on the shapes set (:mod:`colorbench.tasks.shapes_tasks`), and
 prompt-choice, stroop-white and stroop-colored on the Stroop sets
 (:mod:`colorbench.tasks.stroop_tasks`).

@@ -74,56 +74,71 @@ def group_heatmaps(
     return _save(fig, path)
 
 
-def outcome_bars(table: pd.DataFrame, outcomes: Sequence[str], task: str, path: Path) -> Path:
-    """Grouped bars: % of each outcome per row of ``table`` (e.g. per font colour),
-    with 95% CI whiskers."""
-    fig = _new_figure(figsize=(max(6.0, 0.9 * len(table)), 4.0), layout="constrained")
-    ax = fig.subplots()
-    x = np.arange(len(table))
+def outcome_bars(
+    tables: Sequence[pd.DataFrame], outcomes: Sequence[str], task: str, path: Path
+) -> Path:
+    """Grouped bars, one panel per table: % of each outcome per row (e.g. per font
+    colour, per background colour), with 95% CI whiskers."""
+    width_rows = max(len(t) for t in tables)
+    fig = _new_figure(
+        figsize=(max(6.0, 0.9 * width_rows), 3.6 * len(tables) + 0.4), layout="constrained"
+    )
+    axes = np.atleast_1d(fig.subplots(len(tables), 1, squeeze=False)[:, 0])
     width = 0.8 / len(outcomes)
-    for i, outcome in enumerate(outcomes):
-        pct = table[f"{outcome}_pct"].to_numpy(dtype=float)
-        low = table[f"{outcome}_ci_low"].to_numpy(dtype=float)
-        high = table[f"{outcome}_ci_high"].to_numpy(dtype=float)
-        err = np.clip(np.vstack([pct - low, high - pct]), 0, None)  # rounding at 0% / 100%
-        ax.bar(
-            x + (i - (len(outcomes) - 1) / 2) * width,
-            pct,
-            width,
-            yerr=err,
-            capsize=2,
-            error_kw={"elinewidth": 0.8, "ecolor": "0.3"},
-            label=outcome,
-            color=OUTCOME_COLORS.get(outcome),
-        )
-    ax.set_xticks(x, [str(v) for v in table.index], rotation=30, ha="right")
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("% of answers")
-    ax.set_xlabel(table.index.name or "")
-    ax.legend(ncols=len(outcomes), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.12))
-    fig.suptitle(task, y=1.08)
+    for ax, table in zip(axes, tables, strict=True):
+        x = np.arange(len(table))
+        for i, outcome in enumerate(outcomes):
+            pct = table[f"{outcome}_pct"].to_numpy(dtype=float)
+            low = table[f"{outcome}_ci_low"].to_numpy(dtype=float)
+            high = table[f"{outcome}_ci_high"].to_numpy(dtype=float)
+            err = np.clip(np.vstack([pct - low, high - pct]), 0, None)  # rounding at 0% / 100%
+            ax.bar(
+                x + (i - (len(outcomes) - 1) / 2) * width,
+                pct,
+                width,
+                yerr=err,
+                capsize=2,
+                error_kw={"elinewidth": 0.8, "ecolor": "0.3"},
+                label=outcome,
+                color=OUTCOME_COLORS.get(outcome),
+            )
+        ax.set_xticks(x, [str(v) for v in table.index], rotation=30, ha="right")
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("% of answers")
+        ax.set_xlabel(table.index.name or "")
+    axes[0].legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle(task)
     return _save(fig, path)
 
 
 def stacked_bars(
-    table: pd.DataFrame, outcomes: Sequence[str], labels: Sequence[str], task: str, path: Path
+    panels: Sequence[tuple[str, pd.DataFrame, Sequence[str]]],
+    outcomes: Sequence[str],
+    task: str,
+    path: Path,
 ) -> Path:
-    """Horizontal stacked bars: the outcome shares of each row (e.g. per prompt)."""
-    fig = _new_figure(figsize=(8.0, 0.6 * len(table) + 1.5), layout="constrained")
-    ax = fig.subplots()
-    y = np.arange(len(table))
-    left = np.zeros(len(table))
-    for outcome in outcomes:
-        pct = np.nan_to_num(table[f"{outcome}_pct"].to_numpy(dtype=float))
-        ax.barh(y, pct, left=left, label=outcome, color=OUTCOME_COLORS.get(outcome))
-        for yi, (start, share) in enumerate(zip(left, pct, strict=True)):
-            if share >= 6:
-                ax.text(start + share / 2, yi, f"{share:.0f}", ha="center", va="center", fontsize=8)
-        left += pct
-    ax.set_yticks(y, [f'"{label}"' for label in labels])
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("% of answers")
-    ax.legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    """Horizontal stacked bars, one panel per ``(title, table, row labels)``: the outcome
+    shares of each row (e.g. per prompt, per prompt and background group)."""
+    heights = [0.45 * len(table) + 0.9 for _, table, _ in panels]
+    fig = _new_figure(figsize=(8.0, sum(heights) + 0.6), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, (title, table, labels) in zip(axes, panels, strict=True):
+        y = np.arange(len(table))
+        left = np.zeros(len(table))
+        for outcome in outcomes:
+            pct = np.nan_to_num(table[f"{outcome}_pct"].to_numpy(dtype=float))
+            ax.barh(y, pct, left=left, label=outcome, color=OUTCOME_COLORS.get(outcome))
+            for yi, (start, share) in enumerate(zip(left, pct, strict=True)):
+                if share >= 6:
+                    ax.text(
+                        start + share / 2, yi, f"{share:.0f}", ha="center", va="center", fontsize=8
+                    )
+            left += pct
+        ax.set_yticks(y, list(labels))
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_title(title, fontsize=9)
+    axes[-1].set_xlabel("% of answers")
+    axes[0].legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.1))
     fig.suptitle(task)
     return _save(fig, path)

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 from colorbench.tasks import figures, questions
-from colorbench.tasks.tables import confusion, group_table, headline, hit_rates, outcome_rates
+from colorbench.tasks.tables import (
+    confusion,
+    group_table,
+    headline,
+    hit_rates,
+    image_clusters,
+    outcome_rates,
+)
 
 from colorbench.palette import Palette
 from colorbench.task import Headline, Prompt, Task, TaskSummary
@@ -62,15 +69,21 @@ class GlobalColor(ShapesTask):
     description = "Shapes, bare colour name: does the answer name the background or the object?"
     reference = "Arias et al. 2024, Exp. 1 (2x2 table of background% / object%)"
 
+    def headline_hits(self, predictions: pd.DataFrame) -> pd.Series:
+        return predictions["outcome"] == "background"
+
     def headline(self, predictions: pd.DataFrame) -> Headline:
-        return headline("background %", predictions["outcome"] == "background")
+        return headline("background %", self.headline_hits(predictions))
 
 
 class PartAttribution(ShapesTask):
     """Exp. 2: can a prompt direct the answer to the object or to the background?
 
     Headline: % correct (the answer names the asked part) pooled over both prompts;
-    the ``correct`` table gives it per prompt.
+    the ``correct`` table gives it per prompt. Both prompts ask about the same images,
+    so the pooled rows are paired: the interval is clustered by image
+    (:func:`colorbench.stats.design_effect`); each per-prompt row of ``correct`` has
+    one answer per image and keeps the plain Wilson interval.
     """
 
     name = "part-attribution"
@@ -84,7 +97,7 @@ class PartAttribution(ShapesTask):
     reference = "Arias et al. 2024, Exp. 2 (2x2 table per prompt)"
 
     def headline(self, predictions: pd.DataFrame) -> Headline:
-        return headline("correct %", predictions["correct"])
+        return headline("correct %", self.headline_hits(predictions), image_clusters(predictions))
 
     def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
         summary = super().summarize(predictions, palette)

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 from colorbench.tasks import figures, questions
-from colorbench.tasks.tables import headline, outcome_rates
+from colorbench.tasks.tables import (
+    GROUPS,
+    breakdown,
+    headline,
+    hit_rates,
+    image_clusters,
+    outcome_rates,
+    with_groups,
+)
 
 from colorbench.palette import Palette
 from colorbench.task import Prompt, Task, TaskSummary
@@ -29,8 +37,15 @@ class PromptChoice(Task):
     {c}", ``bare`` "{c}" (asks nothing), ``favorite`` "My favorite word, written in the
     color {c}" (asks the font). Generative models get each prompt's question form
     (:mod:`colorbench.tasks.questions`), which keeps these differences. The summary has
-    one row per prompt with background / font / word / none / unparsed %. Headline: %
-    font under the ``font`` prompt, the prompt the Stroop experiments then use.
+    one row per prompt with background / font / word / none / unparsed %, % correct per
+    prompt, and the Exp. 5 breakdowns per prompt.
+
+    Headline: % of answers naming the part the prompt asks for, pooled over the four
+    prompts that ask one (each prompt sees every image, so they weigh equally). Exp. 3's
+    finding is that the question barely steers the answer (CLIP reads whatever it is
+    asked); this measures exactly that, where "font % under the font prompt" would
+    repeat stroop-colored's headline on the same images. The four answers about one
+    image are paired, so the interval is clustered by image.
     """
 
     name = "prompt-choice"
@@ -54,13 +69,43 @@ class PromptChoice(Task):
         order = [p.id for p in self.prompts]
         table = outcome_rates(predictions, "prompt", self.outcomes, order)
         table.insert(0, "template", table.index.map({p.id: p.template for p in self.prompts}))
-        font_rows = predictions[predictions["prompt"] == FONT_PROMPT.id]
-        top = headline("font % (font prompt)", font_rows["outcome"] == "font")
-        return TaskSummary(self.name, top, {"by_prompt": table})
+        tables = {"by_prompt": table}
+        asking = [p.id for p in self.prompts if p.asks]
+        tables["correct"] = hit_rates(
+            predictions["correct"], predictions["prompt"], "correct", asking
+        )
+        tables.update(stroop_breakdowns(predictions, palette, self.outcomes, order))
+        top = headline(
+            "asked part % (4 prompts)",
+            self.headline_hits(predictions),
+            image_clusters(predictions),
+        )
+        return TaskSummary(self.name, top, tables)
 
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:
-        table = summary.tables["by_prompt"]
-        return figures.stacked_bars(table, self.outcomes, table["template"], summary.task, path)
+        by_prompt = summary.tables["by_prompt"]
+        panels = [("per prompt", by_prompt, [f'"{t}"' for t in by_prompt["template"]])]
+        groups = summary.tables.get("by_background_group")
+        if groups is not None:
+            panels.append(("per prompt and background", groups, list(groups.index)))
+        return figures.stacked_bars(panels, self.outcomes, summary.task, path)
+
+
+def stroop_breakdowns(
+    predictions: pd.DataFrame,
+    palette: Palette,
+    outcomes: tuple[str, ...],
+    prompts: list[str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The tables Exp. 5's conclusions rest on: outcome shares per background colour, per
+    achromatic / chromatic background and per written word (per prompt if ``prompts``)."""
+    frame = with_groups(predictions, "background", palette)
+    names = list(palette.names)
+    return {
+        "by_background": breakdown(frame, "background", outcomes, names, prompts),
+        "by_background_group": breakdown(frame, "background_group", outcomes, GROUPS, prompts),
+        "by_word": breakdown(frame, "word", outcomes, names, prompts),
+    }
 
 
 class StroopTask(Task):
@@ -68,19 +113,28 @@ class StroopTask(Task):
 
     The summary has one row per font colour (and an ``overall`` row) with correct
     (``font``) %, ``word`` %, ``background`` % (coloured background only) and ``none``
-    %. Headline: % correct (font) over all images.
+    %, and the same shares per written word; on coloured backgrounds also per
+    background colour and per achromatic / chromatic background, which the paper's
+    conclusions about the background rest on. Headline: % correct (font) over all images.
     """
 
     prompts = (FONT_PROMPT,)
 
     def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
         table = outcome_rates(predictions, "font", self.outcomes, palette.names, overall=True)
-        top = headline("correct (font) %", predictions["correct"])
-        return TaskSummary(self.name, top, {"by_font": table})
+        tables = {"by_font": table}
+        breakdowns = stroop_breakdowns(predictions, palette, self.outcomes)
+        if "background" in self.outcome_parts:
+            tables.update(breakdowns)
+        else:  # one background: only the per-word table says something new
+            tables["by_word"] = breakdowns["by_word"]
+        top = headline("correct (font) %", self.headline_hits(predictions))
+        return TaskSummary(self.name, top, tables)
 
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:
-        table = summary.tables["by_font"]
-        return figures.outcome_bars(table, self.outcomes, summary.task, path)
+        names = ["by_font", "by_background", "by_background_group"]
+        panels = [summary.tables[name] for name in names if name in summary.tables]
+        return figures.outcome_bars(panels, self.outcomes, summary.task, path)
 
 
 class StroopWhite(StroopTask):
@@ -98,4 +152,4 @@ class StroopColored(StroopTask):
     stimulus_set = "stroop"
     outcome_parts = ("font", "word", "background")
     description = "Stroop on colour: font colour, written word or background?"
-    reference = "Arias et al. 2024, Exp. 5 (per font colour)"
+    reference = "Arias et al. 2024, Exp. 5 (per font, background and word colour)"

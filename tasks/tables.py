@@ -16,7 +16,7 @@ import pandas as pd
 
 from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
-from colorbench.stats import proportion_table, wilson_interval
+from colorbench.stats import clustered_wilson_interval, proportion_table, wilson_interval
 from colorbench.task import Headline
 
 #: the row that pools every group of a per-colour table
@@ -111,10 +111,55 @@ def hit_rates(hits: pd.Series, by: pd.Series, name: str, order: Sequence[str]) -
     return table.drop(columns=[c for c in table.columns if c.startswith("miss_")])
 
 
-def headline(metric: str, hits: pd.Series) -> Headline:
-    """The leaderboard figure: % of true ``hits`` (NA rows ignored) with n and 95% CI."""
+def breakdown(
+    predictions: pd.DataFrame,
+    by: str,
+    outcomes: Sequence[str],
+    order: Sequence[str],
+    prompts: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Outcome rates per value of ``by`` (in ``order``), per prompt when ``prompts`` is given.
+
+    With ``prompts`` the index reads ``"<prompt> / <value>"`` (prompt-major, both in the
+    given order) and a ``prompt`` column leads, so one table holds every prompt.
+    """
+    if prompts is None:
+        return outcome_rates(predictions, by, outcomes, order)
+    keyed = pd.DataFrame(
+        {
+            by: predictions["prompt"].astype(str) + " / " + predictions[by].astype(str),
+            "outcome": predictions["outcome"],
+        }
+    )
+    table = outcome_rates(keyed, by, outcomes, [f"{p} / {v}" for p in prompts for v in order])
+    table.index.name = f"prompt / {by}"
+    table.insert(0, "prompt", table.index.str.split(" / ").str[0])
+    return table
+
+
+def with_groups(predictions: pd.DataFrame, part: str, palette: Palette) -> pd.DataFrame:
+    """``predictions`` plus ``<part>_group``: achromatic / chromatic, the paper's grouping."""
+    return predictions.assign(**{f"{part}_group": color_group(predictions[part], palette)})
+
+
+def image_clusters(predictions: pd.DataFrame) -> pd.Series | None:
+    """The image each row asks about (rows of one image are paired), when the table has it."""
+    return predictions["sample_id"] if "sample_id" in predictions.columns else None
+
+
+def headline(metric: str, hits: pd.Series, clusters: pd.Series | None = None) -> Headline:
+    """The leaderboard figure: % of true ``hits`` (NA rows ignored) with n and 95% CI.
+
+    ``clusters`` (one label per row, e.g. the image) makes the interval account for rows
+    that are paired, as when several prompts are asked about one image: the Wilson
+    interval at the effective sample size (:func:`colorbench.stats.design_effect`).
+    Without it the rows count as independent.
+    """
     hits = hits.dropna().astype(bool)
     k, n = int(hits.sum()), int(hits.size)
-    low, high = wilson_interval(k, n)
+    if clusters is None:
+        low, high = wilson_interval(k, n)
+    else:
+        low, high, _ = clustered_wilson_interval(hits, clusters.loc[hits.index])
     value = 100 * k / n if n else float("nan")
     return Headline(metric, value, n, float(100 * low), float(100 * high))

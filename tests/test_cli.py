@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from plugin_fixtures import plugin, private_site, write_module
+from plugin_fixtures import MODEL_AND_TASK, plugin, private_site, write_module
 
 from colorbench import __version__, api
 from colorbench.cli import main, split_plugin_specs
@@ -262,7 +262,8 @@ def test_console_script_never_prints_a_traceback():
 
 
 def test_ids_are_printed_literally_not_as_markup(site, capsys, monkeypatch):
-    name = plugin(site, "[b]odd[/b]")
+    source = MODEL_AND_TASK.replace("{prefix}-task", "odd-task")  # task names are folder names
+    name = write_module(site, source.replace("{prefix}", "[b]odd[/b]"))
     summary = TaskSummary("t", Headline("correct %", 1.0, 1, 0.0, 2.0))
     result = types.SimpleNamespace(model="[b]odd[/b]-model", task="t", summary=summary, path="p")
     monkeypatch.setattr(api, "evaluate", lambda config, plugins: [result])

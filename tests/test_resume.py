@@ -91,7 +91,6 @@ def test_ctrl_c_keeps_finished_chunks_and_the_resume_is_exact(
         ({"samples": SAMPLES + 1}, f"samples {SAMPLES} -> {SAMPLES + 1}"),
         ({"weights": "w.pt"}, "weights_sha256 'random' -> '"),
         ({"palette": "swapped"}, "palette '"),
-        ({"models": ["fake/majority"]}, "model 'fake_majority' -> 'fake/majority'"),
     ],
 )
 def test_resuming_with_changed_provenance_is_refused(

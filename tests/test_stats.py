@@ -5,7 +5,12 @@ import math
 import pandas as pd
 import pytest
 
-from colorbench.stats import proportion_table, wilson_interval
+from colorbench.stats import (
+    clustered_wilson_interval,
+    design_effect,
+    proportion_table,
+    wilson_interval,
+)
 
 
 def test_wilson_matches_hand_computed_values():
@@ -58,3 +63,23 @@ def test_proportion_table_columns_and_values():
     assert table.loc["a", "yes_ci_low"] == pytest.approx(100 * low)
     assert table.loc["a", "yes_ci_high"] == pytest.approx(100 * high)
     assert table.loc["b", "yes_pct"] == 0.0 and table.loc["b", "no_pct"] == 100.0
+
+
+def test_design_effect_of_repeated_rows_is_the_cluster_size():
+    hits = [1, 1, 1, 0, 0, 1, 0, 0]
+    assert design_effect(hits, range(8)) == pytest.approx(1.0)  # one row per cluster
+    tripled = [h for h in hits for _ in range(3)]
+    clusters = [c for c in range(8) for _ in range(3)]
+    assert design_effect(tripled, clusters) == pytest.approx(3.0)
+    low, high, deff = clustered_wilson_interval(tripled, clusters)
+    assert deff == pytest.approx(3.0)
+    assert (low, high) == pytest.approx(tuple(float(v) for v in wilson_interval(4, 8)))
+
+
+def test_design_effect_never_narrows_and_is_one_at_the_bounds():
+    # each cluster holds one hit and one miss: less variable than independent rows,
+    # but the interval keeps the row count (deff floors at 1)
+    assert design_effect([1, 0] * 5, [c for c in range(5) for _ in range(2)]) == 1.0
+    assert design_effect([1] * 6, [0, 0, 1, 1, 2, 2]) == 1.0
+    low, high, _ = clustered_wilson_interval([1] * 6, [0, 0, 1, 1, 2, 2])
+    assert (low, high) == pytest.approx(tuple(float(v) for v in wilson_interval(6, 6)))

@@ -208,7 +208,87 @@ def test_prompt_choice_one_row_per_prompt_in_prompt_order():
         0.0,
     ]
     assert table.loc["text", "word_pct"] == 100.0
-    assert (summary.headline.value, summary.headline.n) == (50.0, 4)
+    # headline: the asked part, pooled over the prompts that ask one: 2 of 4 + 2 of 2
+    assert summary.headline.metric == "asked part % (4 prompts)"
+    assert (summary.headline.value, summary.headline.n) == (pytest.approx(400 / 6), 6)
+    assert summary.tables["correct"]["correct_pct"].tolist() == [50.0, 100.0]
+
+
+def test_prompt_choice_headline_is_not_the_stroop_colored_one():
+    # a model that reads whatever it is asked: the font prompt gets 0% font, like
+    # stroop-colored, but the text prompt is right every time: 1 of 4 asking prompts
+    rows = []
+    for prompt in ("font", "text", "background", "bare", "favorite"):
+        rows += stroop_rows(prompt, "red", "blue", "grey", ["red"] * 3)
+    task = PromptChoice()
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    assert (summary.headline.value, summary.headline.n) == (25.0, 12)
+    colored = StroopColored()
+    font_rows = [r for r in rows if r["prompt"] == "font"]
+    assert colored.summarize(classified(colored, font_rows), DEFAULT_PALETTE).headline.value == 0
+
+
+def exp5_rows(prompt="font"):
+    """Known shares: achromatic backgrounds distract less than chromatic ones."""
+    rows = stroop_rows(prompt, "red", "blue", "white", ["white", "red"])
+    rows += stroop_rows(prompt, "red", "blue", "grey", ["red", "red"])
+    rows += stroop_rows(prompt, "green", "pink", "yellow", ["yellow", "yellow", "pink", "green"])
+    return rows
+
+
+def test_stroop_colored_breaks_down_by_background_group_and_word():
+    task = StroopColored()
+    summary = task.summarize(classified(task, exp5_rows()), DEFAULT_PALETTE)
+    cols = ["font_pct", "word_pct", "background_pct", "none_pct"]
+    groups = summary.tables["by_background_group"]
+    assert groups.index.tolist() == ["achromatic", "chromatic"]
+    assert groups["n"].tolist() == [4, 4]
+    assert groups.loc["achromatic", cols].tolist() == [0.0, 75.0, 25.0, 0.0]
+    assert groups.loc["chromatic", cols].tolist() == [25.0, 25.0, 50.0, 0.0]
+    background = summary.tables["by_background"]
+    assert background.index.tolist() == ["white", "grey", "yellow"]  # palette order
+    assert background.loc["white", cols].tolist() == [0.0, 50.0, 50.0, 0.0]
+    assert background.loc["grey", "word_pct"] == 100.0
+    word = summary.tables["by_word"]
+    assert word.index.tolist() == ["red", "green"]
+    assert word.loc["red", cols].tolist() == [0.0, 75.0, 25.0, 0.0]
+    assert word.loc["green", cols].tolist() == [25.0, 25.0, 50.0, 0.0]
+    # on white the background never varies: only the per-word table is added
+    white = StroopWhite()
+    rows = stroop_rows("font", "red", "blue", "white", ["blue", "red"])
+    tables = white.summarize(classified(white, rows), DEFAULT_PALETTE).tables
+    assert set(tables) == {"by_font", "by_word"}
+
+
+def test_prompt_choice_breakdowns_are_per_prompt():
+    task = PromptChoice()
+    rows = exp5_rows("font") + stroop_rows("text", "red", "blue", "white", ["red", "red"])
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    groups = summary.tables["by_background_group"]
+    assert groups.index.tolist() == ["font / achromatic", "font / chromatic", "text / achromatic"]
+    assert groups["prompt"].tolist() == ["font", "font", "text"]
+    assert groups.loc["font / achromatic", ["background_pct", "word_pct"]].tolist() == [25.0, 75.0]
+    assert groups.loc["text / achromatic", ["n", "word_pct"]].tolist() == [2, 100.0]
+    assert summary.tables["by_word"].loc["font / green", "background_pct"] == 50.0
+    assert summary.tables["by_background"].loc["text / white", "n"] == 2
+
+
+def test_pooled_prompts_on_the_same_image_get_a_clustered_interval():
+    # every image answered alike under both prompts: the pooled rows carry no more
+    # information than the images, so the interval is the images' Wilson interval
+    rows = []
+    for image, right in enumerate([True] * 6 + [False] * 4):
+        for prompt, asked in (("object", "orange"), ("background", "grey")):
+            row = shapes_rows(prompt, "grey", "orange", [asked if right else "red"])[0]
+            rows.append({**row, "sample_id": f"shapes/{image}/0"})
+    task = PartAttribution()
+    summary = task.summarize(classified(task, rows), DEFAULT_PALETTE)
+    low, high = wilson_interval(6, 10)
+    assert (summary.headline.value, summary.headline.n) == (60.0, 20)
+    assert summary.headline.ci_low == pytest.approx(100 * low)
+    assert summary.headline.ci_high == pytest.approx(100 * high)
+    naive_low, _ = wilson_interval(12, 20)
+    assert summary.headline.ci_low < 100 * naive_low
 
 
 @pytest.mark.parametrize("task", paper_tasks(), ids=lambda t: t.name)

@@ -1,0 +1,110 @@
+"""Issue 16: a results folder is shared, so nothing found in it is trusted.
+
+Symlinks planted under colorbench's own names, folders holding another model's results,
+damaged chunks and summaries: each is refused in one line or repaired, and nothing outside
+``--out`` is ever written or removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from fake_plugin import MajorityAdapter, config
+
+from colorbench.api import evaluate
+from colorbench.atomic import atomic_path, write_text
+from colorbench.errors import ColorbenchError
+from colorbench.lock import DirectoryLock
+from colorbench.pluginmanager import load_plugins
+from colorbench.results import model_slug
+
+
+@pytest.fixture
+def plugins():
+    return load_plugins(["fake_plugin"], entrypoints=False)
+
+
+# -- class 1: symlinks ------------------------------------------------------------------
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(plugins, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    (out / "fake-majority").mkdir(parents=True)
+    (out / "fake-majority" / ".lock").symlink_to(victim)
+    with pytest.raises(ColorbenchError, match="is a symlink") as info:
+        evaluate(config(out, tasks=["fake-global"]), plugins)
+    assert "\n" not in str(info.value)
+    assert victim.read_text() == "precious"
+
+
+def test_a_hard_linked_lock_is_refused(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "m").mkdir()
+    os.link(victim, tmp_path / "m" / ".lock")
+    with pytest.raises(ColorbenchError, match="hard link"), DirectoryLock(tmp_path / "m"):
+        pass
+    assert victim.read_text() == "precious"
+
+
+def test_atomic_writes_never_follow_a_symlink_planted_at_a_temp_name(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    # every name the old scheme (".<stem>.tmp-<pid><suffix>") could have used
+    for pid in {os.getpid(), os.getpid() + 1}:
+        (folder / f".summary.tmp-{pid}.json").symlink_to(victim)
+    write_text(folder / "summary.json", "new")
+    assert victim.read_text() == "precious"
+    assert (folder / "summary.json").read_text() == "new"
+    with atomic_path(folder / "table.md") as tmp:
+        assert not tmp.is_symlink() and tmp.stat().st_nlink == 1
+        tmp.write_text("x")
+
+
+# -- class 2: model ids that share a folder ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("hf-hub:a/b_c", "hf-hub:a_b/c"),
+        ("café", "cafè"),
+        ("x/y", "x:y"),
+        ("..", "."),
+        ("a b", "a_b"),
+    ],
+)
+def test_different_model_ids_never_share_a_folder(a, b):
+    assert model_slug(a) != model_slug(b)
+    for slug in (model_slug(a), model_slug(b)):
+        assert "/" not in slug and slug not in (".", "..") and not slug.startswith(".")
+
+
+def test_plain_ids_keep_their_folder_names():
+    for plain in ("random-RN50", "ideal-observer", "hf-clip-tiny-random", "openai-RN50x4"):
+        assert model_slug(plain) == plain
+
+
+def test_two_ids_that_used_to_collide_keep_both_results(plugins, tmp_path):
+    for alias in ("fake:majority", "fake/majority"):
+        plugins.models.add(alias, MajorityAdapter, "test")
+        evaluate(config(tmp_path, models=[alias], tasks=["fake-global"]), plugins)
+    docs = [json.loads(p.read_text()) for p in tmp_path.glob("*/fake-global/summary.json")]
+    assert sorted(d["model"] for d in docs) == ["fake/majority", "fake:majority"]
+
+
+def test_a_folder_holding_another_models_results_is_refused(plugins, tmp_path):
+    plugins.models.add("fake/majority", MajorityAdapter, "test")
+    evaluate(config(tmp_path, tasks=["fake-global"]), plugins)
+    # an older colorbench (or a person) put fake-majority's results where fake/majority goes
+    (tmp_path / "fake-majority").rename(tmp_path / model_slug("fake/majority"))
+    with pytest.raises(ColorbenchError, match="holds results of model 'fake-majority'"):
+        evaluate(config(tmp_path, models=["fake/majority"], tasks=["fake-global"]), plugins)
+    doc = json.loads(next(tmp_path.glob("*/fake-global/summary.json")).read_text())
+    assert doc["model"] == "fake-majority"  # not replaced

@@ -1,0 +1,150 @@
+"""Issue 16: plugins are third-party code, so what they register and return is checked.
+
+Names used as paths, patterns that overlap another plugin's ids, adapters that return
+garbage, reporters that exit: each is one line naming the plugin, and finished work is kept.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_plugin import config
+from plugin_fixtures import write_module
+
+from colorbench.api import evaluate
+from colorbench.checkpoint import WorkDir
+from colorbench.errors import ColorbenchError, PluginError
+from colorbench.pluginmanager import load_plugins
+from colorbench.registry import Registry, patterns_overlap
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """An import path for throw-away plugin modules; the installed plugins load as usual."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def plugins():
+    return load_plugins(["fake_plugin"], entrypoints=False)
+
+
+# -- class 4: overlapping patterns ------------------------------------------------------
+
+MODEL_PATTERN = """
+import colorbench
+
+@colorbench.hookimpl
+def colorbench_register_models(register):
+    register({name!r}, lambda model_id, **options: None)
+"""
+
+
+@pytest.mark.parametrize("name", ["*", "r*", "random-R*", "hf-*", "?andom-RN50", "[rx]andom-*"])
+def test_a_pattern_overlapping_another_plugins_ids_is_a_conflict(site, name):
+    greedy = write_module(site, MODEL_PATTERN.format(name=name))
+    with pytest.raises(PluginError, match="overlaps") as info:
+        load_plugins([greedy])
+    message = str(info.value)
+    assert f"plugin {greedy!r}" in message and "-p no:" in message and "\n" not in message
+
+
+def test_an_exact_id_inside_another_plugins_pattern_is_a_conflict(site):
+    squatter = write_module(site, MODEL_PATTERN.format(name="random-RN50"))
+    with pytest.raises(PluginError, match="overlaps") as info:
+        load_plugins([squatter])
+    assert "'random-RN50' of plugin" in str(info.value) and "'random-*' of plugin" in str(
+        info.value
+    )
+
+
+def test_patterns_that_cannot_match_one_name_do_not_conflict(site):
+    mine = write_module(site, MODEL_PATTERN.format(name="mine-*"))
+    plugins = load_plugins([mine])
+    assert plugins.models.resolve("mine-x").plugin == mine
+    assert plugins.models.resolve("random-RN50").plugin == "openclip"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("*", "x", True),
+        ("r*", "random-*", True),
+        ("random-*", "hf-hub:*", False),
+        ("*-RN50", "random-*", True),
+        ("x*y", "*z", False),
+        ("a?c", "abd", False),
+        ("a?c", "a*", True),
+    ],
+)
+def test_pattern_overlap_is_decided_exactly_without_sets(a, b, overlap):
+    assert patterns_overlap(a, b) is overlap and patterns_overlap(b, a) is overlap
+
+
+def test_the_providing_plugin_is_in_provenance(plugins, tmp_path):
+    evaluate(config(tmp_path, tasks=["fake-global"]), plugins)
+    doc = json.loads((tmp_path / "fake-majority" / "fake-global" / "summary.json").read_text())
+    assert doc["provenance"]["model_plugin"] == "fake_plugin"
+
+
+# -- class 7: names from plugins used as paths ------------------------------------------
+
+PATH_NAMES = """
+import colorbench
+from colorbench.task import Task
+
+class Escaping(Task):
+    name = {task!r}
+    stimulus_set = "fake-squares"
+
+    def summarize(self, predictions, palette):
+        raise AssertionError("never run")
+
+@colorbench.hookimpl
+def colorbench_register_stimulus_sets(register):
+    register({stim!r}, lambda **options: None)
+
+@colorbench.hookimpl
+def colorbench_register_tasks(register):
+    register(Escaping())
+"""
+
+
+@pytest.mark.parametrize(
+    ("task", "stim", "kind"),
+    [
+        ("../../x", "ok-set", "task"),
+        ("ok-task", "../../../victim", "stimulus set"),
+        ("..", "ok-set", "task"),
+        ("ok-task", ".hidden", "stimulus set"),
+        ("a/b", "ok-set", "task"),
+        ("ok-task", "C:\\x", "stimulus set"),
+    ],
+)
+def test_names_that_would_escape_the_results_folder_are_refused(site, task, stim, kind):
+    module = write_module(site, PATH_NAMES.format(task=task, stim=stim))
+    with pytest.raises(PluginError) as info:
+        load_plugins([module])
+    message = str(info.value)
+    assert f"plugin {module!r} registered a {kind}" in message and "\n" not in message
+
+
+def test_control_characters_in_a_model_id_are_refused():
+    with pytest.raises(PluginError, match=r"plugin 'p' .*\\x1b"):
+        Registry("model").add("evil\x1b[2J", object(), "p")
+
+
+def test_work_is_never_removed_through_a_symlink(tmp_path):
+    victim = tmp_path / "victim" / "fake-squares"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("precious")
+    model_dir = tmp_path / "out" / "m"
+    model_dir.mkdir(parents=True)
+    (model_dir / ".work").symlink_to(tmp_path / "victim")
+    with pytest.raises(ColorbenchError, match="is a symlink"):
+        WorkDir(model_dir, "fake-squares").discard()
+    assert (victim / "keep.txt").read_text() == "precious"
+    with pytest.raises(ColorbenchError, match="cannot be used as a folder name"):
+        WorkDir(model_dir, "../../victim")
