@@ -1,4 +1,4 @@
-"""The ``colorbench`` command line: run, list, leaderboard, generate, analyze.
+"""The ``colorbench`` command line: run, list, leaderboard, generate, export, import, analyze.
 
 Plugins are loaded before the parser is built, because analyses bring their own sub-commands
 (``colorbench analyze NAME``). Heavy modules (the engine, the stimulus exporter) are imported
@@ -104,6 +104,7 @@ def _cmd_run(args: argparse.Namespace, session: Session) -> int:
         palette=args.palette,
         renderer=args.renderer,
         resume=not args.no_resume,
+        keep_scores=args.keep_scores,
         quiet=args.quiet,
         plugins=session.specs,
     )
@@ -232,6 +233,11 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     run.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     run.add_argument("--renderer", choices=RENDERERS, default="auto")
     run.add_argument(
+        "--keep-scores",
+        action="store_true",
+        help="store every candidate's score per answer (score_<colour> columns)",
+    )
+    run.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming an interrupted run"
     )
     run.set_defaults(func=_cmd_run)
@@ -277,6 +283,10 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, metavar="N")
     gen.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     gen.set_defaults(func=_cmd_generate)
+
+    from colorbench.harness.commands import add_parsers as add_harness_parsers
+
+    add_harness_parsers(commands, common)
 
     analyze = commands.add_parser("analyze", parents=[common], help="interpretability analyses")
     analyze.set_defaults(func=_cmd_analyze)

@@ -49,6 +49,8 @@ def provenance(
         "world_size": world_size,
         "started": started,
     }
+    if config.keep_scores:  # recorded only when on: results from before the option still resume
+        core["keep_scores"] = True
     own = getattr(adapter, "provenance", None)  # optional for duck-typed adapters
     extra = {"weights_sha256": "none", **(own() if own is not None else {})}
     return {**extra, **core}

@@ -64,13 +64,15 @@ def write_module(directory: Path, source: str, stem: str = "plug") -> str:
     return name
 
 
-def write_distribution(directory: Path, dist: str, entry_points: dict[str, str]) -> None:
-    """A ``dist-info`` folder with ``colorbench`` entry points, as pip would leave it."""
+def write_distribution(
+    directory: Path, dist: str, entry_points: dict[str, str], group: str = "colorbench"
+) -> None:
+    """A ``dist-info`` folder with entry points in ``group``, as pip would leave it."""
     info = directory / f"{dist}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
     lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[colorbench]\n{lines}")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
 
 
 def private_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -119,7 +119,7 @@ def test_links_point_at_the_task_tables(results, tmp_path):
     out = tmp_path / "deep" / "er" / "README.md"
     build(results, out)
     links = re.findall(r"\]\(([^)]+)\)", out.read_text())
-    assert len(links) == 5
+    assert len(links) == 6  # five task tables and the heatmap
     assert all((out.parent / link).resolve().is_file() for link in links)
     csv_links = pd.read_csv(out.parent / "leaderboard.csv")["stroop-white table"]
     assert all((out.parent / link).resolve().is_file() for link in csv_links)
@@ -137,7 +137,7 @@ def test_regenerating_gives_the_same_bytes(results, tmp_path):
         shutil.copy(path, target)
     build(copy, tmp_path / "copy" / "b" / "README.md")
     build(results, second)
-    for name in ("README.md", "leaderboard.csv"):
+    for name in ("README.md", "leaderboard.csv", "heatmap.png"):
         assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes()
         assert (first.parent / name).read_bytes() == (tmp_path / "copy" / "b" / name).read_bytes()
 

@@ -17,3 +17,4 @@ def test_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) -> N
     )
     assert out.read_bytes() == (BOARD / "README.md").read_bytes()
     assert (tmp_path / "leaderboard.csv").read_bytes() == (BOARD / "leaderboard.csv").read_bytes()
+    assert (tmp_path / "heatmap.png").read_bytes() == (BOARD / "heatmap.png").read_bytes()

@@ -1,0 +1,112 @@
+"""``colorbench export HARNESS`` and ``colorbench import HARNESS FILE``: parsers and handlers.
+
+The harness modules are imported when a command runs, so ``colorbench list`` does not pay
+for pyarrow writers or spreadsheet readers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from colorbench.argtypes import positive_int
+from colorbench.errors import ColorbenchError
+
+#: command-line harness name -> module implementing export / read
+HARNESSES = {
+    "lmms-eval": ("colorbench.harness.lmms_eval", "read_samples"),
+    "vlmevalkit": ("colorbench.harness.vlmevalkit", "read_predictions"),
+}
+
+
+def _palette(path: Path | None):
+    from colorbench.palette import DEFAULT_PALETTE, Palette
+
+    return Palette.from_file(path) if path else DEFAULT_PALETTE
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from colorbench.harness.spec import select_tasks
+
+    module = importlib.import_module(HARNESSES[args.harness][0])
+    tasks = select_tasks(args.plugins, args.task or ["all"])
+    count = module.export(
+        args.plugins,
+        tasks,
+        args.samples,
+        args.out,
+        seed=args.seed,
+        palette=_palette(args.palette),
+        quiet=args.quiet,
+    )
+    names = ", ".join(t.name for t in tasks)
+    args.console.print(f"{count} {module.HARNESS} rows of {names} written to {args.out}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from colorbench.harness import join
+
+    module_name, reader = HARNESSES[args.harness]
+    module = importlib.import_module(module_name)
+    if not args.file.is_file():
+        raise ColorbenchError(f"{args.file} is not a file; pass the {module.HARNESS} output file")
+    task = args.plugins.tasks.get(args.plugins.tasks.resolve(args.task).name)
+    palette = _palette(args.palette)
+    rows = getattr(module, reader)(args.file)
+    what = f"{args.file}"
+    spec = join.one_spec(rows[list(join.ExportSpec.FIELDS)], task.name, what)
+    frame = join.join(rows, task, spec, palette, args.plugins, what)
+    source = join.Source.of(module.HARNESS, args.file)
+    directory, doc = join.store(args.out, args.model, task, palette, frame, spec, source)
+    h = doc["summary"]["headline"]
+    args.console.print(
+        f"{args.model} {task.name}: {h['value']:.1f} ({h['metric']}, n={h['n']}) from "
+        f"{module.HARNESS} -> {directory}"
+    )
+    return 0
+
+
+def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``export`` and ``import`` to the ``colorbench`` sub-commands."""
+    export = commands.add_parser(
+        "export", parents=[common], help="write tasks in lmms-eval's or VLMEvalKit's format"
+    )
+    export.add_argument("harness", choices=tuple(HARNESSES))
+    export.add_argument(
+        "--task", action="append", metavar="NAME|all", help="task (repeatable); default: all"
+    )
+    export.add_argument(
+        "--samples",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="samples per stimulus combination; default 1",
+    )
+    export.add_argument("--out", type=Path, required=True, metavar="DIR", help="new folder")
+    export.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed")
+    export.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
+    export.set_defaults(func=_cmd_export)
+
+    imp = commands.add_parser(
+        "import", parents=[common], help="store a harness's answers as a colorbench result"
+    )
+    imp.add_argument("harness", choices=tuple(HARNESSES))
+    imp.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="lmms-eval --log_samples JSONL, or VLMEvalKit prediction .xlsx/.tsv",
+    )
+    imp.add_argument("--model", required=True, metavar="ID", help="model id for the result")
+    imp.add_argument("--task", required=True, metavar="NAME", help="the task the file answers")
+    imp.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="results store; default results/",
+    )
+    imp.add_argument("--palette", type=Path, metavar="FILE", help="palette of the export")
+    imp.set_defaults(func=_cmd_import)

@@ -1,0 +1,87 @@
+"""The leaderboard picture: a models x tasks heatmap of headline figures.
+
+Each cell is coloured by the task's headline (0-100 %) and shows the value with its 95%
+confidence interval; each row names the model and its kind (contrastive, generative,
+reference), so a reader sees at a glance where a new VLM sits between CLIP and the
+reference bounds. The PNG is drawn with matplotlib's Agg canvas (no pyplot state), a fixed
+size, dpi and font, and without the metadata matplotlib would otherwise stamp (software
+version), so the same results draw the same bytes and the file can be committed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from colorbench.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from colorbench.leaderboard import Leaderboard
+
+FILENAME = "heatmap.png"
+#: longest model id shown in full; longer ones are cut with an ellipsis
+MAX_LABEL = 36
+#: marker and colour of each model kind in the row labels
+KIND_STYLE = {
+    "reference": ("◆", "#7f7f7f"),
+    "contrastive": ("●", "#1f4e9c"),
+    "generative": ("▲", "#b2441b"),
+}
+UNKNOWN_KIND = ("?", "#000000")
+
+
+def grid(board: Leaderboard) -> np.ndarray:
+    """``[models, tasks]`` headline values in the leaderboard's order, NaN where missing."""
+    values = np.full((len(board.models), len(board.tasks)), np.nan)
+    for i, model in enumerate(board.models):
+        for j, task in enumerate(board.tasks):
+            score = board.score(model, task)
+            if score is not None:
+                values[i, j] = score.value
+    return values
+
+
+def _label(model: str, kind: str) -> str:
+    name = model if len(model) <= MAX_LABEL else model[: MAX_LABEL - 1] + "…"
+    marker = KIND_STYLE.get(kind, UNKNOWN_KIND)[0]
+    return f"{name} {marker} {kind}"
+
+
+def draw(board: Leaderboard, path: Path) -> Path | None:
+    """Draw the heatmap to ``path`` (atomically); None, and no file, when there are no scores."""
+    if not board.scores:
+        Path(path).unlink(missing_ok=True)
+        return None
+    from matplotlib.figure import Figure
+
+    values = grid(board)
+    rows, cols = values.shape
+    size = (2.0 + 1.45 * cols + 0.07 * MAX_LABEL, 1.6 + 0.55 * rows)
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i, model in enumerate(board.models):
+        for j, task in enumerate(board.tasks):
+            s = board.score(model, task)
+            if s is None:
+                ax.text(j, i, "—", ha="center", va="center", color="#808080")
+                continue
+            ink = "black" if s.value > 60 else "white"
+            text = f"{s.value:.1f}\n{s.ci_low:.1f}–{s.ci_high:.1f}"
+            ax.text(j, i, text, ha="center", va="center", color=ink, fontsize=8, parse_math=False)
+    kinds = [board.kind(m) for m in board.models]
+    ax.set_xticks(range(cols), board.tasks, rotation=30, ha="right", parse_math=False)
+    ax.set_yticks(
+        range(rows),
+        [_label(m, k) for m, k in zip(board.models, kinds, strict=True)],
+        parse_math=False,
+    )
+    for tick, kind in zip(ax.get_yticklabels(), kinds, strict=True):
+        tick.set_color(KIND_STYLE.get(kind, UNKNOWN_KIND)[1])
+    ax.set_title("headline % per task (95% CI below the value)", fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="headline %")
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    return Path(path)
