@@ -30,7 +30,15 @@ CHUNK_SIZE = 1024
 WORK = ".work"
 MANIFEST = "manifest.json"
 #: provenance fields a resumed run must share with the run that wrote the chunks
-RESUME_KEYS = ("model", "weights_sha256", "palette", "colorbench", "seed", "samples")
+RESUME_KEYS = (
+    "model",
+    "weights_sha256",
+    "palette",
+    "colorbench",
+    "seed",
+    "samples",
+    "keep_scores",
+)
 
 
 def num_chunks(size: int) -> int:

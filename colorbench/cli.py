@@ -89,6 +89,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         palette=args.palette,
         renderer=args.renderer,
         resume=not args.no_resume,
+        keep_scores=args.keep_scores,
         quiet=args.quiet,
         plugins=args.plugin_specs,
     )
@@ -216,6 +217,11 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto")
     run.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     run.add_argument("--renderer", choices=("auto", "pil", "torch"), default="auto")
+    run.add_argument(
+        "--keep-scores",
+        action="store_true",
+        help="store every candidate's score per answer (score_<colour> columns)",
+    )
     run.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming an interrupted run"
     )

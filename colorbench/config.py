@@ -14,6 +14,7 @@ class RunConfig:
 
     ``samples`` is the number of samples per stimulus combination (the paper uses 500).
     ``tasks`` may contain ``"all"``. ``batch_size=None`` sizes batches automatically.
+    ``keep_scores`` stores every candidate's score per row (``score_<colour>`` columns).
     """
 
     models: list[str]
@@ -29,4 +30,5 @@ class RunConfig:
     renderer: str = "auto"
     resume: bool = True
     quiet: bool = False
+    keep_scores: bool = False
     plugins: list[str] = field(default_factory=list)

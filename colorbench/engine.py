@@ -251,7 +251,10 @@ class _ModelRun:
         """Score the pending chunks (this rank's share) and store them on rank 0."""
         palette = self.config.palette
         scorer = Scorer(
-            self.adapter, [p.texts(palette) for t in tasks for p in t.prompts], self.text_cache
+            self.adapter,
+            [p.texts(palette) for t in tasks for p in t.prompts],
+            self.text_cache,
+            keep_scores=self.config.keep_scores,
         )
         schedule = distributed.rounds(pending, self.ctx.world_size)
         mine = [r[self.ctx.rank] for r in schedule]

@@ -23,7 +23,9 @@ from colorbench.task import Task
 #: the sample's identity and the row's task and prompt
 KEY_COLUMNS = ("sample_id", "set", "combination", "sample", "task", "prompt")
 #: columns the engine writes; stimulus attributes with these names are not copied over them
-CORE_COLUMNS = (*KEY_COLUMNS, *(f.name for f in fields(Answers)))
+CORE_COLUMNS = (*KEY_COLUMNS, *(f.name for f in fields(Answers) if f.name != "scores"))
+#: prefix of the per-candidate score columns (``score_red``...), written with ``keep_scores``
+SCORE_PREFIX = "score_"
 
 
 def chunk_table(
@@ -58,8 +60,15 @@ def chunk_table(
         frame["task"] = task.name
         frame["prompt"] = np.tile(np.array(ids, dtype=object), n)
         for field in fields(Answers):
-            # image-major: [n, prompts] flattened row by row
-            values = np.stack([getattr(a, field.name) for a in per_task], axis=1).reshape(-1)
-            frame[field.name] = names[values] if field.name == "answer" else values
+            if getattr(per_task[0], field.name) is None:  # all K scores, when not kept
+                continue
+            # image-major: [n, prompts(, K)] flattened row by row
+            stacked = np.stack([getattr(a, field.name) for a in per_task], axis=1)
+            values = stacked.reshape(n * len(ids), *stacked.shape[2:])
+            if field.name == "scores":
+                for k, name in enumerate(names):
+                    frame[f"{SCORE_PREFIX}{name}"] = values[:, k]
+            else:
+                frame[field.name] = names[values] if field.name == "answer" else values
         frames.append(pd.concat([frame, attrs.iloc[rows].reset_index(drop=True)], axis=1))
     return pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)

@@ -58,5 +58,7 @@ def provenance(
         "world_size": world_size,
         "started": started,
     }
+    if config.keep_scores:  # recorded only when on: results from before the option still resume
+        core["keep_scores"] = True
     extra = {"weights_sha256": "none", **adapter.provenance()}
     return {**extra, **core}

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from colorbench import summary as summary_json
 from colorbench.atomic import atomic_path, write_parquet, write_text
 from colorbench.errors import ColorbenchError
+from colorbench.margins import margin_report
 from colorbench.markdown import escape, table
 from colorbench.names import model_slug, printable
 from colorbench.task import Task, TaskSummary
@@ -62,7 +63,8 @@ def write_result(
         files["figure"] = FIGURE
     else:
         (directory / FIGURE).unlink(missing_ok=True)
-    doc = summary_json.document(model_id, task.name, summary, provenance, files)
+    margins = margin_report(predictions)
+    doc = summary_json.document(model_id, task.name, summary, provenance, files, margins)
     summary_json.write(directory, doc)
     return directory, doc
 

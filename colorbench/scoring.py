@@ -4,15 +4,16 @@ Two steps with one owner each. :class:`Scorer` gets the score matrices from the 
 :class:`~colorbench.adapter.ContrastiveAdapter` encodes each image once and each text once
 per model, and every prompt is one slice of a single matrix product; any other adapter is
 asked ``score(images, texts)`` once per prompt). :func:`answers_from_scores` is the one place
-where a score matrix becomes :class:`Answers` (today the argmax and its score), so a check of
-what an adapter returned or another per-row figure derived from the scores belongs there.
+where a score matrix becomes :class:`Answers` (the argmax, its score, and the margin to the
+runner-up; all K scores on request), so a check of what an adapter returned or another
+per-row figure derived from the scores belongs there.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -22,27 +23,52 @@ from colorbench.adapter import ContrastiveAdapter, ModelAdapter
 
 @dataclass
 class Answers:
-    """One prompt's answers for a batch of images: per image, the chosen candidate and its score.
+    """One prompt's answers for a batch of images: per image, the chosen candidate, its score
+    and its margin over the runner-up; optionally every candidate's score.
 
     Each field is one predictions column (``answer`` holds the candidate's index here; the rows
-    name it by its palette colour).
+    name it by its palette colour), except ``scores``, which becomes one ``score_<colour>``
+    column per candidate when kept. Answers that come without scores (free text) leave
+    ``margin`` NaN.
     """
 
     answer: np.ndarray  # [B] int64: index of the chosen candidate text
     score: np.ndarray  # [B] float32: the chosen candidate's score
+    #: [B] float32: best minus second-best score (NaN with one candidate or no scores); small
+    #: margins are answers another precision or device could flip (:mod:`colorbench.margins`)
+    margin: np.ndarray | None = None
+    #: [B, K] float32: every candidate's score, kept only with ``keep_scores``
+    scores: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.margin is None:
+            self.margin = np.full(len(self.answer), np.nan, dtype=np.float32)
 
     @classmethod
     def concat(cls, parts: Sequence[Answers]) -> Answers:
         """Consecutive batches' answers to the same prompt, in order."""
-        return cls(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
-        )
+        joined = {}
+        for f in fields(cls):
+            values = [getattr(p, f.name) for p in parts]
+            joined[f.name] = None if any(v is None for v in values) else np.concatenate(values)
+        return cls(**joined)
 
 
-def answers_from_scores(scores: torch.Tensor) -> Answers:
-    """``[B, K]`` scores -> the highest-scoring candidate per image and its score."""
-    value, index = scores.float().max(dim=1)
-    return Answers(answer=index.cpu().numpy(), score=value.cpu().numpy().astype(np.float32))
+def answers_from_scores(scores: torch.Tensor, keep_scores: bool = False) -> Answers:
+    """``[B, K]`` scores -> per image the highest-scoring candidate, its score, its margin
+    over the second best, and (``keep_scores``) all K scores."""
+    scores = scores.float()
+    value, index = scores.max(dim=1)
+    margin = None
+    if scores.shape[1] > 1:  # an exact tie has margin 0, whichever candidate max() picked
+        runner_up = scores.topk(2, dim=1).values[:, 1]
+        margin = (value - runner_up).cpu().numpy().astype(np.float32)
+    return Answers(
+        answer=index.cpu().numpy(),
+        score=value.cpu().numpy().astype(np.float32),
+        margin=margin,
+        scores=scores.cpu().numpy().astype(np.float32) if keep_scores else None,
+    )
 
 
 def join_answers(parts: Sequence[list[Answers]]) -> list[Answers]:
@@ -63,8 +89,10 @@ class Scorer:
         adapter: ModelAdapter,
         prompts: Sequence[Sequence[str]],
         text_cache: dict[str, torch.Tensor],
+        keep_scores: bool = False,
     ) -> None:
         self.adapter = adapter
+        self.keep_scores = keep_scores
         self.prompts = [list(texts) for texts in prompts]
         self.max_batch = sys.maxsize
         self.text_matrix: torch.Tensor | None = None
@@ -82,7 +110,9 @@ class Scorer:
         pieces = []
         for piece in images.split(min(self.max_batch, len(images))):
             try:
-                pieces.append([answers_from_scores(block) for block in self.scores(piece)])
+                pieces.append(
+                    [answers_from_scores(b, self.keep_scores) for b in self.scores(piece)]
+                )
             except torch.cuda.OutOfMemoryError:
                 if len(piece) == 1:
                     raise

@@ -6,7 +6,8 @@ through :func:`parse`, so what counts as a usable summary is decided once. The l
 documented in docs/ARCHITECTURE.md::
 
     {"schema": "colorbench.summary/1", "model": ..., "task": ..., "provenance": {...},
-     "summary": {"task", "headline": {...}, "tables": {...}}, "files": {"predictions": ...}}
+     "summary": {"task", "headline": {...}, "tables": {...}}, "files": {"predictions": ...},
+     "margins": {"threshold", "rows", "near_ties", ...}}
 """
 
 from __future__ import annotations
@@ -61,9 +62,13 @@ def document(
     summary: TaskSummary,
     provenance: dict[str, Any],
     files: dict[str, str],
+    margins: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` content of one result (what reporters receive too)."""
-    return {
+    """The ``summary.json`` content of one result (what reporters receive too).
+
+    ``margins`` is the near-tie count of :func:`colorbench.margins.margin_report`.
+    """
+    doc = {
         "schema": SCHEMA,
         "model": model_id,
         "task": task,
@@ -71,6 +76,9 @@ def document(
         "summary": summary.to_dict(),
         "files": files,
     }
+    if margins is not None:
+        doc["margins"] = margins
+    return doc
 
 
 def write(directory: Path, doc: dict[str, Any]) -> None:
