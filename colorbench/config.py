@@ -7,6 +7,11 @@ from pathlib import Path
 
 from colorbench.palette import DEFAULT_PALETTE, Palette
 
+#: ``--precision`` values; ``auto`` is resolved by :func:`colorbench.device.resolve_precision`
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+#: ``--renderer`` values; ``auto`` is resolved by :func:`colorbench.device.resolve_renderer`
+RENDERERS = ("auto", "pil", "torch")
+
 
 @dataclass
 class RunConfig:

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from colorbench import distributed
-from colorbench.adapter import ModelAdapter
+from colorbench.adapter import check_adapter
 from colorbench.atomic import parquet_bytes
 from colorbench.checkpoint import (
     CHUNK_SIZE,
@@ -135,7 +135,7 @@ class _ModelRun:
     def run(self) -> list[RunResult]:
         config = self.config
         torch.manual_seed(config.seed)  # identical random-init weights on every rank
-        self.adapter: ModelAdapter = self.model.factory(
+        created = self.model.factory(
             self.model_id,
             device=self.plan.device,
             precision=self.plan.precision,
@@ -143,6 +143,7 @@ class _ModelRun:
             palette=config.palette,
             seed=config.seed,
         )
+        self.adapter = check_adapter(created, self.model_id, self.model.plugin)
         self.device = torch.device(self.adapter.device)
         if self.device.type == "cuda":
             self.render_stream = torch.cuda.Stream(self.device)
@@ -326,4 +327,6 @@ class _ModelRun:
         return results
 
     def _warn(self, message: str) -> None:
-        self.warnings.print(f"colorbench: warning: {message}", markup=False, highlight=False)
+        self.warnings.print(
+            f"colorbench: warning: {message}", markup=False, highlight=False, soft_wrap=True
+        )

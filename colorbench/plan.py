@@ -22,6 +22,7 @@ import torch
 from colorbench.config import RunConfig
 from colorbench.device import check_renderer, resolve_device, resolve_precision, resolve_renderer
 from colorbench.errors import ColorbenchError
+from colorbench.palette import Palette
 from colorbench.pluginmanager import Plugins
 from colorbench.results import model_slug
 from colorbench.stimuli.base import StimulusSet
@@ -103,7 +104,7 @@ def check_out(out: Path, flag: str = "--out") -> None:
 def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan:
     """Resolve and check every option; ``local_rank`` picks the GPU under torchrun."""
     models = _models(config, plugins)
-    tasks = _tasks(config, plugins)
+    tasks = select_tasks(plugins, config.tasks)
     check_samples(config.samples)
     check_seed(config.seed)
     check_out(config.out)
@@ -135,12 +136,12 @@ def _models(config: RunConfig, plugins: Plugins) -> list[ModelPlan]:
     return models
 
 
-def _tasks(config: RunConfig, plugins: Plugins) -> list[Task]:
-    """The selected tasks in order, ``all`` expanded, each once."""
-    if not config.tasks:
+def select_tasks(plugins: Plugins, names: list[str]) -> list[Task]:
+    """``--task`` values (``all`` allowed) as task objects, each once, in the order given."""
+    if not names:
         raise ColorbenchError("no task given; pass --task NAME or --task all")
     selected: dict[str, Task] = {}
-    for name in config.tasks:
+    for name in names:
         entries = list(plugins.tasks) if name == "all" else [plugins.tasks.resolve(name)]
         for entry in entries:
             selected.setdefault(entry.name, entry.obj)
@@ -151,6 +152,16 @@ def _tasks(config: RunConfig, plugins: Plugins) -> list[Task]:
     return list(selected.values())
 
 
+def stimulus_set(plugins: Plugins, task: Task, palette: Palette, seed: int) -> StimulusSet:
+    """The task's stimulus set, built; or one line naming the plugin that is missing."""
+    if task.stimulus_set not in plugins.stimulus_sets.names():
+        raise ColorbenchError(
+            f"task {task.name!r} runs on stimulus set {task.stimulus_set!r}, which no loaded "
+            "plugin registers; install or enable the plugin that provides it"
+        )
+    return plugins.stimulus_sets.get(task.stimulus_set)(palette=palette, seed=seed)
+
+
 def _sets(
     config: RunConfig, plugins: Plugins, tasks: list[Task], device: torch.device
 ) -> list[SetPlan]:
@@ -159,12 +170,7 @@ def _sets(
     for task in tasks:
         name = task.stimulus_set
         if name not in sets:
-            if name not in plugins.stimulus_sets.names():
-                raise ColorbenchError(
-                    f"task {task.name!r} runs on stimulus set {name!r}, which no loaded "
-                    "plugin registers; install or enable the plugin that provides it"
-                )
-            stimuli = plugins.stimulus_sets.get(name)(palette=config.palette, seed=config.seed)
+            stimuli = stimulus_set(plugins, task, config.palette, config.seed)
             renderer = resolve_renderer(config.renderer, stimuli.backends, device, name)
             sets[name] = SetPlan(name, stimuli, renderer, [])
         sets[name].tasks.append(task)

@@ -20,6 +20,7 @@ from colorbench.errors import ColorbenchError
 from colorbench.margins import margin_report
 from colorbench.markdown import escape, table
 from colorbench.names import model_slug, printable
+from colorbench.pluginmanager import call_each
 from colorbench.task import Task, TaskSummary
 
 PREDICTIONS = "predictions.parquet"
@@ -90,15 +91,10 @@ def read_predictions(directory: Path) -> pd.DataFrame:
 
 def notify(pm: Any, doc: dict[str, Any], directory: Path, warn: Callable[[str], None]) -> None:
     """Call every ``colorbench_result_written`` reporter; one that raises becomes a warning."""
-    caller = pm.hook.colorbench_result_written
-    kwargs = {
-        "model_id": doc["model"],
-        "task": doc["task"],
-        "summary": doc,
-        "path": str(directory),
-    }
-    for impl in caller.get_hookimpls():
-        try:
-            impl.function(*[kwargs[name] for name in impl.argnames])
-        except (Exception, SystemExit) as exc:  # a reporter must never end or lose the run
-            warn(f"reporter {impl.plugin_name!r} failed for {doc['task']}: {exc!r}; result kept")
+    kwargs = {"model_id": doc["model"], "task": doc["task"], "summary": doc, "path": str(directory)}
+    call_each(
+        pm,
+        "colorbench_result_written",
+        lambda plugin: kwargs,
+        lambda line: warn(f"{line}; result kept"),
+    )

@@ -32,8 +32,8 @@ class Probe(Analysis):
         parser.add_argument("--level", type=int, default=1)
         parser.add_argument("--fail", choices=("error", "interrupt"))
 
-    def run(self, args):
-        SEEN.append(args)
+    def run(self, args, plugins):
+        SEEN.append((args, plugins))
         if args.fail == "error":
             raise ColorbenchError("probe cannot run: level too high; lower --level")
         if args.fail == "interrupt":
@@ -190,9 +190,9 @@ def test_analyze_builds_a_subparser_per_analysis(site, capsys):
     name = write_module(site, ANALYSIS)
     code, _, err = cli(capsys, "-p", name, "analyze", "probe", "--level", "5", "--quiet")
     assert (code, err) == (3, "")
-    (args,) = importlib.import_module(name).SEEN
+    ((args, plugins),) = importlib.import_module(name).SEEN
     assert (args.level, args.device, args.quiet) == (5, "auto", True)
-    assert args.plugins.analyses.names() == ["probe"]
+    assert plugins.analyses.names() == ["probe"]
 
 
 @pytest.mark.parametrize(
