@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from colorbench import distributed
-from colorbench.adapter import ModelAdapter
+from colorbench.adapter import check_adapter
 from colorbench.atomic import parquet_bytes
 from colorbench.checkpoint import (
     CHUNK_SIZE,
@@ -89,8 +89,11 @@ def run(plan: Plan, plugins: Plugins, ctx: distributed.Dist) -> list[RunResult]:
 
 
 def _command_hint() -> str:
+    """The command that resumes: the one that ran, without ``--no-resume`` (following a
+    hint that repeats it would discard the chunks just kept)."""
     if Path(sys.argv[0]).name in ("colorbench", "__main__.py"):
-        return ": " + shlex.join(["colorbench", *sys.argv[1:]])
+        args = [a for a in sys.argv[1:] if a != "--no-resume"]
+        return ": " + shlex.join(["colorbench", *args])
     return ""
 
 
@@ -132,7 +135,7 @@ class _ModelRun:
     def run(self) -> list[RunResult]:
         config = self.config
         torch.manual_seed(config.seed)  # identical random-init weights on every rank
-        self.adapter: ModelAdapter = self.model.factory(
+        created = self.model.factory(
             self.model_id,
             device=self.plan.device,
             precision=self.plan.precision,
@@ -140,6 +143,7 @@ class _ModelRun:
             palette=config.palette,
             seed=config.seed,
         )
+        self.adapter = check_adapter(created, self.model_id, self.model.plugin)
         self.mode = scoring_mode(self.adapter, config.scoring, config.normalization)
         self.device = torch.device(self.adapter.device)
         if self.device.type == "cuda":
@@ -338,4 +342,6 @@ class _ModelRun:
         return {p.id: p.template for p in task.prompts}
 
     def _warn(self, message: str) -> None:
-        self.warnings.print(f"colorbench: warning: {message}", markup=False, highlight=False)
+        self.warnings.print(
+            f"colorbench: warning: {message}", markup=False, highlight=False, soft_wrap=True
+        )

@@ -66,7 +66,8 @@ def scoring_mode(adapter: ModelAdapter, scoring: str | None, normalization: str)
     A run may mix contrastive and generative models: ``--scoring generate`` applies to the
     models that can answer that way and leaves CLIP scored by similarity.
     """
-    chosen = scoring if scoring in adapter.scorings else adapter.scorings[0]
+    supported = getattr(adapter, "scorings", ModelAdapter.scorings)  # duck-typed adapters
+    chosen = scoring if scoring in supported else supported[0]
     return ScoringMode(chosen, normalization if chosen == "likelihood" else None)
 
 
