@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import colorbench
 from colorbench.plugins.hfvlm.families import FAMILIES, supported
+
+import colorbench
 
 PREFIX = "hf-vlm:"
 TINY_PREFIX = "hf-vlm-tiny-"
@@ -32,7 +33,7 @@ def colorbench_register_models(register: Callable[..., None]) -> None:
     register(
         f"{PREFIX}*",
         create,
-        description=f"transformers generative VLM from a cached hub repo or a folder: {supported()}",
+        description=f"transformers generative VLM, cached hub repo or folder: {supported()}",
     )
     for family in FAMILIES.values():
         register(
