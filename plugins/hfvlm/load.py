@@ -80,6 +80,11 @@ def locate(reference: str, model_id: str) -> Path:
     folder = Path(reference).expanduser()
     if folder.is_dir():
         return folder
+    if reference.startswith((".", "/", "~")) or folder.is_absolute():
+        raise ColorbenchError(
+            f"{model_id}: folder {folder} does not exist; pass a folder saved with "
+            "save_pretrained (or a hub snapshot): --model hf-vlm:/path/to/folder"
+        )
     from huggingface_hub import snapshot_download
 
     try:
