@@ -13,6 +13,7 @@ metrics, paths) is escaped, so a model id cannot break or inject into the table.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,29 +25,51 @@ from colorbench import heatmap
 from colorbench.atomic import write_text
 from colorbench.errors import ColorbenchError, suggest
 from colorbench.markdown import escape
+from colorbench.names import csv_text
 from colorbench.summary import parse
 
-#: the paper's model; the default baseline whenever it has results
-DEFAULT_BASELINE = "openai-RN50"
+#: the leaderboard's configuration file, beside its README (see :class:`Settings`)
+SETTINGS = "leaderboard.json"
 
 
-#: the README's closing section: how a reader adds a row (e.g. the real CLIP weights)
-ADDING_ROWS = [
-    "",
-    "## Adding a row",
-    "",
-    "Run a model on every task, then regenerate this page from the results store:",
-    "",
-    "```bash",
-    "colorbench run --model MODEL_ID --task all --samples 500   # the paper's sample count",
-    "colorbench leaderboard",
-    "```",
-    "",
-    "Trained open_clip rows such as `openai-RN50` (the paper's model) need their weights on the",
-    "machine: in the open_clip / Hugging Face cache (`huggingface-cli download",
-    "timm/resnet50_clip.openai` where there is internet) or given with `--weights PATH`.",
-    "`colorbench list models` shows every model id.",
-]
+@dataclass(frozen=True)
+class Settings:
+    """What a leaderboard folder configures in ``leaderboard.json``; both keys optional.
+
+    ``baseline``: the model the other rows are compared with by default (when it has
+    results); ``footer``: markdown lines closing the README (e.g. how to add a row). The
+    core names no model: which one is the baseline is this leaderboard's choice.
+    """
+
+    baseline: str | None = None
+    footer: tuple[str, ...] = ()
+
+
+def read_settings(folder: Path) -> Settings:
+    """``folder/leaderboard.json``, or the empty settings when there is none."""
+    path = folder / SETTINGS
+    if not path.exists():
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ColorbenchError(
+            f"cannot read {path} ({type(exc).__name__}); fix its JSON or remove it"
+        ) from None
+    baseline = data.get("baseline") if isinstance(data, dict) else None
+    footer = data.get("footer", []) if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or set(data) - {"baseline", "footer"}
+        or not isinstance(baseline, str | None)
+        or not isinstance(footer, list)
+        or not all(isinstance(line, str) for line in footer)
+    ):
+        raise ColorbenchError(
+            f'{path} must be a JSON object with an optional "baseline" (a model id) and '
+            '"footer" (a list of markdown lines); fix it or remove it'
+        )
+    return Settings(baseline, tuple(footer))
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,8 @@ class Leaderboard:
     scores: list[Score]
     baseline: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: markdown lines closing the README (:attr:`Settings.footer`)
+    footer: tuple[str, ...] = ()
 
     @property
     def models(self) -> list[str]:
@@ -101,22 +126,22 @@ class Leaderboard:
         rows = []
         for model in self.models:
             row: dict[str, object] = {
-                "model": _csv_text(model),
-                "weights": _csv_text(self._weights(model, short=False)),
+                "model": csv_text(model),
+                "weights": csv_text(self._weights(model, short=False)),
                 "samples": self._samples(model),
             }
             for task in self.tasks:
-                s = self.score(model, task)
-                row[task] = s.value if s else None
-                row[f"{task} ci_low"] = s.ci_low if s else None
-                row[f"{task} ci_high"] = s.ci_high if s else None
-                row[f"{task} n"] = s.n if s else None
-                row[f"{task} delta"] = self.delta(model, task)
-                row[f"{task} table"] = _link(s.table, out_dir) if s and s.table else None
+                s, column = self.score(model, task), csv_text(task)
+                row[column] = s.value if s else None
+                row[f"{column} ci_low"] = s.ci_low if s else None
+                row[f"{column} ci_high"] = s.ci_high if s else None
+                row[f"{column} n"] = s.n if s else None
+                row[f"{column} delta"] = self.delta(model, task)
+                row[f"{column} table"] = _link(s.table, out_dir) if s and s.table else None
             rows.append(row)
         frame = pd.DataFrame(rows)
         for task in self.tasks:
-            frame[f"{task} n"] = frame[f"{task} n"].astype("Int64")
+            frame[f"{csv_text(task)} n"] = frame[f"{csv_text(task)} n"].astype("Int64")
         return frame
 
     def to_markdown(self, out_dir: Path, results_dir: Path) -> str:
@@ -149,7 +174,7 @@ class Leaderboard:
             cells = [escape(model), escape(self._weights(model)), escape(self._samples(model))]
             cells += [self._cell(model, task, out_dir) for task in self.tasks]
             lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines + ADDING_ROWS) + "\n"
+        return "\n".join([*lines, *self.footer]) + "\n"
 
     def _cell(self, model: str, task: str, out_dir: Path) -> str:
         s = self.score(model, task)
@@ -191,11 +216,6 @@ def _link(path: Path, out_dir: Path) -> str:
     return quote(Path(rel).as_posix())
 
 
-def _csv_text(text: str) -> str:
-    """Neutralise spreadsheet formulas in plugin-supplied text (CSV injection)."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
-
-
 def read_score(path: Path) -> Score:
     """One summary.json as a leaderboard score; ``ValueError`` says why a file is not usable."""
     stored = parse(path)
@@ -228,21 +248,11 @@ def collect(results: Path) -> Leaderboard:
             f"results folder {results} does not exist; run `colorbench run` first or pass --results"
         )
     board = Leaderboard(scores=[])
-    seen: dict[tuple[str, str], Path] = {}
     for path in sorted(results.glob("*/*/summary.json")):
-        try:
-            score = read_score(path)
+        try:  # parse ties each summary to its folder, so no (model, task) is found twice
+            board.scores.append(read_score(path))
         except ValueError as exc:
             board.warnings.append(f"skipping {path}: {exc}")
-            continue
-        key = (score.model, score.task)
-        if key in seen:
-            board.warnings.append(
-                f"skipping {path}: {score.model!r} on {score.task!r} is already in {seen[key]}"
-            )
-            continue
-        seen[key] = path
-        board.scores.append(score)
     return board
 
 
@@ -254,16 +264,25 @@ def build(
     """Write ``out`` (markdown), ``leaderboard.csv`` and the heatmap beside it; return what
     was built.
 
-    ``baseline`` defaults to openai-RN50 when it has results, else no baseline; a baseline
-    that was asked for but has no results is an error that suggests the nearest model.
+    ``baseline`` defaults to the settings' baseline (``leaderboard.json`` beside ``out``)
+    when that model has results, else no baseline; a baseline that was asked for but has
+    no results is an error that suggests the nearest model.
     """
+    if Path(out).suffix.lower() != ".md":
+        raise ColorbenchError(
+            f"--out {out} is not a markdown (.md) file; leaderboard.csv and the heatmap are "
+            "written beside it, so pass e.g. --out leaderboard/README.md"
+        )
+    settings = read_settings(out.parent)
     board = collect(results)
+    board.footer = settings.footer
     if baseline is not None and baseline not in board.models:
         raise ColorbenchError(
             f"baseline model {baseline!r} has no results in {results}"
             f"{suggest(baseline, board.models)}"
         )
-    board.baseline = baseline or (DEFAULT_BASELINE if DEFAULT_BASELINE in board.models else None)
+    default = settings.baseline if settings.baseline in board.models else None
+    board.baseline = baseline or default
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, board.to_markdown(out.parent, results))
     write_text(out.parent / "leaderboard.csv", board.to_frame(out.parent).to_csv(index=False))

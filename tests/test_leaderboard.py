@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -13,13 +14,10 @@ import pytest
 from colorbench.cli import main
 from colorbench.errors import ColorbenchError
 from colorbench.leaderboard import build
+from colorbench.results import model_slug
 from colorbench.summary import SCHEMA
 
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-
-
-def slug(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", model)
 
 
 def write_summary(
@@ -32,10 +30,10 @@ def write_summary(
     samples: int = 1,
     weights: str = "random",
 ) -> Path:
-    folder = results / slug(model) / task
+    folder = results / model_slug(model) / task
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "table.md").write_text(f"| {task} |\n")
-    low, high = ci or (value - 2.0, value + 2.0)
+    low, high = ci or (max(0.0, value - 2.0), min(100.0, value + 2.0))
     data = {
         "schema": SCHEMA,
         "model": model,
@@ -64,8 +62,15 @@ def results(tmp_path) -> Path:
     return root
 
 
+def settle(folder: Path, **settings) -> None:
+    """Write a leaderboard.json into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "leaderboard.json").write_text(json.dumps(settings))
+
+
 def test_one_row_per_model_with_headline_ci_n_and_delta(results, tmp_path):
     out = tmp_path / "board" / "README.md"
+    settle(out.parent, baseline="openai-RN50", footer=["", "## Adding a row", "run it"])
     board = build(results, out)
     assert board.baseline == "openai-RN50" and board.warnings == []
     frame = pd.read_csv(out.parent / "leaderboard.csv").set_index("model")
@@ -85,6 +90,26 @@ def test_one_row_per_model_with_headline_ci_n_and_delta(results, tmp_path):
     assert "| random | 2 |" in row and "| — |" in row
     assert "| openai-RN50 | abababababab | 5 |" in text
     assert "baseline model (`openai-RN50`)" in text
+    assert text.endswith("n=110) |\n\n## Adding a row\nrun it\n")
+
+
+def test_without_settings_there_is_no_baseline_and_no_footer(results, tmp_path):
+    out = tmp_path / "plain" / "README.md"
+    board = build(results, out)
+    assert board.baseline is None and "baseline model (none)" in out.read_text()
+    assert out.read_text().rstrip().splitlines()[-1].startswith("| random-RN50 ")
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"baseline": 3}', '{"footer": "one string"}', '{"colour": "red"}']
+)
+def test_a_bad_settings_file_is_one_line_naming_it(results, tmp_path, text):
+    out = tmp_path / "bad" / "README.md"
+    out.parent.mkdir()
+    (out.parent / "leaderboard.json").write_text(text)
+    with pytest.raises(ColorbenchError, match="leaderboard.json") as info:
+        build(results, out)
+    assert "\n" not in str(info.value)
 
 
 def test_links_point_at_the_task_tables(results, tmp_path):
@@ -127,42 +152,46 @@ def test_malformed_and_foreign_files_are_skipped_with_a_warning_naming_them(resu
     (results / "notes.txt").write_text("not a result")
     nan_value = write_summary(results, "weird", "global-color", float("nan"))
     strange_n = write_summary(results, "strange", "global-color", 50.0, n=-1)
-    duplicate = results / "zz-copy" / "global-color" / "summary.json"  # a copied result folder
-    shutil.copytree(results / "openai-RN50" / "global-color", duplicate.parent)
+    copied = results / "zz-copy" / "global-color" / "summary.json"  # a copied result folder
+    shutil.copytree(results / "openai-RN50" / "global-color", copied.parent)
     board = build(results, tmp_path / "lb" / "README.md")
     assert board.models == ["ideal-observer", "openai-RN50", "random-RN50"]
     assert len(board.warnings) == 7
     named = {str(results / rel) for rel in bad} | {str(nan_value), str(strange_n)}
-    named.add(str(duplicate))
+    named.add(str(copied))
     assert {w.split(": ")[0].removeprefix("skipping ") for w in board.warnings} == named
-    assert any("already in" in w for w in board.warnings)
+    assert any("belongs in folder 'openai-RN50', not 'zz-copy'" in w for w in board.warnings)
     assert any("not a colorbench summary" in w for w in board.warnings)
 
 
 def test_plugin_supplied_text_cannot_break_or_inject_into_the_table(results, tmp_path):
     evil = "evil|model\n| injected | row |<script>alert(1)</script>[x](http://e)"
     write_summary(results, evil, "global-color", 12.5)
-    write_summary(results, "=HYPERLINK(1)", "global-color", 1.0)
+    write_summary(results, "=HYPERLINK(1)", "global-color", 12.0)
     out = tmp_path / "lb" / "README.md"
     build(results, out)
     lines = out.read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("| model |")))
-    rows = lines[header + 2 : lines.index("", header)]
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), lines[header + 2 :]))
     assert len(rows) == 5  # one row per model, no injected one
     assert len({len(UNESCAPED_PIPE.findall(row)) for row in rows}) == 1
     text = out.read_text()
     assert "&lt;script&gt;" in text and text.count("<") == text.count("<br>")  # no raw HTML
     assert "\\[x\\](http://e)" in text
     frame = pd.read_csv(out.parent / "leaderboard.csv")
-    assert "'=HYPERLINK(1)" in set(frame["model"]) and evil in set(frame["model"])
+    assert "'=HYPERLINK(1)" in set(frame["model"]) and evil.replace("\n", "\\x0a") in set(
+        frame["model"]
+    )
 
 
 def test_baseline_choice(results, tmp_path):
+    settle(tmp_path, baseline="openai-RN50")
     board = build(results, tmp_path / "README.md", baseline="ideal-observer")
     assert board.delta("openai-RN50", "global-color") == -60.0
     with pytest.raises(ColorbenchError, match=r"did you mean: ideal-observer\?"):
         build(results, tmp_path / "README.md", baseline="ideal-obsrever")
-    shutil.rmtree(results / "openai-RN50")
+    assert build(results, tmp_path / "README.md").baseline == "openai-RN50"
+    shutil.rmtree(results / "openai-RN50")  # the configured baseline has no results
     board = build(results, tmp_path / "README.md")
     assert board.baseline is None and board.delta("random-RN50", "stroop-white") is None
     assert "Δ" not in pd.read_csv(tmp_path / "leaderboard.csv").to_string()
