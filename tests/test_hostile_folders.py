@@ -11,20 +11,13 @@ import json
 import os
 
 import pytest
-from fake_plugin import MajorityAdapter, config
+from fake_support import MajorityAdapter, config
 
 from colorbench.api import evaluate
 from colorbench.atomic import atomic_path, write_text
 from colorbench.errors import ColorbenchError
 from colorbench.lock import DirectoryLock
-from colorbench.pluginmanager import load_plugins
 from colorbench.results import model_slug
-
-
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
-
 
 # -- class 1: symlinks ------------------------------------------------------------------
 
