@@ -153,12 +153,20 @@ def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
 
 def _cmd_generate(args: argparse.Namespace, session: Session) -> int:
     from colorbench.palette import DEFAULT_PALETTE, Palette
+    from colorbench.plan import check_seed
 
     factory = session.plugins.stimulus_sets.get(args.set)
     palette = Palette.from_file(args.palette) if args.palette else DEFAULT_PALETTE
-    stimulus_set = factory(palette=palette, seed=args.seed)
+    stimulus_set = factory(palette=palette, seed=check_seed(args.seed))
     generate = _lazy("colorbench.stimuli.export", "generate")
-    count = generate(stimulus_set, args.samples, args.out, sheet=args.sheet, quiet=args.quiet)
+    count = generate(
+        stimulus_set,
+        args.samples,
+        args.out,
+        sheet=args.sheet,
+        quiet=args.quiet,
+        overwrite=args.overwrite,
+    )
     if not args.quiet and args.out is not None:
         session.console.print(f"{count} images of {args.set} written to {args.out}")
     if not args.quiet and args.sheet is not None:
@@ -280,6 +288,11 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     )
     gen.add_argument("--out", type=Path, metavar="DIR", help="PNG files and metadata.csv")
     gen.add_argument("--sheet", type=Path, metavar="PNG", help="also write a contact sheet")
+    gen.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="export into a non-empty --out, replacing an earlier export's images and metadata",
+    )
     gen.add_argument("--seed", type=int, default=0, metavar="N")
     gen.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     gen.set_defaults(func=_cmd_generate)

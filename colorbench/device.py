@@ -31,12 +31,17 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
+        index_text = name.partition(":")[2]
+        if ":" in name and not index_text.isdigit():
+            raise ColorbenchError(
+                f"--device {name}: the GPU index must be a whole number, e.g. --device cuda:0"
+            )
         if not torch.cuda.is_available():
             raise ColorbenchError(
                 f"--device {name} was asked for but no CUDA GPU is available to torch "
                 f"{torch.__version__}; use --device cpu (or auto)"
             )
-        index = int(name.split(":", 1)[1]) if ":" in name else local_rank
+        index = int(index_text) if ":" in name else local_rank
         if index >= torch.cuda.device_count():
             raise ColorbenchError(
                 f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible; "

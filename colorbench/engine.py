@@ -89,8 +89,11 @@ def run(plan: Plan, plugins: Plugins, ctx: distributed.Dist) -> list[RunResult]:
 
 
 def _command_hint() -> str:
+    """The command that resumes: the one that ran, without ``--no-resume`` (following a
+    hint that repeats it would discard the chunks just kept)."""
     if Path(sys.argv[0]).name in ("colorbench", "__main__.py"):
-        return ": " + shlex.join(["colorbench", *sys.argv[1:]])
+        args = [a for a in sys.argv[1:] if a != "--no-resume"]
+        return ": " + shlex.join(["colorbench", *args])
     return ""
 
 

@@ -10,6 +10,7 @@ never check again.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
@@ -29,6 +30,8 @@ from colorbench.task import Task
 
 #: largest --samples accepted: 20x the paper's 500 (8.8 million shape images); more is a typo
 MAX_SAMPLES = 10_000
+#: --seed range: what numpy, torch and a signed 64-bit parquet/JSON integer all accept
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,34 @@ def check_samples(samples: object) -> int:
     return int(samples)
 
 
+def check_seed(seed: object) -> int:
+    """``--seed``: a whole number from 0 to 2**63 - 1 (numpy refuses negatives, torch and
+    parquet larger ones); checked before anything is written, so no manifest is left behind."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+        raise ColorbenchError(f"--seed must be a whole number from 0 to 2**63-1, got {seed!r}")
+    return int(seed)
+
+
+def check_out(out: Path, flag: str = "--out") -> None:
+    """The output folder exists as a writable folder, or can be created (its nearest existing
+    parent is a writable folder): a file or a read-only folder fails here, in one line."""
+    out = Path(out)
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if existing == out and not out.is_dir():
+        raise ColorbenchError(f"{flag} {out} is a file, not a folder; pass a folder")
+    if not existing.is_dir():
+        raise ColorbenchError(f"{flag} {out}: {existing} is a file, not a folder; pass a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ColorbenchError(f"{flag} {out}: {existing} is not writable; pass a writable folder")
+
+
 def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan:
     """Resolve and check every option; ``local_rank`` picks the GPU under torchrun."""
     models = _models(config, plugins)
     tasks = select_tasks(plugins, config.tasks)
     check_samples(config.samples)
+    check_seed(config.seed)
+    check_out(config.out)
     if config.batch_size is not None and (
         isinstance(config.batch_size, bool)
         or not isinstance(config.batch_size, int)

@@ -103,7 +103,8 @@ def call_each(
 
     ``arguments(plugin_name)`` gives the hook's keyword arguments for that plugin (each
     implementation gets those it declares, as pluggy would pass them). A plugin that raises
-    is reported through ``problem`` as one line naming it, and the others still run; a
+    is reported through ``problem`` as one line naming it, and the others still run (a
+    plugin calling ``sys.exit`` too: it must not end the run silently); a
     :class:`PluginError` (a conflict between plugins) stops everything.
     """
     caller = getattr(pm.hook, hook_name)
@@ -113,7 +114,7 @@ def call_each(
             impl.function(*[kwargs[name] for name in impl.argnames])
         except PluginError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             problem(f"plugin {impl.plugin_name!r} failed in {hook_name}: {_one_line(exc)}")
 
 

@@ -55,6 +55,9 @@ def write_result(
 ) -> tuple[Path, dict[str, Any]]:
     """Store one (model, task) result; returns its directory and the ``summary.json`` content."""
     directory = result_dir(out, model_id, task.name)
+    # An old summary must not outlive the files it describes: until the new one is written
+    # (last), a kill leaves a folder with no summary rather than one from another run.
+    (directory / summary_json.FILENAME).unlink(missing_ok=True)
     write_parquet(directory / PREDICTIONS, predictions)
     write_text(directory / TABLE, render_tables(model_id, summary))
     files = {"predictions": PREDICTIONS, "table": TABLE}

@@ -223,8 +223,8 @@ def test_generate_builds_the_set_and_calls_the_exporter(site, capsys, monkeypatc
     )
     calls = []
 
-    def generate(stimulus_set, samples, out, sheet=None, quiet=False):
-        calls.append((stimulus_set, samples, out, sheet, quiet))
+    def generate(stimulus_set, samples, out, sheet=None, quiet=False, overwrite=False):
+        calls.append((stimulus_set, samples, out, sheet, quiet, overwrite))
         return 42
 
     exporter = types.SimpleNamespace(generate=generate)
@@ -233,7 +233,8 @@ def test_generate_builds_the_set_and_calls_the_exporter(site, capsys, monkeypatc
         argv = ["generate", "fake", "--samples", "2", "--out", str(tmp_path), "--seed", "5"]
         code, out, _ = cli(capsys, "-p", name, *argv, "--sheet", "s.png")
         assert code == 0 and f"42 images of fake written to {tmp_path}" in out
-        assert calls == [(("fake-set", "berlin-kay-11", 5), 2, tmp_path, Path("s.png"), False)]
+        expected = (("fake-set", "berlin-kay-11", 5), 2, tmp_path, Path("s.png"), False, False)
+        assert calls == [expected]
         assert "contact sheet of fake written to s.png" in out
         code, _, err = cli(capsys, "-p", name, "generate", "fak", "--out", str(tmp_path))
         assert code == 2 and "did you mean: fake?" in err
