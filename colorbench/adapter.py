@@ -28,14 +28,17 @@ from dataclasses import dataclass
 
 import torch
 
+from colorbench.config import NORMALIZATIONS, SCORINGS
 from colorbench.errors import PluginError
 
-#: how a model's answer is obtained: statement similarity (contrastive), answer
-#: likelihood or free generation (generative); the mode is recorded in provenance
-SCORINGS = ("similarity", "likelihood", "generate")
-#: how likelihood scores of multi-token answers are normalised: summed log-probability
-#: (favours short answers) or mean log-probability per answer token
-NORMALIZATIONS = ("sum", "mean")
+__all__ = [
+    "NORMALIZATIONS",
+    "SCORINGS",
+    "AnswerLogLikelihoods",
+    "ContrastiveAdapter",
+    "GenerativeAdapter",
+    "ModelAdapter",
+]
 
 
 class ModelAdapter(ABC):

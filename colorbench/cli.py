@@ -22,7 +22,7 @@ from rich.console import Console
 
 from colorbench import __version__
 from colorbench.argtypes import positive_int
-from colorbench.config import PRECISIONS, RENDERERS
+from colorbench.config import NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
 from colorbench.errors import ColorbenchError
 
 if TYPE_CHECKING:
@@ -101,6 +101,8 @@ def _cmd_run(args: argparse.Namespace, session: Session) -> int:
         out=args.out,
         seed=args.seed,
         precision=args.precision,
+        scoring=args.scoring,
+        normalization=args.normalization,
         palette=args.palette,
         renderer=args.renderer,
         resume=not args.no_resume,
@@ -238,6 +240,19 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed; default 0")
     run.add_argument("--precision", choices=PRECISIONS, default="auto")
+    run.add_argument(
+        "--scoring",
+        choices=SCORINGS[1:],
+        default=None,
+        help="how generative models answer: likelihood of each colour term (their default) or "
+        "a generated answer parsed to a term; contrastive models always use similarity",
+    )
+    run.add_argument(
+        "--normalization",
+        choices=NORMALIZATIONS,
+        default="sum",
+        help="likelihood of multi-token answers: summed (default) or mean per token",
+    )
     run.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     run.add_argument("--renderer", choices=RENDERERS, default="auto")
     run.add_argument(

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from colorbench.config import RunConfig
+from colorbench.config import NORMALIZATIONS, SCORINGS, RunConfig
 from colorbench.device import check_renderer, resolve_device, resolve_precision, resolve_renderer
 from colorbench.errors import ColorbenchError
 from colorbench.palette import Palette
@@ -80,6 +80,20 @@ def check_samples(samples: object) -> int:
     return int(samples)
 
 
+def check_scoring(scoring: str | None, normalization: str) -> None:
+    """``--scoring`` names a question mode (similarity is what contrastive models always
+    use) and ``--normalization`` a likelihood normalisation."""
+    if scoring is not None and scoring not in SCORINGS[1:]:
+        raise ColorbenchError(
+            f"--scoring must be one of {', '.join(SCORINGS[1:])} (how generative models "
+            f"answer), got {scoring!r}"
+        )
+    if normalization not in NORMALIZATIONS:
+        raise ColorbenchError(
+            f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}"
+        )
+
+
 def check_seed(seed: object) -> int:
     """``--seed``: a whole number from 0 to 2**63 - 1 (numpy refuses negatives, torch and
     parquet larger ones); checked before anything is written, so no manifest is left behind."""
@@ -117,6 +131,7 @@ def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan
     device = resolve_device(config.device, local_rank)
     precision = resolve_precision(config.precision, device)
     check_renderer(config.renderer)
+    check_scoring(config.scoring, config.normalization)
     if config.weights is not None and not Path(config.weights).is_file():
         raise ColorbenchError(f"weights file {config.weights} does not exist; check --weights")
     return Plan(config, models, device, precision, _sets(config, plugins, tasks, device))

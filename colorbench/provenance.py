@@ -28,16 +28,21 @@ def provenance(
     world_size: int,
     started: str,
     plugin: str | None = None,
+    scoring: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run's facts; the adapter adds its own (weights hash, architecture) but cannot
     overwrite what the harness itself decided (model id, seed, samples, device...).
 
     ``plugin`` is the plugin that provided the model id, so a result
-    says whose adapter answered even when several plugins are installed."""
+    says whose adapter answered even when several plugins are installed. ``scoring`` is how
+    the answers were obtained (scoring mode, normalisation), next to the adapter's ``kind``
+    (contrastive / generative / reference) that the leaderboard shows."""
     core: dict[str, Any] = {
         "colorbench": colorbench.__version__,
         "model": model_id,
         "model_plugin": plugin,
+        "kind": getattr(adapter, "kind", ModelAdapter.kind),  # duck-typed adapters
+        **(scoring or {}),
         "torch": torch.__version__,
         "device": str(device),
         "dtype": DTYPES[precision],
