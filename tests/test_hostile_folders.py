@@ -11,7 +11,7 @@ import json
 import os
 
 import pytest
-from fake_plugin import MajorityAdapter, config
+from fake_support import MajorityAdapter, config
 from test_leaderboard import write_summary
 
 from colorbench.api import evaluate
@@ -20,14 +20,7 @@ from colorbench.cli import main
 from colorbench.errors import ColorbenchError
 from colorbench.leaderboard import build
 from colorbench.lock import DirectoryLock
-from colorbench.pluginmanager import load_plugins
 from colorbench.results import model_slug
-
-
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
-
 
 # -- class 1: symlinks ------------------------------------------------------------------
 
