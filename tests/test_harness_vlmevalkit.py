@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from colorbench.plugins.reference import IdealObserver
 from PIL import Image
 from test_harness import PLUGINS, assert_same_result, cli
 
 from colorbench.harness.spec import harness_name
+from colorbench.plugins.reference import IdealObserver
 
 pytestmark = pytest.mark.slow
 dataset_module = pytest.importorskip("vlmeval.dataset", reason="VLMEvalKit is not importable")
