@@ -14,15 +14,14 @@ import torch
 
 pytest.importorskip("transformers")
 
-from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
-from colorbench.plugins.hfvlm.load import create_adapter  # noqa: E402
-from colorbench.tasks import paper_tasks, questions  # noqa: E402
-
 from colorbench.answers import parse_answer  # noqa: E402
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
+from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
+from colorbench.plugins.hfvlm.load import create_adapter  # noqa: E402
 from colorbench.scoring import Scorer, ScoringMode  # noqa: E402
 from colorbench.stimuli.shapes import ShapesSet  # noqa: E402
 from colorbench.stimuli.stroop import StroopSet  # noqa: E402
+from colorbench.tasks import paper_tasks, questions  # noqa: E402
 
 torch.set_num_threads(1)
 NAMES = DEFAULT_PALETTE.names

@@ -19,10 +19,6 @@ import torch
 
 pytest.importorskip("transformers")
 
-from colorbench.plugins.hfvlm.adapter import HFVLMAdapter  # noqa: E402
-from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
-from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
-
 from colorbench import checkpoint, engine  # noqa: E402
 from colorbench.api import evaluate, make_config  # noqa: E402
 from colorbench.cli import main  # noqa: E402
@@ -30,6 +26,9 @@ from colorbench.errors import Interrupted  # noqa: E402
 from colorbench.names import model_slug  # noqa: E402
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
 from colorbench.pluginmanager import load_plugins  # noqa: E402
+from colorbench.plugins.hfvlm.adapter import HFVLMAdapter  # noqa: E402
+from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
+from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
 
 torch.set_num_threads(1)
 PALETTE = {

@@ -10,10 +10,9 @@ import pytest
 
 pytest.importorskip("transformers")
 
+from colorbench.cli import main  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
-
-from colorbench.cli import main  # noqa: E402
 
 
 def fails_in_one_line(capsys, tmp_path, model_id: str, *options: str) -> str:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from colorbench.plugins.hfvlm.families import FAMILIES, supported
-
 import colorbench
+from colorbench.plugins.hfvlm.families import FAMILIES, supported
 
 PREFIX = "hf-vlm:"
 TINY_PREFIX = "hf-vlm-tiny-"

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from colorbench.plugins.hfvlm.families import FAMILIES, Family, supported
 
 from colorbench.device import DTYPES
 from colorbench.errors import ColorbenchError
+from colorbench.plugins.hfvlm.families import FAMILIES, Family, supported
 from colorbench.weights import sha256_file
 
 EXTRA_HINT = "pip install 'colorbench[vlm]'"
