@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import torch
 from rich.console import Console
 from rich.progress import Progress
@@ -39,7 +40,7 @@ from colorbench.checkpoint import (
     resume_key,
 )
 from colorbench.device import auto_batch_size
-from colorbench.errors import Interrupted
+from colorbench.errors import ColorbenchError, Interrupted
 from colorbench.lock import DirectoryLock
 from colorbench.names import printable
 from colorbench.plan import ModelPlan, Plan, SetPlan
@@ -96,6 +97,17 @@ def _command_hint() -> str:
         args = [a for a in sys.argv[1:] if a != "--no-resume"]
         return ": " + shlex.join(["colorbench", *args])
     return ""
+
+
+def _kept(directory: Path) -> pd.DataFrame:
+    """A kept result's predictions; a file damaged beyond its footer is one line."""
+    try:
+        return read_predictions(directory)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ColorbenchError(
+            f"cannot read {directory}/predictions.parquet ({type(exc).__name__}); delete "
+            f"{directory} and rerun to compute that result again"
+        ) from None
 
 
 @contextmanager
@@ -210,6 +222,8 @@ class _ModelRun:
         )
         for name in plan.kept:
             self._say(f"{self.model_id} {name}: already done, kept")
+        for line in plan.damaged:
+            self._warn(line)
         if plan.done:
             self._say(
                 f"{self.model_id} {work.path.name}: resuming, {plan.done} of "
@@ -265,6 +279,7 @@ class _ModelRun:
             self.text_cache,
             self.mode,
             keep_scores=self.config.keep_scores,
+            source=f"model {self.model_id!r} of plugin {self.model.plugin!r}",
         )
         schedule = distributed.rounds(pending, self.ctx.world_size)
         mine = [r[self.ctx.rank] for r in schedule]
@@ -330,9 +345,7 @@ class _ModelRun:
                 directory = result_dir(self.config.out, self.model_id, task.name)
                 summary = read_stored(directory).task_summary()
                 results.append(
-                    RunResult(
-                        self.model_id, task.name, summary, read_predictions(directory), directory
-                    )
+                    RunResult(self.model_id, task.name, summary, _kept(directory), directory)
                 )
         return results
 
