@@ -13,7 +13,7 @@ import os
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from fake_plugin import CALLS, FakeSquares, MajorityAdapter, config
+from fake_support import CALLS, FakeSquares, MajorityAdapter, config
 from test_leaderboard import write_summary
 from test_resume import SAMPLES, interrupt, work_chunks
 
@@ -24,15 +24,8 @@ from colorbench.cli import main
 from colorbench.errors import ColorbenchError
 from colorbench.leaderboard import build
 from colorbench.lock import DirectoryLock
-from colorbench.pluginmanager import load_plugins
 from colorbench.results import model_slug
 from colorbench.summary import read as read_summary
-
-
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
-
 
 # -- class 1: symlinks ------------------------------------------------------------------
 
