@@ -170,6 +170,8 @@ class _ModelRun:
         )
         for name in plan.kept:
             self._say(f"{self.model_id} {name}: already done, kept")
+        for line in plan.damaged:
+            self._warn(line)
         if plan.done:
             self._say(
                 f"{self.model_id} {work.path.name}: resuming, {plan.done} of "
@@ -199,6 +201,7 @@ class _ModelRun:
             self.text_cache,
             self.mode,
             keep_scores=self.config.keep_scores,
+            source=f"model {self.model_id!r} of plugin {self.model.plugin!r}",
         )
         schedule = distributed.rounds(pending, self.ctx.world_size)
         mine = [r[self.ctx.rank] for r in schedule]
