@@ -39,13 +39,12 @@ def worker(config: dict) -> dict:
     torch.set_num_threads(config["threads"])
     plugins = load_plugins()
     args = argparse.Namespace(
-        plugins=plugins,
         model=config["model"],
         weights=config["weights"],
         seed=0,
         device=config["device"],
     )
-    adapter, device = open_model(args)
+    adapter, device = open_model(args, plugins)
     corpus = folder_corpus(config["images"]) if config["images"] else skimage_corpus()
     if config["natural"]:
         corpus = Corpus(corpus.items[: config["natural"]], corpus.size, name=corpus.name)

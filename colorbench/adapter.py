@@ -28,12 +28,17 @@ from dataclasses import dataclass
 
 import torch
 
-#: how a model's answer is obtained: statement similarity (contrastive), answer
-#: likelihood or free generation (generative); the mode is recorded in provenance
-SCORINGS = ("similarity", "likelihood", "generate")
-#: how likelihood scores of multi-token answers are normalised: summed log-probability
-#: (favours short answers) or mean log-probability per answer token
-NORMALIZATIONS = ("sum", "mean")
+from colorbench.config import NORMALIZATIONS, SCORINGS
+from colorbench.errors import PluginError
+
+__all__ = [
+    "NORMALIZATIONS",
+    "SCORINGS",
+    "AnswerLogLikelihoods",
+    "ContrastiveAdapter",
+    "GenerativeAdapter",
+    "ModelAdapter",
+]
 
 
 class ModelAdapter(ABC):
@@ -123,3 +128,42 @@ class GenerativeAdapter(ModelAdapter):
             f"{type(self).__name__} is generative: the harness asks it questions "
             "(loglikelihood / generate), not statements"
         )
+
+
+def check_adapter(adapter: object, model_id: str, plugin: str) -> ModelAdapter:
+    """``adapter`` if it meets the adapter protocol, else one line naming the plugin and the gap.
+
+    Called on whatever a model factory returned, before the harness touches it.
+    """
+    gaps = _protocol_gaps(adapter)
+    if gaps:
+        raise PluginError(
+            f"plugin {plugin!r} created model {model_id!r} as a {type(adapter).__name__} "
+            f"without {' or '.join(gaps)}; its factory must return a "
+            "colorbench.adapter.ModelAdapter (docs/PLUGINS.md)"
+        )
+    return adapter  # type: ignore[return-value]
+
+
+def _protocol_gaps(adapter: object) -> list[str]:
+    """What ``adapter`` lacks of the adapter protocol (empty when it can be run).
+
+    Plugins may duck-type instead of subclassing :class:`ModelAdapter`; the harness needs
+    a ``device`` that ``torch.device`` accepts and a callable ``score``. A
+    :class:`ContrastiveAdapter` has both by construction.
+    """
+    gaps = []
+    device = getattr(adapter, "device", None)
+    if device is None:
+        gaps.append("a `device` attribute")
+    else:
+        try:
+            torch.device(device)
+        except (TypeError, RuntimeError, ValueError):
+            gaps.append(f"a `device` torch accepts (it has {device!r})")
+    if not callable(getattr(adapter, "score", None)):
+        gaps.append("a `score(images, texts)` method")
+    provenance = getattr(adapter, "provenance", None)
+    if provenance is not None and not callable(provenance):
+        gaps.append("a callable `provenance()` (or none at all)")
+    return gaps

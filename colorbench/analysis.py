@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from colorbench.pluginmanager import Plugins
 
 
 class Analysis(ABC):
@@ -17,5 +21,6 @@ class Analysis(ABC):
         """Declare the options of ``colorbench analyze NAME``."""
 
     @abstractmethod
-    def run(self, args: argparse.Namespace) -> int:
-        """Run with the parsed options; return the process exit code."""
+    def run(self, args: argparse.Namespace, plugins: Plugins) -> int:
+        """Run with the parsed options (``device`` and ``quiet`` always among them) and the
+        loaded plugins (models, tasks, stimulus sets); return the process exit code."""

@@ -37,6 +37,8 @@ RESUME_KEYS = (
     "colorbench",
     "seed",
     "samples",
+    "scoring",
+    "normalization",
     "keep_scores",
 )
 

@@ -14,14 +14,19 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 
 from colorbench import __version__
 from colorbench.argtypes import positive_int
+from colorbench.config import NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
 from colorbench.errors import ColorbenchError
+
+if TYPE_CHECKING:
+    from colorbench.pluginmanager import Plugins
 
 PLUGIN_FLAGS = ("-p", "--plugin")
 QUIET_HELP = "no progress bars or tables, one line per result"
@@ -29,6 +34,16 @@ QUIET_HELP = "no progress bars or tables, one line per result"
 
 class UsageError(ColorbenchError):
     """A command line argparse rejected."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """What every sub-command gets besides its parsed options."""
+
+    plugins: Plugins
+    #: the ``-p`` specs, passed on to the run's config (``RunConfig.plugins``)
+    specs: list[str]
+    console: Console
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,7 +88,7 @@ def _lazy(module: str, name: str) -> Callable[..., Any]:
         raise ColorbenchError(f"{module} is not available ({exc}); reinstall colorbench") from None
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace, session: Session) -> int:
     from colorbench import api, display
 
     config = api.make_config(
@@ -86,29 +101,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
         precision=args.precision,
+        scoring=args.scoring,
+        normalization=args.normalization,
         palette=args.palette,
         renderer=args.renderer,
         resume=not args.no_resume,
         keep_scores=args.keep_scores,
         quiet=args.quiet,
-        plugins=args.plugin_specs,
+        plugins=session.specs,
     )
-    results = api.evaluate(config, args.plugins)
+    results = api.evaluate(config, session.plugins)
     for result in results:
         if args.quiet:
             h = result.summary.headline
-            args.console.print(f"{result.model} {result.task}: {h.value:.1f} -> {result.path}")
+            session.console.print(f"{result.model} {result.task}: {h.value:.1f} -> {result.path}")
         else:
-            display.print_summary(args.console, result.model, result.summary, result.path)
+            display.print_summary(session.console, result.model, result.summary, result.path)
     if len(results) > 1 and not args.quiet:
-        args.console.print(display.results_table(results))
+        session.console.print(display.results_table(results))
     return 0
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def _cmd_list(args: argparse.Namespace, session: Session) -> int:
     from colorbench import display
 
-    plugins, show = args.plugins, args.what
+    plugins, show = session.plugins, args.what
     tables = {
         "tasks": lambda: display.tasks_table(plugins.tasks),
         "models": lambda: display.models_table(plugins.models, show_all=args.all),
@@ -118,25 +135,25 @@ def _cmd_list(args: argparse.Namespace) -> int:
     }
     for what, make in tables.items():
         if show in ("all", what):
-            args.console.print(make())
+            session.console.print(make())
     return 0
 
 
-def _cmd_leaderboard(args: argparse.Namespace) -> int:
+def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
     from colorbench.leaderboard import build
 
     board = build(args.results, args.out, args.baseline)
     for warning in board.warnings:
         print(f"colorbench: warning: {warning}", file=sys.stderr)
     if not args.quiet:
-        args.console.print(
+        session.console.print(
             f"leaderboard of {len(board.models)} models x {len(board.tasks)} tasks "
             f"written to {args.out} and {args.out.parent / 'leaderboard.csv'}"
         )
     return 0
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
+def _cmd_compare(args: argparse.Namespace, session: Session) -> int:
     from colorbench import display
     from colorbench.compare import compare
 
@@ -144,39 +161,47 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.quiet:
         for c in comparisons:
             r = c.result
-            args.console.print(
+            session.console.print(
                 f"{c.task}: {r.difference:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] "
                 f"p={r.p_value:.3g}{' *' if r.significant else ''}",
                 markup=False,
             )
     else:
-        args.console.print(display.comparison_table(comparisons))
+        session.console.print(display.comparison_table(comparisons))
     return 0
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _cmd_generate(args: argparse.Namespace, session: Session) -> int:
     from colorbench.palette import DEFAULT_PALETTE, Palette
+    from colorbench.plan import check_seed
 
-    factory = args.plugins.stimulus_sets.get(args.set)
+    factory = session.plugins.stimulus_sets.get(args.set)
     palette = Palette.from_file(args.palette) if args.palette else DEFAULT_PALETTE
-    stimulus_set = factory(palette=palette, seed=args.seed)
+    stimulus_set = factory(palette=palette, seed=check_seed(args.seed))
     generate = _lazy("colorbench.stimuli.export", "generate")
-    count = generate(stimulus_set, args.samples, args.out, sheet=args.sheet, quiet=args.quiet)
+    count = generate(
+        stimulus_set,
+        args.samples,
+        args.out,
+        sheet=args.sheet,
+        quiet=args.quiet,
+        overwrite=args.overwrite,
+    )
     if not args.quiet and args.out is not None:
-        args.console.print(f"{count} images of {args.set} written to {args.out}")
+        session.console.print(f"{count} images of {args.set} written to {args.out}")
     if not args.quiet and args.sheet is not None:
-        args.console.print(f"contact sheet of {args.set} written to {args.sheet}")
+        session.console.print(f"contact sheet of {args.set} written to {args.sheet}")
     return 0
 
 
-def _cmd_analyze(args: argparse.Namespace) -> int:
+def _cmd_analyze(args: argparse.Namespace, session: Session) -> int:
     if getattr(args, "analysis", None) is None:
-        names = args.plugins.analyses.names()
+        names = session.plugins.analyses.names()
         raise UsageError(f"name an analysis: {', '.join(names) or 'none are registered'}")
-    return int(args.analysis.run(args) or 0)
+    return int(args.analysis.run(args, session.plugins) or 0)
 
 
-def build_parser(plugins) -> argparse.ArgumentParser:
+def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     """The full parser; ``analyze`` gets one sub-parser per analysis the plugins registered."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -232,9 +257,22 @@ def build_parser(plugins) -> argparse.ArgumentParser:
         help="results store; default results/",
     )
     run.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed; default 0")
-    run.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto")
+    run.add_argument("--precision", choices=PRECISIONS, default="auto")
+    run.add_argument(
+        "--scoring",
+        choices=SCORINGS[1:],
+        default=None,
+        help="how generative models answer: likelihood of each colour term (their default) or "
+        "a generated answer parsed to a term; contrastive models always use similarity",
+    )
+    run.add_argument(
+        "--normalization",
+        choices=NORMALIZATIONS,
+        default="sum",
+        help="likelihood of multi-token answers: summed (default) or mean per token",
+    )
     run.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
-    run.add_argument("--renderer", choices=("auto", "pil", "torch"), default="auto")
+    run.add_argument("--renderer", choices=RENDERERS, default="auto")
     run.add_argument(
         "--keep-scores",
         action="store_true",
@@ -267,7 +305,8 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     board.add_argument(
         "--baseline",
         metavar="ID",
-        help="model the other rows are compared with; default openai-RN50",
+        help="model the other rows are compared with; default: the baseline in "
+        "leaderboard.json beside --out, if it has results",
     )
     board.set_defaults(func=_cmd_leaderboard)
 
@@ -291,6 +330,11 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     )
     gen.add_argument("--out", type=Path, metavar="DIR", help="PNG files and metadata.csv")
     gen.add_argument("--sheet", type=Path, metavar="PNG", help="also write a contact sheet")
+    gen.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="export into a non-empty --out, replacing an earlier export's images and metadata",
+    )
     gen.add_argument("--seed", type=int, default=0, metavar="N")
     gen.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     gen.set_defaults(func=_cmd_generate)
@@ -303,7 +347,11 @@ def build_parser(plugins) -> argparse.ArgumentParser:
     analyze.set_defaults(func=_cmd_analyze)
     names = analyze.add_subparsers(dest="analysis_name", metavar="NAME")
     for entry in plugins.analyses:
-        sub = names.add_parser(entry.name, parents=[common], help=entry.description)
+        # every analysis has --device; one that declares its own replaces this one
+        sub = names.add_parser(
+            entry.name, parents=[common], help=entry.description, conflict_handler="resolve"
+        )
+        sub.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
         try:
             entry.obj.add_arguments(sub)
         except Exception as exc:  # a broken analysis must not take the CLI down
@@ -312,8 +360,6 @@ def build_parser(plugins) -> argparse.ArgumentParser:
                 f"its options: {type(exc).__name__}: {exc}"
             )
             continue
-        if not any("--device" in a.option_strings for a in sub._actions):
-            sub.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
         sub.set_defaults(analysis=entry.obj)
     return parser
 
@@ -336,9 +382,7 @@ def _main(argv: Sequence[str]) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun, warn once, not once per process
         report_problems(plugins)
     args = parser.parse_args(rest)
-    args.plugins, args.plugin_specs, args.console = plugins, specs, _console()
-    args.device = getattr(args, "device", "auto")
-    return args.func(args)
+    return args.func(args, Session(plugins, specs, _console()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

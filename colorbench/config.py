@@ -7,6 +7,17 @@ from pathlib import Path
 
 from colorbench.palette import DEFAULT_PALETTE, Palette
 
+#: ``--precision`` values; ``auto`` is resolved by :func:`colorbench.device.resolve_precision`
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+#: ``--renderer`` values; ``auto`` is resolved by :func:`colorbench.device.resolve_renderer`
+RENDERERS = ("auto", "pil", "torch")
+#: how a model's answer is obtained: statement similarity (contrastive), answer
+#: likelihood or free generation (generative); the mode is recorded in provenance
+SCORINGS = ("similarity", "likelihood", "generate")
+#: how likelihood scores of multi-token answers are normalised: summed log-probability
+#: (favours short answers) or mean log-probability per answer token
+NORMALIZATIONS = ("sum", "mean")
+
 
 @dataclass
 class RunConfig:
@@ -14,6 +25,10 @@ class RunConfig:
 
     ``samples`` is the number of samples per stimulus combination (the paper uses 500).
     ``tasks`` may contain ``"all"``. ``batch_size=None`` sizes batches automatically.
+    ``scoring`` (``likelihood`` / ``generate``) is how generative models answer; ``None``
+    is each model's own default (likelihood for generative models, similarity for
+    contrastive ones, statements for the references). ``normalization`` (``sum`` /
+    ``mean``) applies to likelihood scores.
     ``keep_scores`` stores every candidate's score per row (``score_<colour>`` columns).
     """
 
@@ -32,3 +47,5 @@ class RunConfig:
     quiet: bool = False
     keep_scores: bool = False
     plugins: list[str] = field(default_factory=list)
+    scoring: str | None = None
+    normalization: str = "sum"

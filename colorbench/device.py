@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import torch
 
+from colorbench.config import PRECISIONS, RENDERERS
 from colorbench.errors import ColorbenchError
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-RENDERERS = ("auto", "pil", "torch")
+#: the torch dtype of each precision
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 #: torch dtype name recorded in provenance for each precision
-DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+DTYPES = {name: str(dtype).removeprefix("torch.") for name, dtype in TORCH_DTYPES.items()}
 
 #: batch size on CPU: larger batches do not help a CPU and delay the first progress tick
 CPU_BATCH_SIZE = 64
@@ -30,12 +31,17 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
+        index_text = name.partition(":")[2]
+        if ":" in name and not index_text.isdigit():
+            raise ColorbenchError(
+                f"--device {name}: the GPU index must be a whole number, e.g. --device cuda:0"
+            )
         if not torch.cuda.is_available():
             raise ColorbenchError(
                 f"--device {name} was asked for but no CUDA GPU is available to torch "
                 f"{torch.__version__}; use --device cpu (or auto)"
             )
-        index = int(name.split(":", 1)[1]) if ":" in name else local_rank
+        index = int(index_text) if ":" in name else local_rank
         if index >= torch.cuda.device_count():
             raise ColorbenchError(
                 f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible; "
@@ -52,6 +58,11 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name == "auto":
         return "fp16" if device.type == "cuda" else "fp32"
     return name
+
+
+def torch_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype an adapter computes in for ``precision`` (``auto`` resolved) on ``device``."""
+    return TORCH_DTYPES[resolve_precision(precision, device)]
 
 
 def check_renderer(name: str) -> None:

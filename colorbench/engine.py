@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from colorbench import distributed
-from colorbench.adapter import ModelAdapter
+from colorbench.adapter import check_adapter
 from colorbench.atomic import parquet_bytes
 from colorbench.checkpoint import (
     CHUNK_SIZE,
@@ -48,7 +48,7 @@ from colorbench.prefetch import prefetch
 from colorbench.progress import progress_bar
 from colorbench.provenance import now_iso, provenance
 from colorbench.results import check_owner, notify, read_predictions, result_dir, write_result
-from colorbench.scoring import Answers, Scorer, join_answers
+from colorbench.scoring import Answers, Scorer, join_answers, scoring_mode
 from colorbench.stimuli.base import Batch, Sample, StimulusSet
 from colorbench.summary import read as read_stored
 from colorbench.task import Task, TaskSummary
@@ -89,8 +89,11 @@ def run(plan: Plan, plugins: Plugins, ctx: distributed.Dist) -> list[RunResult]:
 
 
 def _command_hint() -> str:
+    """The command that resumes: the one that ran, without ``--no-resume`` (following a
+    hint that repeats it would discard the chunks just kept)."""
     if Path(sys.argv[0]).name in ("colorbench", "__main__.py"):
-        return ": " + shlex.join(["colorbench", *sys.argv[1:]])
+        args = [a for a in sys.argv[1:] if a != "--no-resume"]
+        return ": " + shlex.join(["colorbench", *args])
     return ""
 
 
@@ -132,7 +135,7 @@ class _ModelRun:
     def run(self) -> list[RunResult]:
         config = self.config
         torch.manual_seed(config.seed)  # identical random-init weights on every rank
-        self.adapter: ModelAdapter = self.model.factory(
+        created = self.model.factory(
             self.model_id,
             device=self.plan.device,
             precision=self.plan.precision,
@@ -140,6 +143,8 @@ class _ModelRun:
             palette=config.palette,
             seed=config.seed,
         )
+        self.adapter = check_adapter(created, self.model_id, self.model.plugin)
+        self.mode = scoring_mode(self.adapter, config.scoring, config.normalization)
         self.device = torch.device(self.adapter.device)
         if self.device.type == "cuda":
             self.render_stream = torch.cuda.Stream(self.device)
@@ -156,6 +161,7 @@ class _ModelRun:
             world_size=self.ctx.world_size,
             started=now_iso(),
             plugin=self.model.plugin,
+            scoring=self.mode.provenance(),
         )
         results: list[RunResult] = []
         with ExitStack() as stack:
@@ -250,10 +256,13 @@ class _ModelRun:
     ) -> None:
         """Score the pending chunks (this rank's share) and store them on rank 0."""
         palette = self.config.palette
+        prompts = [p for t in tasks for p in t.prompts]
         scorer = Scorer(
             self.adapter,
-            [p.texts(palette) for t in tasks for p in t.prompts],
+            prompts,
+            palette,
             self.text_cache,
+            self.mode,
             keep_scores=self.config.keep_scores,
         )
         schedule = distributed.rounds(pending, self.ctx.world_size)
@@ -303,7 +312,11 @@ class _ModelRun:
         for task in todo:
             frame = task.grade(work.read_task(task.name, num_chunks(size)).to_pandas())
             summary = task.summarize(frame, self.config.palette)
-            final = {**prov, "wall_time_s": round(time.monotonic() - self.t0, 3)}
+            final = {
+                **prov,
+                "prompts": self._prompt_texts(task),
+                "wall_time_s": round(time.monotonic() - self.t0, 3),
+            }
             directory, doc = write_result(
                 self.config.out, self.model_id, task, summary, frame, final
             )
@@ -322,5 +335,13 @@ class _ModelRun:
                 )
         return results
 
+    def _prompt_texts(self, task: Task) -> dict[str, str]:
+        """The exact text each prompt put to the model: its statement template or question."""
+        if self.mode.form == "question":
+            return {p.id: p.question for p in task.prompts}
+        return {p.id: p.template for p in task.prompts}
+
     def _warn(self, message: str) -> None:
-        self.warnings.print(f"colorbench: warning: {message}", markup=False, highlight=False)
+        self.warnings.print(
+            f"colorbench: warning: {message}", markup=False, highlight=False, soft_wrap=True
+        )

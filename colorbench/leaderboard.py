@@ -13,6 +13,7 @@ metrics, paths) is escaped, so a model id cannot break or inject into the table.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,27 +29,48 @@ from colorbench.markdown import escape
 from colorbench.paired import PairedDifference
 from colorbench.summary import parse
 
-#: the paper's model; the default baseline whenever it has results
-DEFAULT_BASELINE = "openai-RN50"
+#: the leaderboard's configuration file, beside its README (see :class:`Settings`)
+SETTINGS = "leaderboard.json"
 
 
-#: the README's closing section: how a reader adds a row (e.g. the real CLIP weights)
-ADDING_ROWS = [
-    "",
-    "## Adding a row",
-    "",
-    "Run a model on every task, then regenerate this page from the results store:",
-    "",
-    "```bash",
-    "colorbench run --model MODEL_ID --task all --samples 500   # the paper's sample count",
-    "colorbench leaderboard",
-    "```",
-    "",
-    "Trained open_clip rows such as `openai-RN50` (the paper's model) need their weights on the",
-    "machine: in the open_clip / Hugging Face cache (`huggingface-cli download",
-    "timm/resnet50_clip.openai` where there is internet) or given with `--weights PATH`.",
-    "`colorbench list models` shows every model id.",
-]
+@dataclass(frozen=True)
+class Settings:
+    """What a leaderboard folder configures in ``leaderboard.json``; both keys optional.
+
+    ``baseline``: the model the other rows are compared with by default (when it has
+    results); ``footer``: markdown lines closing the README (e.g. how to add a row). The
+    core names no model: which one is the baseline is this leaderboard's choice.
+    """
+
+    baseline: str | None = None
+    footer: tuple[str, ...] = ()
+
+
+def read_settings(folder: Path) -> Settings:
+    """``folder/leaderboard.json``, or the empty settings when there is none."""
+    path = folder / SETTINGS
+    if not path.exists():
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ColorbenchError(
+            f"cannot read {path} ({type(exc).__name__}); fix its JSON or remove it"
+        ) from None
+    baseline = data.get("baseline") if isinstance(data, dict) else None
+    footer = data.get("footer", []) if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or set(data) - {"baseline", "footer"}
+        or not isinstance(baseline, str | None)
+        or not isinstance(footer, list)
+        or not all(isinstance(line, str) for line in footer)
+    ):
+        raise ColorbenchError(
+            f'{path} must be a JSON object with an optional "baseline" (a model id) and '
+            '"footer" (a list of markdown lines); fix it or remove it'
+        )
+    return Settings(baseline, tuple(footer))
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,8 @@ class Leaderboard:
     warnings: list[str] = field(default_factory=list)
     #: (model, task) -> the paired test of its Δ against the baseline; None: not testable
     tests: dict[tuple[str, str], PairedDifference | None] = field(default_factory=dict)
+    #: markdown lines closing the README (:attr:`Settings.footer`)
+    footer: tuple[str, ...] = ()
 
     @property
     def models(self) -> list[str]:
@@ -161,7 +185,7 @@ class Leaderboard:
             cells = [escape(model), escape(self._weights(model)), escape(self._samples(model))]
             cells += [self._cell(model, task, out_dir) for task in self.tasks]
             lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines + reported.section() + ADDING_ROWS) + "\n"
+        return "\n".join([*lines, *reported.section(), *self.footer]) + "\n"
 
     def _cell(self, model: str, task: str, out_dir: Path) -> str:
         s = self.score(model, task)
@@ -286,16 +310,20 @@ def build(
     """Write ``out`` (markdown), ``leaderboard.csv`` and the heatmap beside it; return what
     was built.
 
-    ``baseline`` defaults to openai-RN50 when it has results, else no baseline; a baseline
-    that was asked for but has no results is an error that suggests the nearest model.
+    ``baseline`` defaults to the settings' baseline (``leaderboard.json`` beside ``out``)
+    when that model has results, else no baseline; a baseline that was asked for but has
+    no results is an error that suggests the nearest model.
     """
+    settings = read_settings(out.parent)
     board = collect(results)
+    board.footer = settings.footer
     if baseline is not None and baseline not in board.models:
         raise ColorbenchError(
             f"baseline model {baseline!r} has no results in {results}"
             f"{suggest(baseline, board.models)}"
         )
-    board.baseline = baseline or (DEFAULT_BASELINE if DEFAULT_BASELINE in board.models else None)
+    default = settings.baseline if settings.baseline in board.models else None
+    board.baseline = baseline or default
     board.tests = baseline_tests(board)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, board.to_markdown(out.parent, results))

@@ -99,26 +99,43 @@ class Palette:
 
     @classmethod
     def from_dict(cls, data: dict) -> Palette:
+        """A palette from its JSON form; every colour needs a name, three 0-255 whole-number
+        channels and a chromatic flag (a palette is user input)."""
+        shape = '{"name": ..., "colors": [{"name", "rgb": [r, g, b], "chromatic"}]}'
         try:
-            colors = tuple(
-                Color(str(c["name"]), tuple(int(v) for v in c["rgb"]), bool(c["chromatic"]))
-                for c in data["colors"]
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ColorbenchError(
-                f"malformed palette: {exc!r}; expected "
-                '{"name": ..., "colors": [{"name", "rgb": [r, g, b], "chromatic"}]}'
-            ) from None
+            colors = tuple(_color(c) for c in data["colors"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ColorbenchError(f"malformed palette: {detail}; expected {shape}") from None
+        if not colors:
+            raise ColorbenchError(f"palette has no colours; expected {shape}")
         return cls(colors=colors, name=str(data.get("name", "custom")))
 
     @classmethod
     def from_file(cls, path: str | Path) -> Palette:
         """Load a palette from a JSON file shaped like ``Palette.to_dict()``."""
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ColorbenchError(f"cannot read palette file {path}: {exc}") from None
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ColorbenchError(
+                f"cannot read palette file {path}: {exc}; pass a UTF-8 JSON palette"
+            ) from None
+        if not isinstance(data, dict):
+            raise ColorbenchError(f"palette file {path} is not a JSON object; see Palette.to_dict")
         return cls.from_dict(data)
+
+
+def _color(entry: dict) -> Color:
+    rgb = entry["rgb"]
+    if (
+        not isinstance(rgb, list)
+        or len(rgb) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in rgb)
+    ):
+        raise ValueError(f"colour {entry.get('name')!r}: rgb must be three whole numbers 0-255")
+    if not isinstance(entry["chromatic"], bool):
+        raise ValueError(f"colour {entry.get('name')!r}: chromatic must be true or false")
+    return Color(str(entry["name"]), (rgb[0], rgb[1], rgb[2]), entry["chromatic"])
 
 
 DEFAULT_PALETTE = Palette(

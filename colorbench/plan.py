@@ -10,6 +10,7 @@ never check again.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
@@ -18,9 +19,10 @@ from typing import Any
 
 import torch
 
-from colorbench.config import RunConfig
+from colorbench.config import NORMALIZATIONS, SCORINGS, RunConfig
 from colorbench.device import check_renderer, resolve_device, resolve_precision, resolve_renderer
 from colorbench.errors import ColorbenchError
+from colorbench.palette import Palette
 from colorbench.pluginmanager import Plugins
 from colorbench.results import model_slug
 from colorbench.stimuli.base import StimulusSet
@@ -28,6 +30,8 @@ from colorbench.task import Task
 
 #: largest --samples accepted: 20x the paper's 500 (8.8 million shape images); more is a typo
 MAX_SAMPLES = 10_000
+#: --seed range: what numpy, torch and a signed 64-bit parquet/JSON integer all accept
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,48 @@ def check_samples(samples: object) -> int:
     return int(samples)
 
 
+def check_scoring(scoring: str | None, normalization: str) -> None:
+    """``--scoring`` names a question mode (similarity is what contrastive models always
+    use) and ``--normalization`` a likelihood normalisation."""
+    if scoring is not None and scoring not in SCORINGS[1:]:
+        raise ColorbenchError(
+            f"--scoring must be one of {', '.join(SCORINGS[1:])} (how generative models "
+            f"answer), got {scoring!r}"
+        )
+    if normalization not in NORMALIZATIONS:
+        raise ColorbenchError(
+            f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}"
+        )
+
+
+def check_seed(seed: object) -> int:
+    """``--seed``: a whole number from 0 to 2**63 - 1 (numpy refuses negatives, torch and
+    parquet larger ones); checked before anything is written, so no manifest is left behind."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED:
+        raise ColorbenchError(f"--seed must be a whole number from 0 to 2**63-1, got {seed!r}")
+    return int(seed)
+
+
+def check_out(out: Path, flag: str = "--out") -> None:
+    """The output folder exists as a writable folder, or can be created (its nearest existing
+    parent is a writable folder): a file or a read-only folder fails here, in one line."""
+    out = Path(out)
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if existing == out and not out.is_dir():
+        raise ColorbenchError(f"{flag} {out} is a file, not a folder; pass a folder")
+    if not existing.is_dir():
+        raise ColorbenchError(f"{flag} {out}: {existing} is a file, not a folder; pass a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ColorbenchError(f"{flag} {out}: {existing} is not writable; pass a writable folder")
+
+
 def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan:
     """Resolve and check every option; ``local_rank`` picks the GPU under torchrun."""
     models = _models(config, plugins)
-    tasks = _tasks(config, plugins)
+    tasks = select_tasks(plugins, config.tasks)
     check_samples(config.samples)
+    check_seed(config.seed)
+    check_out(config.out)
     if config.batch_size is not None and (
         isinstance(config.batch_size, bool)
         or not isinstance(config.batch_size, int)
@@ -90,6 +131,7 @@ def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan
     device = resolve_device(config.device, local_rank)
     precision = resolve_precision(config.precision, device)
     check_renderer(config.renderer)
+    check_scoring(config.scoring, config.normalization)
     if config.weights is not None and not Path(config.weights).is_file():
         raise ColorbenchError(f"weights file {config.weights} does not exist; check --weights")
     return Plan(config, models, device, precision, _sets(config, plugins, tasks, device))
@@ -109,12 +151,12 @@ def _models(config: RunConfig, plugins: Plugins) -> list[ModelPlan]:
     return models
 
 
-def _tasks(config: RunConfig, plugins: Plugins) -> list[Task]:
-    """The selected tasks in order, ``all`` expanded, each once."""
-    if not config.tasks:
+def select_tasks(plugins: Plugins, names: list[str]) -> list[Task]:
+    """``--task`` values (``all`` allowed) as task objects, each once, in the order given."""
+    if not names:
         raise ColorbenchError("no task given; pass --task NAME or --task all")
     selected: dict[str, Task] = {}
-    for name in config.tasks:
+    for name in names:
         entries = list(plugins.tasks) if name == "all" else [plugins.tasks.resolve(name)]
         for entry in entries:
             selected.setdefault(entry.name, entry.obj)
@@ -125,6 +167,16 @@ def _tasks(config: RunConfig, plugins: Plugins) -> list[Task]:
     return list(selected.values())
 
 
+def stimulus_set(plugins: Plugins, task: Task, palette: Palette, seed: int) -> StimulusSet:
+    """The task's stimulus set, built; or one line naming the plugin that is missing."""
+    if task.stimulus_set not in plugins.stimulus_sets.names():
+        raise ColorbenchError(
+            f"task {task.name!r} runs on stimulus set {task.stimulus_set!r}, which no loaded "
+            "plugin registers; install or enable the plugin that provides it"
+        )
+    return plugins.stimulus_sets.get(task.stimulus_set)(palette=palette, seed=seed)
+
+
 def _sets(
     config: RunConfig, plugins: Plugins, tasks: list[Task], device: torch.device
 ) -> list[SetPlan]:
@@ -133,12 +185,7 @@ def _sets(
     for task in tasks:
         name = task.stimulus_set
         if name not in sets:
-            if name not in plugins.stimulus_sets.names():
-                raise ColorbenchError(
-                    f"task {task.name!r} runs on stimulus set {name!r}, which no loaded "
-                    "plugin registers; install or enable the plugin that provides it"
-                )
-            stimuli = plugins.stimulus_sets.get(name)(palette=config.palette, seed=config.seed)
+            stimuli = stimulus_set(plugins, task, config.palette, config.seed)
             renderer = resolve_renderer(config.renderer, stimuli.backends, device, name)
             sets[name] = SetPlan(name, stimuli, renderer, [])
         sets[name].tasks.append(task)

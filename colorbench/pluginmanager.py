@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from typing import Any
 
 import pluggy
 
@@ -92,18 +93,39 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _collect(plugins: Plugins, hook_name: str, make_register: Callable) -> None:
-    """Call ``hook_name`` plugin by plugin, attributing registrations and isolating failures."""
-    caller = getattr(plugins.pm.hook, hook_name)
+def call_each(
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    arguments: Callable[[str], dict[str, Any]],
+    problem: Callable[[str], None],
+) -> None:
+    """Call ``hook_name`` on each plugin separately, in registration order.
+
+    ``arguments(plugin_name)`` gives the hook's keyword arguments for that plugin (each
+    implementation gets those it declares, as pluggy would pass them). A plugin that raises
+    is reported through ``problem`` as one line naming it, and the others still run (a
+    plugin calling ``sys.exit`` too: it must not end the run silently); a
+    :class:`PluginError` (a conflict between plugins) stops everything.
+    """
+    caller = getattr(pm.hook, hook_name)
     for impl in reversed(caller.get_hookimpls()):
+        kwargs = arguments(impl.plugin_name)
         try:
-            impl.function(register=make_register(impl.plugin_name))
+            impl.function(*[kwargs[name] for name in impl.argnames])
         except PluginError:
             raise
-        except Exception as exc:
-            plugins.problems.append(
-                f"plugin {impl.plugin_name!r} failed in {hook_name}: {_one_line(exc)}"
-            )
+        except (Exception, SystemExit) as exc:
+            problem(f"plugin {impl.plugin_name!r} failed in {hook_name}: {_one_line(exc)}")
+
+
+def _collect(plugins: Plugins, hook_name: str, make_register: Callable) -> None:
+    """Fill a registry: each plugin gets a ``register`` that attributes entries to it."""
+    call_each(
+        plugins.pm,
+        hook_name,
+        lambda plugin: {"register": make_register(plugin)},
+        plugins.problems.append,
+    )
 
 
 def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins:

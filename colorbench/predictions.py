@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
 from colorbench.scoring import Answers
 from colorbench.stimuli.base import Sample
@@ -49,7 +50,8 @@ def chunk_table(
     )
     attrs = pd.DataFrame([s.attrs for s in samples], index=range(n))
     attrs = attrs.drop(columns=[c for c in attrs.columns if c in CORE_COLUMNS])
-    names = np.array(palette.names, dtype=object)
+    # the last name is what UNPARSED_INDEX (-1) picks: a free answer naming no single colour
+    names = np.array([*palette.names, UNPARSED], dtype=object)
     frames, offset = [], 0
     for task in tasks:
         ids = [p.id for p in task.prompts]
@@ -60,13 +62,13 @@ def chunk_table(
         frame["task"] = task.name
         frame["prompt"] = np.tile(np.array(ids, dtype=object), n)
         for field in fields(Answers):
-            if getattr(per_task[0], field.name) is None:  # all K scores, when not kept
+            if getattr(per_task[0], field.name) is None:  # K scores not kept; no free text
                 continue
             # image-major: [n, prompts(, K)] flattened row by row
             stacked = np.stack([getattr(a, field.name) for a in per_task], axis=1)
             values = stacked.reshape(n * len(ids), *stacked.shape[2:])
             if field.name == "scores":
-                for k, name in enumerate(names):
+                for k, name in enumerate(palette.names):
                     frame[f"{SCORE_PREFIX}{name}"] = values[:, k]
             else:
                 frame[field.name] = names[values] if field.name == "answer" else values

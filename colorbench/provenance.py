@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
@@ -12,13 +11,6 @@ import colorbench
 from colorbench.adapter import ModelAdapter
 from colorbench.config import RunConfig
 from colorbench.device import DTYPES
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def now_iso() -> str:
@@ -36,18 +28,22 @@ def provenance(
     world_size: int,
     started: str,
     plugin: str | None = None,
+    scoring: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run's facts; the adapter adds its own (weights hash, architecture) but cannot
     overwrite what the harness itself decided (model id, seed, samples, device...).
 
     ``plugin`` is the plugin that provided the model id, so a result
-    says whose adapter answered even when several plugins are installed."""
+    says whose adapter answered even when several plugins are installed. ``scoring`` is how
+    the answers were obtained (scoring mode, normalisation), next to the adapter's ``kind``
+    (contrastive / generative / reference) that the leaderboard shows."""
     core: dict[str, Any] = {
         "colorbench": colorbench.__version__,
         "model": model_id,
         "model_plugin": plugin,
+        "kind": getattr(adapter, "kind", ModelAdapter.kind),  # duck-typed adapters
+        **(scoring or {}),
         "torch": torch.__version__,
-        "open_clip": package_version("open_clip_torch"),
         "device": str(device),
         "dtype": DTYPES[precision],
         "seed": config.seed,
@@ -60,5 +56,6 @@ def provenance(
     }
     if config.keep_scores:  # recorded only when on: results from before the option still resume
         core["keep_scores"] = True
-    extra = {"weights_sha256": "none", **adapter.provenance()}
+    own = getattr(adapter, "provenance", None)  # optional for duck-typed adapters
+    extra = {"weights_sha256": "none", **(own() if own is not None else {})}
     return {**extra, **core}

@@ -20,6 +20,7 @@ from colorbench.errors import ColorbenchError
 from colorbench.margins import margin_report
 from colorbench.markdown import escape, table
 from colorbench.names import model_slug, printable
+from colorbench.pluginmanager import call_each
 from colorbench.task import Task, TaskSummary
 
 PREDICTIONS = "predictions.parquet"
@@ -54,6 +55,9 @@ def write_result(
 ) -> tuple[Path, dict[str, Any]]:
     """Store one (model, task) result; returns its directory and the ``summary.json`` content."""
     directory = result_dir(out, model_id, task.name)
+    # An old summary must not outlive the files it describes: until the new one is written
+    # (last), a kill leaves a folder with no summary rather than one from another run.
+    (directory / summary_json.FILENAME).unlink(missing_ok=True)
     write_parquet(directory / PREDICTIONS, predictions)
     write_text(directory / TABLE, render_tables(model_id, summary))
     files = {"predictions": PREDICTIONS, "table": TABLE}
@@ -87,15 +91,10 @@ def read_predictions(directory: Path) -> pd.DataFrame:
 
 def notify(pm: Any, doc: dict[str, Any], directory: Path, warn: Callable[[str], None]) -> None:
     """Call every ``colorbench_result_written`` reporter; one that raises becomes a warning."""
-    caller = pm.hook.colorbench_result_written
-    kwargs = {
-        "model_id": doc["model"],
-        "task": doc["task"],
-        "summary": doc,
-        "path": str(directory),
-    }
-    for impl in caller.get_hookimpls():
-        try:
-            impl.function(*[kwargs[name] for name in impl.argnames])
-        except Exception as exc:  # a reporter must never lose the stored result
-            warn(f"reporter {impl.plugin_name!r} failed for {doc['task']}: {exc!r}; result kept")
+    kwargs = {"model_id": doc["model"], "task": doc["task"], "summary": doc, "path": str(directory)}
+    call_each(
+        pm,
+        "colorbench_result_written",
+        lambda plugin: kwargs,
+        lambda line: warn(f"{line}; result kept"),
+    )

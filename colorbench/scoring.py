@@ -1,12 +1,21 @@
-"""Scoring: a model's ``[B, K]`` scores for every prompt of a set's tasks, turned into answers.
+"""Scoring: a model's answers to every prompt of a set's tasks.
 
-Two steps with one owner each. :class:`Scorer` gets the score matrices from the adapter (a
-:class:`~colorbench.adapter.ContrastiveAdapter` encodes each image once and each text once
-per model, and every prompt is one slice of a single matrix product; any other adapter is
-asked ``score(images, texts)`` once per prompt). :func:`answers_from_scores` is the one place
-where a score matrix becomes :class:`Answers` (the argmax, its score, and the margin to the
-runner-up; all K scores on request), so a check of what an adapter returned or another
-per-row figure derived from the scores belongs there.
+Two steps with one owner each. :class:`Scorer` asks the adapter, in the run's scoring mode
+(:class:`ScoringMode`, chosen by :func:`scoring_mode`):
+
+- ``similarity``: the statement form of each prompt. A
+  :class:`~colorbench.adapter.ContrastiveAdapter` encodes each image once and each text once
+  per model, and every prompt is one slice of a single matrix product; any other adapter is
+  asked ``score(images, texts)`` once per prompt.
+- ``likelihood``: the question form; a :class:`~colorbench.adapter.GenerativeAdapter` gives
+  log p(answer | image, question) of each colour term, normalised by ``sum`` or ``mean``.
+- ``generate``: the question form; the adapter's free answer is mapped to a colour term by
+  :func:`colorbench.answers.parse_answer`, or to ``unparsed``.
+
+:func:`answers_from_scores` and :func:`answers_from_texts` are the places where a score
+matrix or generated texts become :class:`Answers`, so a check of what an adapter returned
+or another per-row figure derived from it belongs there (the argmax, its score, and the margin
+to the runner-up; all K scores on request).
 """
 
 from __future__ import annotations
@@ -19,6 +28,47 @@ import numpy as np
 import torch
 
 from colorbench.adapter import ContrastiveAdapter, ModelAdapter
+from colorbench.answers import parse_answer
+from colorbench.errors import ColorbenchError
+from colorbench.palette import Palette
+from colorbench.task import Prompt
+
+#: ``answer`` index of a free answer naming no single colour term (``unparsed`` in the rows)
+UNPARSED_INDEX = -1
+#: new tokens a generative model may write: enough for "The object is light blue."
+MAX_NEW_TOKENS = 10
+
+
+@dataclass(frozen=True)
+class ScoringMode:
+    """How this run obtains a model's answers; recorded in provenance and on the leaderboard."""
+
+    #: ``similarity``, ``likelihood`` or ``generate`` (:data:`colorbench.adapter.SCORINGS`)
+    scoring: str
+    #: ``sum`` or ``mean`` of answer-token log-probabilities (likelihood only)
+    normalization: str | None = None
+
+    def provenance(self) -> dict[str, object]:
+        facts: dict[str, object] = {"scoring": self.scoring, "normalization": self.normalization}
+        if self.scoring == "generate":
+            facts["max_new_tokens"] = MAX_NEW_TOKENS
+        return facts
+
+    @property
+    def form(self) -> str:
+        """Which form of the prompts the model gets: ``statement`` or ``question``."""
+        return "statement" if self.scoring == "similarity" else "question"
+
+
+def scoring_mode(adapter: ModelAdapter, scoring: str | None, normalization: str) -> ScoringMode:
+    """The run's ``--scoring`` if the adapter supports it, else the adapter's own default.
+
+    A run may mix contrastive and generative models: ``--scoring generate`` applies to the
+    models that can answer that way and leaves CLIP scored by similarity.
+    """
+    supported = getattr(adapter, "scorings", ModelAdapter.scorings)  # duck-typed adapters
+    chosen = scoring if scoring in supported else supported[0]
+    return ScoringMode(chosen, normalization if chosen == "likelihood" else None)
 
 
 @dataclass
@@ -32,13 +82,15 @@ class Answers:
     ``margin`` NaN.
     """
 
-    answer: np.ndarray  # [B] int64: index of the chosen candidate text
-    score: np.ndarray  # [B] float32: the chosen candidate's score
+    answer: np.ndarray  # [B] int64: index of the chosen candidate, or UNPARSED_INDEX
+    score: np.ndarray  # [B] float32: the chosen candidate's score (NaN for a free answer)
     #: [B] float32: best minus second-best score (NaN with one candidate or no scores); small
     #: margins are answers another precision or device could flip (:mod:`colorbench.margins`)
     margin: np.ndarray | None = None
     #: [B, K] float32: every candidate's score, kept only with ``keep_scores``
     scores: np.ndarray | None = field(default=None, repr=False)
+    #: [B] object: the generated text of a free answer (generate mode only)
+    response: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.margin is None:
@@ -71,6 +123,18 @@ def answers_from_scores(scores: torch.Tensor, keep_scores: bool = False) -> Answ
     )
 
 
+def answers_from_texts(texts: Sequence[str], terms: Sequence[str]) -> Answers:
+    """Generated texts -> the colour term each names (:data:`UNPARSED_INDEX` if none or
+    several); the text itself is kept."""
+    index = {term: i for i, term in enumerate(terms)}
+    parsed = [parse_answer(text, terms) for text in texts]
+    return Answers(
+        answer=np.array([UNPARSED_INDEX if p is None else index[p] for p in parsed], np.int64),
+        score=np.full(len(texts), np.nan, dtype=np.float32),
+        response=np.array(list(texts), dtype=object),
+    )
+
+
 def join_answers(parts: Sequence[list[Answers]]) -> list[Answers]:
     """Concatenate consecutive batches' per-prompt answers (``parts[batch][prompt]``)."""
     return [Answers.concat([p[i] for p in parts]) for i in range(len(parts[0]))]
@@ -79,24 +143,37 @@ def join_answers(parts: Sequence[list[Answers]]) -> list[Answers]:
 class Scorer:
     """Answers every prompt of a set's tasks for a batch of images.
 
-    ``prompts`` holds, per prompt, its K candidate texts. ``text_cache`` maps a text to its
-    embedding and lives as long as the model, so a text shared by prompts, tasks or sets is
-    encoded once.
+    ``prompts`` are the tasks' prompts in order; the candidates are the ``palette``'s colours
+    (statement texts in similarity mode, colour terms as answers to questions otherwise).
+    ``text_cache`` maps a text to its embedding and lives as long as the model, so a text
+    shared by prompts, tasks or sets is encoded once.
     """
 
     def __init__(
         self,
         adapter: ModelAdapter,
-        prompts: Sequence[Sequence[str]],
+        prompts: Sequence[Prompt],
+        palette: Palette,
         text_cache: dict[str, torch.Tensor],
+        mode: ScoringMode = ScoringMode("similarity"),
         keep_scores: bool = False,
     ) -> None:
         self.adapter = adapter
+        self.mode = mode
         self.keep_scores = keep_scores
-        self.prompts = [list(texts) for texts in prompts]
+        self.terms = list(palette.names)
+        self.prompts = [p.texts(palette) for p in prompts]
+        self.questions = [p.question for p in prompts]
         self.max_batch = sys.maxsize
         self.text_matrix: torch.Tensor | None = None
-        if isinstance(adapter, ContrastiveAdapter):
+        if mode.form == "question":
+            missing = [p.id for p in prompts if not p.question]
+            if missing:
+                raise ColorbenchError(
+                    f"{adapter.model_id} answers questions, but prompt(s) {', '.join(missing)} "
+                    "have no question form; the task must give each Prompt a question="
+                )
+        elif isinstance(adapter, ContrastiveAdapter):
             missing = list(dict.fromkeys(t for texts in self.prompts for t in texts))
             missing = [t for t in missing if t not in text_cache]
             if missing:
@@ -110,9 +187,7 @@ class Scorer:
         pieces = []
         for piece in images.split(min(self.max_batch, len(images))):
             try:
-                pieces.append(
-                    [answers_from_scores(b, self.keep_scores) for b in self.scores(piece)]
-                )
+                pieces.append(self.answers(piece))
             except torch.cuda.OutOfMemoryError:
                 if len(piece) == 1:
                     raise
@@ -121,9 +196,26 @@ class Scorer:
                 return self(images)
         return join_answers(pieces)
 
-    def scores(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Per prompt, the adapter's ``[B, K]`` scores of its candidate texts."""
+    def answers(self, images: torch.Tensor) -> list[Answers]:
+        """Per prompt, the answers for one batch that fits."""
+        if self.mode.scoring != "generate":
+            return [answers_from_scores(b, self.keep_scores) for b in self.scores(images)]
         with torch.inference_mode():
+            return [
+                answers_from_texts(self.adapter.generate(images, q, MAX_NEW_TOKENS), self.terms)
+                for q in self.questions
+            ]
+
+    def scores(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Per prompt, the adapter's ``[B, K]`` scores of its candidates."""
+        with torch.inference_mode():
+            if self.mode.scoring == "likelihood":
+                return [
+                    self.adapter.loglikelihood(images, q, self.terms).normalized(
+                        self.mode.normalization or "sum"
+                    )
+                    for q in self.questions
+                ]
             if self.text_matrix is None:
                 return [self.adapter.score(images, texts) for texts in self.prompts]
             embeddings = self.adapter.encode_images(images).float()

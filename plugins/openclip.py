@@ -29,9 +29,8 @@ from colorbench.plugins.openclip_catalog import HUB_PREFIX, RANDOM_PREFIX
 
 import colorbench
 from colorbench.adapter import ContrastiveAdapter
+from colorbench.device import torch_dtype
 from colorbench.errors import ColorbenchError
-
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 @colorbench.hookimpl
@@ -54,17 +53,11 @@ def colorbench_register_models(register) -> None:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device``; ``None`` means plain fp32.
 
-    ``auto`` is fp32 off CUDA (exact) and fp16 autocast on CUDA: as the engine decides,
-    fp16 keeps more mantissa than bf16 for the close cosine scores that pick an answer.
+    ``auto`` follows colorbench's one rule (:func:`colorbench.device.resolve_precision`).
     Weights stay fp32; autocast casts per operation.
     """
-    if precision not in PRECISIONS:
-        raise ColorbenchError(
-            f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}"
-        )
-    if precision == "auto":
-        return torch.float16 if device.type == "cuda" else None
-    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    dtype = torch_dtype(precision, device)
+    return None if dtype == torch.float32 else dtype
 
 
 class OpenClipAdapter(ContrastiveAdapter):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,10 @@ from colorbench.errors import ColorbenchError, suggest
 from colorbench.weights import load_into, load_state_dict
 
 #: preprocessing keys a pretrained tag may override (as open_clip merges them)
+#: a Hugging Face repository id as the hub accepts it: ORG/NAME, letters, digits, ``-_.``
+HUB_REPO = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+)
 _TAG_PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode", "fill_color")
 
 
@@ -76,8 +81,12 @@ def build(model_id: str, weights: Path | str | None = None, seed: int = 0) -> Bu
 
 def _build_hub(model_id: str, weights: Path | None, seed: int) -> Built:
     repo_id = model_id[len(HUB_PREFIX) :]
-    if repo_id.count("/") != 1:
-        raise ColorbenchError(f"{model_id!r} is not hf-hub:ORG/REPO; name a hub repository")
+    if not HUB_REPO.fullmatch(repo_id):
+        hint = " (a revision such as @main is not supported)" if "@" in repo_id else ""
+        raise ColorbenchError(
+            f"{model_id!r} is not hf-hub:ORG/REPO{hint}; name a hub repository, e.g. "
+            "hf-hub:timm/ViT-B-16-SigLIP"
+        )
     config = hub_file(repo_id, (HUB_CONFIG_FILE,), model_id)
     local = f"local-dir:{config.parent}"
     weights = weights or hub_file(repo_id, HUB_WEIGHT_FILES, model_id)

@@ -233,7 +233,14 @@ class ReferenceAdapter(GenerativeAdapter):
 
     @classmethod
     def create(cls, model_id: str, **options) -> ReferenceAdapter:
-        """Factory for the model registry; ignores options a reference does not use."""
+        """Factory for the model registry; ignores options a reference does not use, but
+        refuses ``--weights``: a reference has none, and silently ignoring a checkpoint the
+        user named would store a result that looks like it came from those weights."""
+        if options.get("weights") is not None:
+            raise ColorbenchError(
+                f"{model_id} is a reference model with no weights; drop --weights "
+                f"{options['weights']} (or pick the model those weights belong to)"
+            )
         known = {k: options[k] for k in ("palette", "device", "seed") if options.get(k) is not None}
         return cls(model_id, **known)
 

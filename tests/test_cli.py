@@ -32,8 +32,8 @@ class Probe(Analysis):
         parser.add_argument("--level", type=int, default=1)
         parser.add_argument("--fail", choices=("error", "interrupt"))
 
-    def run(self, args):
-        SEEN.append(args)
+    def run(self, args, plugins):
+        SEEN.append((args, plugins))
         if args.fail == "error":
             raise ColorbenchError("probe cannot run: level too high; lower --level")
         if args.fail == "interrupt":
@@ -190,9 +190,9 @@ def test_analyze_builds_a_subparser_per_analysis(site, capsys):
     name = write_module(site, ANALYSIS)
     code, _, err = cli(capsys, "-p", name, "analyze", "probe", "--level", "5", "--quiet")
     assert (code, err) == (3, "")
-    (args,) = importlib.import_module(name).SEEN
+    ((args, plugins),) = importlib.import_module(name).SEEN
     assert (args.level, args.device, args.quiet) == (5, "auto", True)
-    assert args.plugins.analyses.names() == ["probe"]
+    assert plugins.analyses.names() == ["probe"]
 
 
 @pytest.mark.parametrize(
@@ -228,8 +228,8 @@ def test_generate_builds_the_set_and_calls_the_exporter(site, capsys, monkeypatc
     )
     calls = []
 
-    def generate(stimulus_set, samples, out, sheet=None, quiet=False):
-        calls.append((stimulus_set, samples, out, sheet, quiet))
+    def generate(stimulus_set, samples, out, sheet=None, quiet=False, overwrite=False):
+        calls.append((stimulus_set, samples, out, sheet, quiet, overwrite))
         return 42
 
     exporter = types.SimpleNamespace(generate=generate)
@@ -238,7 +238,8 @@ def test_generate_builds_the_set_and_calls_the_exporter(site, capsys, monkeypatc
         argv = ["generate", "fake", "--samples", "2", "--out", str(tmp_path), "--seed", "5"]
         code, out, _ = cli(capsys, "-p", name, *argv, "--sheet", "s.png")
         assert code == 0 and f"42 images of fake written to {tmp_path}" in out
-        assert calls == [(("fake-set", "berlin-kay-11", 5), 2, tmp_path, Path("s.png"), False)]
+        expected = (("fake-set", "berlin-kay-11", 5), 2, tmp_path, Path("s.png"), False, False)
+        assert calls == [expected]
         assert "contact sheet of fake written to s.png" in out
         code, _, err = cli(capsys, "-p", name, "generate", "fak", "--out", str(tmp_path))
         assert code == 2 and "did you mean: fake?" in err

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import torch
 from fake_plugin import CALLS, FakeGlobal, MajorityAdapter, config
+from plugin_fixtures import private_site, write_module
 
 from colorbench.api import evaluate
 from colorbench.checkpoint import CHUNK_SIZE
+from colorbench.cli import main
 from colorbench.device import auto_batch_size, resolve_precision, resolve_renderer
 from colorbench.errors import ColorbenchError
 from colorbench.plan import MAX_SAMPLES
@@ -22,6 +26,11 @@ FLAT = 11
 @pytest.fixture
 def plugins():
     return load_plugins(["fake_plugin"], entrypoints=False)
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    return private_site(tmp_path, monkeypatch)
 
 
 def by_task(results):
@@ -177,3 +186,46 @@ def test_prefetch_keeps_order_and_raises_the_producers_error():
         for i, _ in prefetch(range(10), fail):
             seen.append(i)
     assert seen == [0, 1, 2]
+
+
+DUCK = """
+import torch
+import colorbench
+
+class Duck:  # does not subclass ModelAdapter
+    {body}
+
+@colorbench.hookimpl
+def colorbench_register_models(register):
+    register("duck", lambda model_id, **options: Duck())
+"""
+SCORES = "def score(self, images, texts):\n        return torch.ones(len(images), len(texts))"
+
+
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [
+        (SCORES, "without a `device` attribute;"),
+        ("device = 'cpu'", "without a `score(images, texts)` method;"),
+        ("device = 'tpu:x'", "a `device` torch accepts (it has 'tpu:x') or a `score("),
+    ],
+)
+def test_a_factory_result_outside_the_protocol_is_one_line_naming_plugin_id_and_gap(
+    site, capsys, tmp_path, body, missing
+):
+    name = write_module(site, DUCK.format(body=body))
+    argv = ["-p", "fake_plugin", "-p", name, "run", "--model", "duck", "--task", "fake-flat"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"colorbench: error: plugin {name!r} created model 'duck' as a Duck ")
+    assert missing in err and "colorbench.adapter.ModelAdapter" in err
+
+
+def test_a_duck_typed_adapter_that_meets_the_protocol_runs(site, tmp_path):
+    name = write_module(site, DUCK.format(body=f"device = 'cpu'\n    {SCORES}"))
+    argv = ["-p", "fake_plugin", "-p", name, "run", "--model", "duck", "--task", "fake-flat"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "-q"]) == 0
+    doc = json.loads((tmp_path / "out" / "duck" / "fake-flat" / "summary.json").read_text())
+    assert doc["summary"]["headline"]["n"] == FLAT  # every image answered (all ties: "black")
+    assert doc["provenance"]["weights_sha256"] == "none"

@@ -25,6 +25,7 @@ from colorbench.cli import main
 from colorbench.harness import lmms_hooks
 from colorbench.harness.lmms_eval import METRIC
 from colorbench.harness.spec import questions
+from colorbench.leaderboard import build
 from colorbench.pluginmanager import load_plugins
 from colorbench.task import TaskSummary
 
@@ -141,6 +142,9 @@ def test_lmms_import_equals_colorbench_run(lmms_dir: Path, own: Path, tmp_path: 
     assert prov["source_harness"] == "lmms-eval"
     assert prov["source_sha256"] == __import__("hashlib").sha256(log.read_bytes()).hexdigest()
     assert {"predictions", "table", "figure"} <= set(doc["files"])
+    board = build(out, tmp_path / "board" / "README.md")  # the leaderboard picks it up
+    assert board.models == ["m"] and board.kind("m") == "generative"
+    assert board.score("m", TASK).value == doc["summary"]["headline"]["value"]
 
 
 def test_lmms_aggregation_is_colorbench_headline(lmms_dir: Path, own: Path) -> None:

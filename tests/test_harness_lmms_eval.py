@@ -24,23 +24,21 @@ from test_harness import assert_same_result, cli
 from colorbench.harness.spec import harness_name
 
 pytest.importorskip("lmms_eval", reason="lmms-eval is not installed: pip install '.[harness]'")
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 pytestmark = pytest.mark.slow
 
 TASKS = ("stroop-white", "global-color", "prompt-choice")
-SUPPORT = Path(__file__).parent / "harness_support" / "colorbench_lmms_ideal.py"
+SUPPORT = Path(__file__).parent / "harness_support"
 
 
 def test_lmms_eval_round_trip_equals_colorbench_run(tmp_path: Path) -> None:
-    site = tmp_path / "site"
+    site = tmp_path / "site"  # the support package as pip would install it
     site.mkdir()
-    shutil.copy(SUPPORT, site)
-    write_distribution(
-        site,
-        "colorbench_lmms_ideal",
-        {"colorbench_ideal_observer": "colorbench_lmms_ideal:MANIFEST"},
-        group="lmms_eval.models",
-    )
+    shutil.copy(SUPPORT / "colorbench_lmms_ideal.py", site)
+    project = tomllib.loads((SUPPORT / "pyproject.toml").read_text())["project"]
+    group = "lmms_eval.models"
+    write_distribution(site, "colorbench_lmms_ideal", project["entry-points"][group], group)
     export = tmp_path / "export"
     tasks = [arg for t in TASKS for arg in ("--task", t)]
     assert cli("export", "lmms-eval", *tasks, "--samples", "1", "--out", str(export)) == 0

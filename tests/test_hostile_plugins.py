@@ -7,16 +7,21 @@ garbage, reporters that exit: each is one line naming the plugin, and finished w
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
-from fake_plugin import config
+from fake_plugin import MajorityAdapter, config
 from plugin_fixtures import write_module
 
+import colorbench
+from colorbench import results
 from colorbench.api import evaluate
 from colorbench.checkpoint import WorkDir
-from colorbench.errors import ColorbenchError, PluginError
+from colorbench.cli import main
+from colorbench.errors import ColorbenchError, Interrupted, PluginError
 from colorbench.pluginmanager import load_plugins
 from colorbench.registry import Registry, patterns_overlap
+from colorbench.summary import read as read_summary
 
 
 @pytest.fixture
@@ -148,3 +153,64 @@ def test_work_is_never_removed_through_a_symlink(tmp_path):
     assert (victim / "keep.txt").read_text() == "precious"
     with pytest.raises(ColorbenchError, match="cannot be used as a folder name"):
         WorkDir(model_dir, "../../victim")
+
+
+# -- class 11: small ones ---------------------------------------------------------------
+
+
+class ExitingReporter:
+    @colorbench.hookimpl
+    def colorbench_result_written(self, model_id, task, summary, path):
+        sys.exit(0)
+
+
+def test_a_reporter_calling_sys_exit_does_not_end_the_run(plugins, tmp_path, capsys):
+    plugins.pm.register(ExitingReporter(), name="exiter")
+    results = evaluate(config(tmp_path), plugins)
+    assert sorted(r.task for r in results) == ["fake-global", "fake-part"]
+    err = capsys.readouterr().err
+    assert err.count("plugin 'exiter' failed in colorbench_result_written: SystemExit: 0") == 2
+
+
+def test_weights_for_a_reference_model_is_an_error(capsys, tmp_path):
+    (tmp_path / "w.pt").write_bytes(b"weights")
+    code = main(["run", "--model", "ideal-observer", "--task", "stroop-white", "--out",
+                 str(tmp_path / "r"), "--weights", str(tmp_path / "w.pt")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "reference model with no weights; drop --weights" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_interrupt_hint_never_repeats_no_resume(plugins, tmp_path, monkeypatch):
+    argv = ["colorbench", "run", "--model", "fake-majority", "--no-resume", "--samples", "20"]
+    monkeypatch.setattr(sys, "argv", argv)
+
+    def interrupt(self, images):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MajorityAdapter, "encode_images", interrupt)
+    with pytest.raises(Interrupted) as info:
+        evaluate(config(tmp_path, samples=20, resume=False), plugins)
+    hint = str(info.value)
+    assert "colorbench run --model fake-majority --samples 20" in hint
+    assert "--no-resume" not in hint
+
+
+def test_a_kill_between_predictions_and_summary_leaves_no_stale_summary(
+    plugins, tmp_path, monkeypatch
+):
+    evaluate(config(tmp_path, tasks=["fake-global"], seed=0), plugins)
+    folder = tmp_path / "fake-majority" / "fake-global"
+    assert read_summary(folder).provenance["seed"] == 0
+
+    def killed(*args, **kwargs):  # the process dies right after predictions.parquet
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(results, "write_text", killed)
+        with pytest.raises(Interrupted):
+            evaluate(config(tmp_path, tasks=["fake-global"], seed=1), plugins)
+    assert (folder / "predictions.parquet").exists()
+    assert read_summary(folder) is None  # not seed 0's summary beside seed 1's predictions
+    evaluate(config(tmp_path, tasks=["fake-global"], seed=1), plugins)
+    assert read_summary(folder).provenance["seed"] == 1

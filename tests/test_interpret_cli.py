@@ -25,7 +25,7 @@ def _parse(plugins, name: str, argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     analysis.add_arguments(parser)
     args = parser.parse_args(argv)
-    args.plugins, args.device, args.quiet = plugins, "cpu", True
+    args.device, args.quiet = "cpu", True
     return args
 
 
@@ -45,7 +45,7 @@ def test_neurons_on_random_rn50_writes_table_figures_and_report(plugins, image_f
     argv = ["--model", "random-RN50", "--images", str(image_folder), "--layers", "stem", "layer1"]
     argv += ["--top-k", "2", "--stroop-top", "4", "--max-images", "8", "--out", str(out)]
     args = _parse(plugins, "neurons", argv)
-    assert plugins.analyses.get("neurons").run(args) == 0
+    assert plugins.analyses.get("neurons").run(args, plugins) == 0
     table = pd.read_parquet(out / "neurons.parquet")
     assert len(table) == 64 + 256  # every channel of the stem and layer1
     csi = table.csi.dropna()  # NaN: a random unit silent on both corpus images
@@ -64,7 +64,7 @@ def test_itsm_on_random_rn50(plugins, tmp_path):
     args = _parse(
         plugins, "itsm", ["--model", "random-RN50", "--max-images", "8", "--out", str(out)]
     )
-    assert plugins.analyses.get("itsm").run(args) == 0
+    assert plugins.analyses.get("itsm").run(args, plugins) == 0
     table = pd.read_csv(out / "itsm.csv")
     assert len(table) == 8
     assert table.part_area.between(0, 0.5).all()  # shapes cover less than half the image
@@ -76,13 +76,13 @@ def test_itsm_on_random_rn50(plugins, tmp_path):
 def test_unreadable_image_folder_is_one_line_error(plugins, tmp_path):
     args = _parse(plugins, "neurons", ["--model", "random-RN50", "--images", str(tmp_path / "x")])
     with pytest.raises(ColorbenchError, match="not a readable folder"):
-        plugins.analyses.get("neurons").run(args)
+        plugins.analyses.get("neurons").run(args, plugins)
 
 
 def test_impossible_multimodal_threshold_is_refused(plugins):
     args = _parse(plugins, "neurons", ["--model", "random-RN50", "--multimodal-threshold", "0.5"])
     with pytest.raises(ColorbenchError, match="<= 0.33"):
-        plugins.analyses.get("neurons").run(args)
+        plugins.analyses.get("neurons").run(args, plugins)
 
 
 @pytest.mark.slow
@@ -104,6 +104,6 @@ def test_neurons_on_random_rn50_all_layers_default_corpus(plugins, tmp_path):
             str(out),
         ],
     )
-    assert plugins.analyses.get("neurons").run(args) == 0
+    assert plugins.analyses.get("neurons").run(args, plugins) == 0
     table = pd.read_parquet(out / "neurons.parquet")
     assert list(table.groupby("layer", sort=False).size()) == [64, 256, 512, 1024, 2048]

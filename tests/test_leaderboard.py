@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -64,8 +65,15 @@ def results(tmp_path) -> Path:
     return root
 
 
+def settle(folder: Path, **settings) -> None:
+    """Write a leaderboard.json into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "leaderboard.json").write_text(json.dumps(settings))
+
+
 def test_one_row_per_model_with_headline_ci_n_and_delta(results, tmp_path):
     out = tmp_path / "board" / "README.md"
+    settle(out.parent, baseline="openai-RN50", footer=["", "## Adding a row", "run it"])
     board = build(results, out)
     assert board.baseline == "openai-RN50" and board.warnings == []
     frame = pd.read_csv(out.parent / "leaderboard.csv").set_index("model")
@@ -88,6 +96,30 @@ def test_one_row_per_model_with_headline_ci_n_and_delta(results, tmp_path):
     assert "| random | 2 |" in row and "| — |" in row
     assert "| openai-RN50 | abababababab | 5 |" in text
     assert "baseline model (`openai-RN50`)" in text
+    # the models table, then the paper's reported figures, then the configured footer
+    assert "n=110) |\n\n## Reported in Arias et al. 2024" in text
+    assert text.endswith(" |\n\n## Adding a row\nrun it\n")
+
+
+def test_without_settings_there_is_no_baseline_and_no_footer(results, tmp_path):
+    out = tmp_path / "plain" / "README.md"
+    board = build(results, out)
+    assert board.baseline is None and "baseline model (none)" in out.read_text()
+    models_table = out.read_text().split("\n## Reported in Arias")[0]
+    assert models_table.rstrip().splitlines()[-1].startswith("| random-RN50 ")
+    assert "## Adding a row" not in out.read_text()
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"baseline": 3}', '{"footer": "one string"}', '{"colour": "red"}']
+)
+def test_a_bad_settings_file_is_one_line_naming_it(results, tmp_path, text):
+    out = tmp_path / "bad" / "README.md"
+    out.parent.mkdir()
+    (out.parent / "leaderboard.json").write_text(text)
+    with pytest.raises(ColorbenchError, match="leaderboard.json") as info:
+        build(results, out)
+    assert "\n" not in str(info.value)
 
 
 def test_links_point_at_the_task_tables(results, tmp_path):
@@ -150,7 +182,7 @@ def test_plugin_supplied_text_cannot_break_or_inject_into_the_table(results, tmp
     build(results, out)
     lines = out.read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("| model |")))
-    rows = lines[header + 2 : lines.index("", header)]
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), lines[header + 2 :]))
     assert len(rows) == 5  # one row per model, no injected one
     assert len({len(UNESCAPED_PIPE.findall(row)) for row in rows}) == 1
     text = out.read_text()
@@ -161,11 +193,13 @@ def test_plugin_supplied_text_cannot_break_or_inject_into_the_table(results, tmp
 
 
 def test_baseline_choice(results, tmp_path):
+    settle(tmp_path, baseline="openai-RN50")
     board = build(results, tmp_path / "README.md", baseline="ideal-observer")
     assert board.delta("openai-RN50", "global-color") == -60.0
     with pytest.raises(ColorbenchError, match=r"did you mean: ideal-observer\?"):
         build(results, tmp_path / "README.md", baseline="ideal-obsrever")
-    shutil.rmtree(results / "openai-RN50")
+    assert build(results, tmp_path / "README.md").baseline == "openai-RN50"
+    shutil.rmtree(results / "openai-RN50")  # the configured baseline has no results
     board = build(results, tmp_path / "README.md")
     assert board.baseline is None and board.delta("random-RN50", "stroop-white") is None
     assert "Δ" not in pd.read_csv(tmp_path / "leaderboard.csv").to_string()

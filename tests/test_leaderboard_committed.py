@@ -10,6 +10,7 @@ BOARD = Path(__file__).resolve().parents[1] / "leaderboard"
 
 def test_committed_leaderboard_regenerates_byte_identically(tmp_path: Path) -> None:
     shutil.copytree(BOARD / "results", tmp_path / "results")
+    shutil.copy(BOARD / "leaderboard.json", tmp_path)  # its baseline and footer
     out = tmp_path / "README.md"
     assert (
         main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(out), "-q"]) == 0

@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from colorbench.argtypes import positive_int
 from colorbench.errors import ColorbenchError
+
+if TYPE_CHECKING:
+    from colorbench.cli import Session
 
 #: command-line harness name -> module implementing export / read
 HARNESSES = {
@@ -26,13 +30,13 @@ def _palette(path: Path | None):
     return Palette.from_file(path) if path else DEFAULT_PALETTE
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    from colorbench.harness.spec import select_tasks
+def _cmd_export(args: argparse.Namespace, session: Session) -> int:
+    from colorbench.plan import select_tasks
 
     module = importlib.import_module(HARNESSES[args.harness][0])
-    tasks = select_tasks(args.plugins, args.task or ["all"])
+    tasks = select_tasks(session.plugins, args.task or ["all"])
     count = module.export(
-        args.plugins,
+        session.plugins,
         tasks,
         args.samples,
         args.out,
@@ -41,27 +45,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     names = ", ".join(t.name for t in tasks)
-    args.console.print(f"{count} {module.HARNESS} rows of {names} written to {args.out}")
+    session.console.print(f"{count} {module.HARNESS} rows of {names} written to {args.out}")
     return 0
 
 
-def _cmd_import(args: argparse.Namespace) -> int:
+def _cmd_import(args: argparse.Namespace, session: Session) -> int:
     from colorbench.harness import join
 
     module_name, reader = HARNESSES[args.harness]
     module = importlib.import_module(module_name)
     if not args.file.is_file():
         raise ColorbenchError(f"{args.file} is not a file; pass the {module.HARNESS} output file")
-    task = args.plugins.tasks.get(args.plugins.tasks.resolve(args.task).name)
+    task = session.plugins.tasks.get(session.plugins.tasks.resolve(args.task).name)
     palette = _palette(args.palette)
     rows = getattr(module, reader)(args.file)
     what = f"{args.file}"
     spec = join.one_spec(rows[list(join.ExportSpec.FIELDS)], task.name, what)
-    frame = join.join(rows, task, spec, palette, args.plugins, what)
+    frame = join.join(rows, task, spec, palette, session.plugins, what)
     source = join.Source.of(module.HARNESS, args.file)
     directory, doc = join.store(args.out, args.model, task, palette, frame, spec, source)
     h = doc["summary"]["headline"]
-    args.console.print(
+    session.console.print(
         f"{args.model} {task.name}: {h['value']:.1f} ({h['metric']}, n={h['n']}) from "
         f"{module.HARNESS} -> {directory}"
     )

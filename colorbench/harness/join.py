@@ -22,8 +22,9 @@ import colorbench
 from colorbench import summary as summary_json
 from colorbench.answers import answer_or_unparsed
 from colorbench.errors import ColorbenchError
-from colorbench.harness.spec import ExportSpec, questions, stimulus_set
+from colorbench.harness.spec import ExportSpec, questions
 from colorbench.palette import Palette
+from colorbench.plan import stimulus_set
 from colorbench.pluginmanager import Plugins
 from colorbench.predictions import chunk_table
 from colorbench.provenance import now_iso

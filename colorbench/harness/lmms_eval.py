@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from colorbench import __version__
 from colorbench.errors import ColorbenchError
 from colorbench.harness.folder import staged_folder
-from colorbench.harness.spec import ExportSpec, Item, harness_name, items, questions, stimulus_set
+from colorbench.harness.spec import ExportSpec, Item, harness_name, items, questions
 from colorbench.palette import Palette
+from colorbench.plan import stimulus_set
 from colorbench.pluginmanager import Plugins
 from colorbench.progress import progress_bar
 from colorbench.task import Task

@@ -18,8 +18,6 @@ import numpy as np
 from PIL import Image
 
 from colorbench.errors import ColorbenchError
-from colorbench.palette import Palette
-from colorbench.pluginmanager import Plugins
 from colorbench.stimuli.base import Sample, StimulusSet
 from colorbench.task import Prompt, Task
 
@@ -89,16 +87,6 @@ class Item:
         return buffer.getvalue()
 
 
-def stimulus_set(plugins: Plugins, task: Task, palette: Palette, seed: int) -> StimulusSet:
-    """The task's stimulus set, or one line naming the plugin that is missing."""
-    if task.stimulus_set not in plugins.stimulus_sets.names():
-        raise ColorbenchError(
-            f"task {task.name!r} runs on stimulus set {task.stimulus_set!r}, which no loaded "
-            "plugin registers; install or enable the plugin that provides it"
-        )
-    return plugins.stimulus_sets.get(task.stimulus_set)(palette=palette, seed=seed)
-
-
 def items(
     task: Task, stim: StimulusSet, samples: int, questions: dict[str, str]
 ) -> Iterator[list[Item]]:
@@ -140,13 +128,3 @@ def questions(task: Task) -> dict[str, str]:
             "a harness asks generative models, so the task must give Prompt(question=...)"
         )
     return {p.id: p.question for p in task.prompts}
-
-
-def select_tasks(plugins: Plugins, names: list[str]) -> list[Task]:
-    """``--task`` values (``all`` allowed) as task objects, each once, in the order given."""
-    chosen: list[str] = []
-    for name in names:
-        for n in plugins.tasks.names() if name == "all" else [plugins.tasks.resolve(name).name]:
-            if n not in chosen:
-                chosen.append(n)
-    return [plugins.tasks.get(n) for n in chosen]

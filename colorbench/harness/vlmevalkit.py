@@ -24,8 +24,9 @@ import pandas as pd
 
 from colorbench.errors import ColorbenchError
 from colorbench.harness.folder import staged_folder
-from colorbench.harness.spec import ExportSpec, harness_name, items, questions, stimulus_set
+from colorbench.harness.spec import ExportSpec, harness_name, items, questions
 from colorbench.palette import DEFAULT_PALETTE, Palette
+from colorbench.plan import stimulus_set
 from colorbench.pluginmanager import Plugins
 from colorbench.progress import progress_bar
 from colorbench.task import Task

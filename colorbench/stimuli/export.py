@@ -15,13 +15,14 @@ import pandas as pd
 from PIL import Image
 
 from colorbench.atomic import atomic_path
-from colorbench.errors import ColorbenchError
+from colorbench.errors import ColorbenchError, Interrupted
 from colorbench.plan import check_samples
 from colorbench.progress import progress_bar
 from colorbench.stimuli.base import StimulusSet
 from colorbench.stimuli.sheet import save_contact_sheet
 
 BATCH = 64
+METADATA = "metadata.csv"
 
 
 def generate(
@@ -30,18 +31,44 @@ def generate(
     out: Path | None,
     sheet: Path | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> int:
     """Write ``samples`` images per combination to ``out`` and/or a contact sheet to ``sheet``.
 
     Returns the number of images written to ``out`` (0 when only a sheet is asked for).
+    A non-empty ``out`` is refused unless ``overwrite``, which first removes the images and
+    metadata.csv an earlier export left there, so no stale file is mistaken for this one's.
     """
     samples = check_samples(samples)
     if out is None and sheet is None:
         raise ColorbenchError("nothing to write: give --out DIR, --sheet PNG or both")
+    if sheet is not None and (Path(sheet).is_dir() or Path(sheet).suffix.lower() != ".png"):
+        raise ColorbenchError(
+            f"--sheet {sheet} is not a .png file name; pass e.g. --sheet sheet.png"
+        )
+    if out is not None:
+        _clear(Path(out), overwrite)
     written = 0 if out is None else _write_images(stimulus_set, samples, Path(out), quiet)
     if sheet is not None:
         save_contact_sheet(stimulus_set, Path(sheet), samples)
     return written
+
+
+def _clear(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty ``out``; with ``overwrite``, remove what an export writes there."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ColorbenchError(
+            f"--out {out} is not empty; pass --overwrite to replace the images and metadata.csv "
+            "of an earlier export, or choose an empty folder"
+        )
+    images = out / "images"
+    if images.is_symlink():
+        raise ColorbenchError(f"{images} is a symlink; remove it (its target is left alone)")
+    for path in [out / METADATA, *(images.glob("*.png") if images.is_dir() else ())]:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
 
 
 def _prepare(out: Path) -> Path:
@@ -70,8 +97,30 @@ def _write_images(stimulus_set: StimulusSet, samples: int, out: Path, quiet: boo
     """Render in batches and encode PNGs on a few threads (Pillow's zlib releases the GIL)."""
     folder = _prepare(out)
     total = stimulus_set.size(samples)
+    rows: list[dict] = []
+    try:
+        _render_all(stimulus_set, samples, folder, rows, quiet)
+    except KeyboardInterrupt:
+        _write_metadata(out, rows)
+        raise Interrupted(
+            f"interrupted; {len(rows)} of {total} images and their {METADATA} are in {out}; "
+            "rerun with --overwrite to export them all"
+        ) from None
+    _write_metadata(out, rows)
+    return len(rows)
+
+
+def _write_metadata(out: Path, rows: list[dict]) -> None:
+    with atomic_path(out / METADATA) as tmp:
+        pd.DataFrame(rows, columns=None if rows else ["file_name"]).to_csv(tmp, index=False)
+
+
+def _render_all(
+    stimulus_set: StimulusSet, samples: int, folder: Path, rows: list[dict], quiet: bool
+) -> None:
+    """Append one metadata row per image once its PNG is on disk."""
+    total = stimulus_set.size(samples)
     digits = len(str(stimulus_set.num_combinations() - 1)), len(str(samples - 1))
-    rows = []
     with (
         progress_bar(quiet) as progress,
         ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool,
@@ -97,6 +146,3 @@ def _write_images(stimulus_set: StimulusSet, samples: int, out: Path, quiet: boo
                 for s, name in zip(batch.samples, names, strict=True)
             ]
             progress.advance(task, len(batch.samples))
-    with atomic_path(out / "metadata.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-    return len(rows)

@@ -13,6 +13,7 @@ from colorbench.analysis import Analysis
 from colorbench.argtypes import positive_int
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
+from colorbench.pluginmanager import Plugins
 from colorbench.progress import progress_bar
 from colorbench.results import model_slug
 from colorbench.stimuli.base import Sample, StimulusSet
@@ -42,13 +43,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder")
 
 
-def open_model(args: argparse.Namespace, palette: Palette = DEFAULT_PALETTE):
+def open_model(args: argparse.Namespace, plugins: Plugins, palette: Palette = DEFAULT_PALETTE):
     """The model's adapter, checked to expose ``model`` and ``preprocess`` (open_clip family)."""
+    from colorbench.adapter import check_adapter
     from colorbench.device import resolve_device
 
     device = resolve_device(getattr(args, "device", "auto") or "auto")
-    factory = args.plugins.models.get(args.model)
-    adapter = factory(
+    entry = plugins.models.resolve(args.model)
+    created = entry.obj(
         args.model,
         device=device,
         precision="fp32",
@@ -56,6 +58,7 @@ def open_model(args: argparse.Namespace, palette: Palette = DEFAULT_PALETTE):
         palette=palette,
         seed=args.seed,
     )
+    adapter = check_adapter(created, args.model, entry.plugin)
     if not hasattr(adapter, "model") or not hasattr(adapter, "preprocess"):
         raise ColorbenchError(
             f"model {args.model!r} does not expose its encoder (.model, .preprocess); "
@@ -152,7 +155,7 @@ class NeuronsAnalysis(Analysis):
                 help=f"{help_text}; default {default:g}",
             )
 
-    def run(self, args: argparse.Namespace) -> int:
+    def run(self, args: argparse.Namespace, plugins: Plugins) -> int:
         from colorbench.plugins.interpret import figures
         from colorbench.plugins.interpret.corpus import folder_corpus, skimage_corpus
         from colorbench.plugins.interpret.indices import Thresholds
@@ -173,9 +176,9 @@ class NeuronsAnalysis(Analysis):
                 f"colorbench: warning: --images {args.images}: skipped {corpus.skipped} "
                 f"unreadable or non-image files, using {len(corpus)} images"
             )
-        stroop = args.plugins.stimulus_sets.get("stroop")(palette=DEFAULT_PALETTE, seed=args.seed)
+        stroop = plugins.stimulus_sets.get("stroop")(palette=DEFAULT_PALETTE, seed=args.seed)
         samples = spread_samples(stroop, args.stroop_samples, args.max_images)
-        adapter, device = open_model(args)
+        adapter, device = open_model(args, plugins)
         encoder = adapter.model.visual
         layers = args.layers or default_layers(encoder)
         settings = NeuronSettings(
@@ -256,12 +259,12 @@ class ItsmAnalysis(Analysis):
             help="samples per stimulus combination; default 1",
         )
 
-    def run(self, args: argparse.Namespace) -> int:
+    def run(self, args: argparse.Namespace, plugins: Plugins) -> int:
         from colorbench.plugins.interpret import figures
         from colorbench.plugins.interpret.itsm import analyze_itsm, open_clip_space
         from colorbench.plugins.interpret.report import itsm_report
 
-        task = args.plugins.tasks.get(args.task)
+        task = plugins.tasks.get(args.task)
         prompts = {p.id: p for p in task.prompts}
         if args.prompt is not None and args.prompt not in prompts:
             raise ColorbenchError(
@@ -269,7 +272,7 @@ class ItsmAnalysis(Analysis):
                 f"{', '.join(prompts)}"
             )
         prompt = prompts[args.prompt] if args.prompt else task.prompts[0]
-        stimuli = args.plugins.stimulus_sets.get(task.stimulus_set)(
+        stimuli = plugins.stimulus_sets.get(task.stimulus_set)(
             palette=DEFAULT_PALETTE, seed=args.seed
         )
         if "object" not in stimuli.parts:
@@ -278,7 +281,7 @@ class ItsmAnalysis(Analysis):
                 "use a shapes task such as global-color"
             )
         samples = spread_samples(stimuli, args.samples, args.max_images)
-        adapter, device = open_model(args)
+        adapter, device = open_model(args, plugins)
         space = open_clip_space(adapter.model, adapter.preprocess, adapter.encode_texts)
         out = _out_dir(args, "itsm")
         quiet = bool(getattr(args, "quiet", False))

@@ -72,7 +72,7 @@ class Corpus:
         try:
             with Image.open(path) as image:
                 image = _to_rgb(image)
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
             raise ColorbenchError(
                 f"cannot decode image {path}: {exc}; remove or replace the file"
             ) from None
@@ -107,10 +107,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _readable(path: Path) -> bool:
+    """Whether ``path`` is an image Pillow can decode; a decompression bomb (a small file that
+    claims billions of pixels) is not."""
     try:
         with Image.open(path) as image:
             image.verify()
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
     return True
 

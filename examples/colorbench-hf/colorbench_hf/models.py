@@ -25,6 +25,7 @@ from transformers import (
     SiglipModel,
 )
 
+from colorbench.device import torch_dtype
 from colorbench.errors import ColorbenchError
 from colorbench_hf.adapter import HFContrastiveAdapter, Preprocess, TextInput
 
@@ -163,18 +164,6 @@ def pretrained(family: Family, folder: Path, model_id: str) -> tuple[Any, Any, P
     return model, tokenizer, Preprocess.from_processor(processor)
 
 
-def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """``auto`` is fp32 on the CPU and bf16 (fp16 where unsupported) on CUDA."""
-    if precision == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-    if precision not in table:
-        raise ColorbenchError(f"unknown precision {precision!r}; use one of auto, fp32, fp16, bf16")
-    return table[precision]
-
-
 def create(model_id: str, **options: Any) -> HFContrastiveAdapter:
     """The colorbench factory for every id this plugin registers."""
     if options.get("weights") is not None:
@@ -183,7 +172,7 @@ def create(model_id: str, **options: Any) -> HFContrastiveAdapter:
             "name the folder in the id instead: hf-clip:/path/to/folder"
         )
     device = torch.device(options.get("device") or "cpu")
-    dtype = resolve_dtype(options.get("precision") or "auto", device)
+    dtype = torch_dtype(options.get("precision") or "auto", device)
     for family in FAMILIES:
         if model_id == f"{family.prefix}-tiny-random":
             seed = int(options.get("seed") or 0)

@@ -1,0 +1,298 @@
+"""A transformers image-text-to-text model as a colorbench :class:`GenerativeAdapter`.
+
+The model sees what a user of the checkpoint sees: the image and the question in one
+user turn of the checkpoint's own chat template, followed by the generation prompt.
+
+**Likelihood** of the K answers with one prefix pass (the pitfalls of VLM-NOTES.md):
+
+1. The answer follows the generation prompt as the model would write it: capitalised
+   (it starts the reply) and after a space only where the template ends without
+   whitespace (``ASSISTANT:`` -> ``" Red"``; Qwen's ``assistant\\n`` -> ``"Red"``).
+2. Prompt + answer is tokenised in full and the answer's tokens are those after the
+   prefix shared by all K tokenisations, so a BPE merge across the boundary is scored
+   as the model would see it; prompt tokens the merge swallowed are left to the answers.
+3. BOS is added by the tokenizer only when the rendered template does not begin with it.
+4. One forward pass over [image + prompt] fills the KV cache; the cache is repeated K
+   times per image and one pass over the right-padded answers scores them all. Right
+   padding after a causal prefix changes no real token's logits.
+5. M-RoPE families (Qwen2-VL / Qwen2.5-VL) get explicit answer positions: the prefix's
+   last position + 1 onwards, from the model's ``rope_deltas``, not the prefix length.
+6. PaliGemma's prefix attends bidirectionally (``token_type_ids`` 0) and its answers
+   causally (1), in the full pass as in the cached one.
+
+:meth:`HFVLMAdapter.loglikelihood_naive` computes the same scores with one full forward
+pass per answer; tests hold the two within 1e-4 for every family, and bench/bench_vlm.py
+measures the speed-up.
+
+**Generate**: greedy decoding of a few tokens from the same prompt; the harness maps
+the text to a colour term (:mod:`colorbench.answers`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+from colorbench.plugins.hfvlm.families import Family
+from torch.nn.utils.rnn import pad_sequence
+
+from colorbench.adapter import AnswerLogLikelihoods, GenerativeAdapter
+from colorbench.errors import ColorbenchError
+
+
+@dataclass(frozen=True)
+class PromptForm:
+    """How one question is put to the model."""
+
+    #: the text given to the processor (with the template's image placeholder)
+    text: str
+    #: the text whose tokens end the prefix (``text``, or what PaliGemma's processor builds)
+    tail: str
+    #: whether the tokenizer adds special tokens (BOS) itself
+    add_special_tokens: bool
+    #: put between the generation prompt and the answer
+    separator: str
+
+
+@dataclass(frozen=True)
+class AnswerTokens:
+    """The K answers as token ids after the shared prefix."""
+
+    #: prompt tokens at the end of the prefix that some answer's tokenisation merged away
+    drop: int
+    ids: tuple[tuple[int, ...], ...]
+
+
+class HFVLMAdapter(GenerativeAdapter):
+    """Any supported family behind ``AutoModelForImageTextToText`` + ``AutoProcessor``."""
+
+    def __init__(
+        self,
+        model_id: str,
+        model: torch.nn.Module,
+        processor: Any,
+        family: Family,
+        device: torch.device,
+        dtype: torch.dtype,
+        provenance: dict[str, Any],
+    ) -> None:
+        self.model_id = model_id
+        self.family = family
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self._provenance = provenance
+        if family.chat_template and not getattr(processor, "chat_template", None):
+            raise ColorbenchError(
+                f"{model_id}: the processor has no chat template, so the question cannot be "
+                "put as the model expects; use a chat (instruct) checkpoint or add "
+                "chat_template.jinja to its folder"
+            )
+        self.prompt_form = lru_cache(maxsize=64)(self._prompt_form)
+        self.answer_tokens = lru_cache(maxsize=64)(self._answer_tokens)
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            **self._provenance,
+            "architecture": self.family.name,
+            "answer_form": "capitalised, after the generation prompt",
+        }
+
+    # ----------------------------------------------------------------- prompt and answers
+    def _prompt_form(self, question: str) -> PromptForm:
+        if self.family.chat_template:
+            messages = [
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
+            ]
+            text = self.processor.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            tail = text
+        else:  # PaliGemma: "<image>" x n, BOS, the question and a newline
+            text = self.processor.image_token + question
+            tail = question + "\n"
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and tail.startswith(bos)) and self.family.chat_template
+        separator = "" if not tail or tail[-1].isspace() else " "
+        return PromptForm(text, tail, add_special, separator)
+
+    def _answer_tokens(self, question: str, answers: tuple[str, ...]) -> AnswerTokens:
+        """Tokenise prompt + each answer in full; cut after the prefix common to all."""
+        form = self.prompt_form(question)
+        encode = self.tokenizer
+        prompt = encode(form.tail, add_special_tokens=False)["input_ids"]
+        full = [
+            encode(form.tail + form.separator + surface(a), add_special_tokens=False)["input_ids"]
+            for a in answers
+        ]
+        common = min(_common_prefix(prompt, ids) for ids in full)
+        ids = tuple(tuple(f[common:]) for f in full)
+        empty = [a for a, i in zip(answers, ids, strict=True) if not i]
+        if empty or common == 0:
+            raise ColorbenchError(
+                f"{self.model_id}: answers {empty or list(answers)} do not tokenise after the "
+                "prompt; the tokenizer does not fit this chat template"
+            )
+        return AnswerTokens(len(prompt) - common, ids)
+
+    def inputs(self, images: torch.Tensor, question: str) -> dict[str, torch.Tensor]:
+        """The processor's model inputs for ``images`` with ``question`` (on the device)."""
+        form = self.prompt_form(question)
+        pictures = list(images.cpu())
+        if self.family.nested_images:
+            pictures = [[p] for p in pictures]
+        batch = self.processor(
+            text=[form.text] * len(pictures),
+            images=pictures,
+            return_tensors="pt",
+            add_special_tokens=form.add_special_tokens,
+        )
+        batch.pop("labels", None)
+        return {
+            k: v.to(self.device, self.dtype if v.is_floating_point() else None)
+            for k, v in batch.items()
+        }
+
+    # ----------------------------------------------------------------- likelihood
+    def loglikelihood(
+        self, images: torch.Tensor, question: str, answers: Sequence[str]
+    ) -> AnswerLogLikelihoods:
+        tokens = self.answer_tokens(question, tuple(answers))
+        inputs = self.inputs(images, question)
+        if not bool(inputs["attention_mask"].all()):  # prompts of different lengths
+            if len(images) > 1:
+                parts = [self.loglikelihood(image[None], question, answers) for image in images]
+                return AnswerLogLikelihoods(torch.cat([p.total for p in parts]), parts[0].tokens)
+        prefix = _cut(inputs, tokens.drop)
+        k = len(tokens.ids)
+        with torch.inference_mode():
+            out = self.model(**prefix, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            cache.batch_repeat_interleave(k)
+            answer_ids, mask = _padded(tokens.ids, self.device)
+            batch, length = prefix["input_ids"].shape
+            ids = answer_ids.repeat(batch, 1)  # row b*K + k
+            kwargs: dict[str, Any] = {
+                "attention_mask": torch.ones(
+                    batch * k, length + ids.shape[1], dtype=torch.long, device=self.device
+                )
+            }
+            if self.family.mrope:
+                kwargs["position_ids"] = self._answer_positions(prefix, ids.shape[1], k)
+            later = self.model(input_ids=ids, past_key_values=cache, use_cache=True, **kwargs)
+            first = out.logits[:, -1:].repeat_interleave(k, dim=0)
+            logits = torch.cat([first, later.logits[:, :-1]], dim=1)
+            total = _token_logprobs(logits, ids, mask.repeat(batch, 1)).view(batch, k)
+        return AnswerLogLikelihoods(total, mask.sum(dim=1).cpu())
+
+    def _answer_positions(self, prefix: dict[str, torch.Tensor], steps: int, k: int):
+        """M-RoPE positions ``[3, B*K, steps]`` of the answer tokens after the prefix."""
+        rope_inputs = {
+            key: prefix[key]
+            for key in ("mm_token_type_ids", "image_grid_thw", "attention_mask")
+            if key in prefix
+        }
+        _, deltas = self.model.model.get_rope_index(prefix["input_ids"], **rope_inputs)
+        start = prefix["input_ids"].shape[1] + deltas.to(self.device).view(-1, 1)
+        positions = start + torch.arange(steps, device=self.device)
+        return positions.repeat_interleave(k, dim=0).unsqueeze(0).expand(3, -1, -1)
+
+    def loglikelihood_naive(
+        self, images: torch.Tensor, question: str, answers: Sequence[str]
+    ) -> AnswerLogLikelihoods:
+        """The same scores with one full forward pass per answer (the reference)."""
+        tokens = self.answer_tokens(question, tuple(answers))
+        prefix = _cut(self.inputs(images, question), tokens.drop)
+        batch, length = prefix["input_ids"].shape
+        columns = []
+        with torch.inference_mode():
+            for answer in tokens.ids:
+                ids = torch.tensor(answer, device=self.device).expand(batch, -1)
+                full = _extend(prefix, ids, self.family.answer_token_type)
+                logits = self.model(**full).logits[:, length - 1 : -1]
+                ones = torch.ones_like(ids, dtype=torch.bool)
+                columns.append(_token_logprobs(logits, ids, ones))
+        lengths = torch.tensor([len(a) for a in tokens.ids])
+        return AnswerLogLikelihoods(torch.stack(columns, dim=1), lengths)
+
+    # ----------------------------------------------------------------- generation
+    def generate(self, images: torch.Tensor, question: str, max_new_tokens: int) -> list[str]:
+        inputs = self.inputs(images, question)
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )
+        new = out[:, inputs["input_ids"].shape[1] :]
+        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+
+
+def surface(answer: str) -> str:
+    """The answer as it starts a reply: ``red`` -> ``Red``."""
+    return answer[:1].upper() + answer[1:]
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _cut(inputs: dict[str, torch.Tensor], drop: int) -> dict[str, torch.Tensor]:
+    """The inputs without their last ``drop`` prompt tokens (every per-token tensor)."""
+    if drop == 0:
+        return inputs
+    shape = inputs["input_ids"].shape
+    return {k: v[:, :-drop] if v.shape[:2] == shape else v for k, v in inputs.items()}
+
+
+def _extend(
+    inputs: dict[str, torch.Tensor], ids: torch.Tensor, token_type: int
+) -> dict[str, torch.Tensor]:
+    """The inputs followed by answer tokens ``ids`` ``[B, S]`` (every per-token tensor)."""
+    shape = inputs["input_ids"].shape
+    fill = {"input_ids": None, "attention_mask": 1, "token_type_ids": token_type}
+    out = {}
+    for key, value in inputs.items():
+        if value.shape[:2] != shape:
+            out[key] = value
+        elif key == "input_ids":
+            out[key] = torch.cat([value, ids], dim=1)
+        else:
+            out[key] = torch.cat([value, torch.full_like(ids, fill.get(key, 0))], dim=1)
+    return out
+
+
+def _padded(answers: Sequence[Sequence[int]], device: torch.device):
+    """Right-padded answer ids ``[K, S]`` and the mask of real tokens."""
+    rows = [torch.tensor(a, dtype=torch.long) for a in answers]
+    ids = pad_sequence(rows, batch_first=True, padding_value=0).to(device)
+    mask = pad_sequence([torch.ones_like(r, dtype=torch.bool) for r in rows], batch_first=True)
+    return ids, mask.to(device)
+
+
+def _token_logprobs(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Summed log p of ``ids`` under ``logits`` (same positions), real tokens only: ``[N]``."""
+    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    return (logp * mask).sum(dim=-1)
+
+
+def quiet_transformers() -> None:
+    """No progress bars or advice from transformers while colorbench draws its own."""
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()

@@ -1,0 +1,54 @@
+"""The generative VLM families ``hf-vlm`` supports, and what differs between them.
+
+Keyed by the checkpoint's ``config.model_type``. Everything else (image preprocessing,
+image token expansion, the chat template) comes from the checkpoint's own processor; a
+family entry records only the few facts a likelihood scorer must know beyond that. This
+module imports nothing heavy, so ``colorbench list`` and error messages can name the
+families without importing transformers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Family:
+    """One architecture family of generative VLMs."""
+
+    #: ``config.model_type`` of its checkpoints
+    model_type: str
+    #: how people name it
+    name: str
+    #: the processor wants ``[[image], [image], ...]`` (one list per sample)
+    nested_images: bool = False
+    #: False where the processor builds the prompt itself (PaliGemma: no chat template)
+    chat_template: bool = True
+    #: M-RoPE (Qwen2-VL, Qwen2.5-VL): text after the image continues at the prefix's last
+    #: position + 1, not at the prefix length, so answer positions are computed from the
+    #: model's ``rope_deltas``
+    mrope: bool = False
+    #: ``token_type_ids`` of answer tokens in a full forward pass, where the model reads
+    #: them (PaliGemma: 1 = suffix, attended causally; Gemma 3: 0 = text)
+    answer_token_type: int = 0
+
+
+FAMILIES: dict[str, Family] = {
+    f.model_type: f
+    for f in (
+        Family("llava", "LLaVA"),
+        Family("llava_onevision", "LLaVA-OneVision"),
+        Family("qwen2_vl", "Qwen2-VL", mrope=True),
+        Family("qwen2_5_vl", "Qwen2.5-VL", mrope=True),
+        Family("idefics3", "Idefics3", nested_images=True),
+        Family("smolvlm", "SmolVLM", nested_images=True),
+        Family("gemma3", "Gemma 3", nested_images=True),
+        Family("paligemma", "PaliGemma", chat_template=False, answer_token_type=1),
+        Family("internvl", "InternVL"),
+    )
+}
+
+
+def supported() -> str:
+    """``"LLaVA (llava), ..."``: the families, for messages."""
+    return ", ".join(f"{f.name} ({f.model_type})" for f in FAMILIES.values())

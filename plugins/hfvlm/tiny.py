@@ -1,0 +1,379 @@
+"""Tiny random generative VLMs, one per supported family, built offline for tests and demos.
+
+Each is a real transformers model and processor (``save_pretrained`` gives a folder that
+``hf-vlm:<folder>`` loads like a downloaded checkpoint) with a few thousand parameters
+per layer, random weights from a seed, a byte-level BPE tokenizer built with the
+``tokenizers`` library (merges for the colour words, so answers have different token
+counts as real ones do) and a minimal Jinja chat template in the family's style
+(PaliGemma has none, as the real checkpoints). Images are resized to 28-64 pixels.
+
+The models answer at random; tests check them against truths known by construction
+(shared-prefix scores equal full forward passes; a head biased towards one colour
+answers it), never against what a trained model would say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+from colorbench.palette import DEFAULT_PALETTE
+
+#: words the tiny tokenizers merge into tokens (with and without a leading space)
+MERGED_WORDS = (*DEFAULT_PALETTE.names, "gray", "The", "color", "is", "What", "the", "of")
+EOS, PAD = "<|endoftext|>", "<|pad|>"
+#: a llama / gemma style beginning-of-sequence token, where the family uses one
+BOS = "<s>"
+TINY_TEXT = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 4096,
+}
+TINY_VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+}
+
+
+def _merges(words: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
+    """BPE merges that build each word left to right, with and without a leading space."""
+    tokens: list[str] = []
+    merges: list[tuple[str, str]] = []
+    for word in words:
+        for form in (word, "Ġ" + word):
+            current = form[0]
+            for char in form[1:]:
+                if (current, char) not in merges:
+                    merges.append((current, char))
+                    tokens.append(current + char)
+                current += char
+    return tokens, merges
+
+
+def byte_bpe_tokenizer(
+    named: dict[str, str], extra: tuple[str, ...] = (), bos: bool = False
+) -> PreTrainedTokenizerFast:
+    """A saveable byte-level BPE tokenizer with the family's special tokens.
+
+    ``named`` maps the attribute names processors read (``image_token``, ...) to their
+    token; ``extra`` are further special tokens of the chat template. With ``bos`` the
+    tokenizer prepends :data:`BOS` like llama and gemma tokenizers do.
+    """
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {char: i for i, char in enumerate(alphabet)}
+    tokens, merges = _merges(MERGED_WORDS)
+    for token in tokens:
+        vocab.setdefault(token, len(vocab))
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = [EOS, PAD, *([BOS] if bos else []), *named.values(), *extra]
+    backend.add_special_tokens(list(dict.fromkeys(specials)))
+    if bos:
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab_id(backend, BOS))]
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token=EOS,
+        pad_token=PAD,
+        bos_token=BOS if bos else None,
+        extra_special_tokens=named,
+    )
+
+
+def vocab_id(backend: Tokenizer, token: str) -> int:
+    return backend.token_to_id(token)
+
+
+def _ids(tokenizer: PreTrainedTokenizerFast, **names: str) -> dict[str, int]:
+    return {key: tokenizer.convert_tokens_to_ids(token) for key, token in names.items()}
+
+
+def _text(tokenizer: PreTrainedTokenizerFast, **extra: Any) -> dict[str, Any]:
+    """The tiny language model's config, with the tokenizer's size and special ids."""
+    return {
+        **TINY_TEXT,
+        "vocab_size": len(tokenizer),
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """How to build one family's tiny model: ``build() -> (config, processor)``."""
+
+    family: str
+    build: Callable[[], tuple[Any, Any]]
+
+
+# ------------------------------------------------------------------ chat templates
+def _chat(user: str, image: str, assistant: str, end: str, bos: str = "") -> str:
+    """A Jinja chat template: ``user``/``assistant`` turn openers, ``end`` closes a turn."""
+    return (
+        bos + "{% for m in messages %}{% if m['role'] == 'user' %}" + user + "{% else %}"
+        + assistant + "{% endif %}{% for c in m['content'] %}{% if c['type'] == 'image' %}"
+        + image + "{% else %}{{ c['text'] }}{% endif %}{% endfor %}" + end
+        + "{% endfor %}{% if add_generation_prompt %}" + assistant + "{% endif %}"
+    )  # fmt: skip
+
+
+IM_USER, IM_ASSISTANT, IM_END = "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>\n"
+IM_TOKENS = ("<|im_start|>", "<|im_end|>")
+
+
+def _qwen_vl(model_type: str) -> tuple[Any, Any]:
+    tokenizer = byte_bpe_tokenizer(
+        {
+            "image_token": "<|image_pad|>",
+            "video_token": "<|video_pad|>",
+            "vision_start_token": "<|vision_start|>",
+            "vision_end_token": "<|vision_end|>",
+        },
+        IM_TOKENS,
+    )
+    image = "<|vision_start|><|image_pad|><|vision_end|>"
+    template = _chat(IM_USER, image, IM_ASSISTANT, IM_END)
+    pixels = {"min_pixels": 28 * 28, "max_pixels": 56 * 56, "patch_size": 14, "merge_size": 2}
+    processor_class = {
+        "qwen2_vl": transformers.Qwen2VLProcessor,
+        "qwen2_5_vl": transformers.Qwen2_5_VLProcessor,
+    }[model_type]
+    processor = processor_class(
+        image_processor=transformers.Qwen2VLImageProcessor(**pixels),
+        tokenizer=tokenizer,
+        video_processor=transformers.Qwen2VLVideoProcessor(**pixels),
+        chat_template=template,
+    )
+    vision = {
+        "depth": 2,
+        "hidden_size": 32,
+        "embed_dim": 32,
+        "intermediate_size": 64,
+        "out_hidden_size": 32,
+        "num_heads": 4,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "fullatt_block_indexes": [1],
+        "window_size": 56,
+    }
+    rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 10000.0}
+    ids = _ids(
+        tokenizer,
+        image_token_id="<|image_pad|>",
+        video_token_id="<|video_pad|>",
+        vision_start_token_id="<|vision_start|>",
+        vision_end_token_id="<|vision_end|>",
+    )
+    config = transformers.AutoConfig.for_model(
+        model_type,
+        text_config=_text(tokenizer, rope_parameters=rope),
+        vision_config=vision,
+        **ids,
+    )
+    return config, processor
+
+
+def _llava() -> tuple[Any, Any]:
+    """llava-1.5 style: ``USER: <image>\\n... ASSISTANT:`` (a space precedes the answer)."""
+    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True)
+    template = _chat("USER: ", "<image>\n", "ASSISTANT:", " ")
+    image = {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28}}
+    processor = transformers.LlavaProcessor(
+        image_processor=transformers.CLIPImageProcessor(**image),
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=template,
+    )
+    vision = {**TINY_VISION, "image_size": 28, "patch_size": 14, "projection_dim": 32}
+    config = transformers.LlavaConfig(
+        text_config={"model_type": "llama", **_text(tokenizer)},
+        vision_config={"model_type": "clip_vision_model", **vision},
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        image_seq_length=4,
+    )
+    return config, processor
+
+
+def _llava_onevision() -> tuple[Any, Any]:
+    tokenizer = byte_bpe_tokenizer({"image_token": "<image>", "video_token": "<video>"}, IM_TOKENS)
+    template = _chat(IM_USER, "<image>\n", IM_ASSISTANT, IM_END)
+    pixels = {"size": {"height": 28, "width": 28}, "image_grid_pinpoints": [[28, 28]]}
+    processor = transformers.LlavaOnevisionProcessor(
+        image_processor=transformers.LlavaOnevisionImageProcessor(**pixels),
+        tokenizer=tokenizer,
+        video_processor=transformers.LlavaOnevisionVideoProcessor(size={"height": 28, "width": 28}),
+        num_image_tokens=4,
+        vision_feature_select_strategy="full",
+        chat_template=template,
+    )
+    vision = {**TINY_VISION, "image_size": 28, "patch_size": 14}
+    config = transformers.LlavaOnevisionConfig(
+        text_config={"model_type": "qwen2", **_text(tokenizer)},
+        vision_config={"model_type": "siglip_vision_model", **vision},
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
+        image_grid_pinpoints=[[28, 28]],
+        vision_feature_layer=-1,
+    )
+    return config, processor
+
+
+IDEFICS_TOKENS = {
+    "image_token": "<image>",
+    "fake_image_token": "<fake_token_around_image>",
+    "global_image_token": "<global-img>",
+    "end_of_utterance_token": "<end_of_utterance>",
+}
+
+
+def _idefics(model_type: str) -> tuple[Any, Any]:
+    """Idefics3 / SmolVLM: ``User:<image>...<end_of_utterance>\nAssistant:``."""
+    tokenizer = byte_bpe_tokenizer(
+        {**IDEFICS_TOKENS, **({"video_token": "<video>"} if model_type == "smolvlm" else {})},
+        tuple(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)),
+        bos=True,
+    )
+    template = _chat("User:", "<image>", "Assistant:", "<end_of_utterance>\n", bos="<s>")
+    pixels = {
+        "size": {"longest_edge": 32},
+        "max_image_size": {"longest_edge": 32},
+        "do_image_splitting": False,
+    }
+    if model_type == "smolvlm":
+        processor = transformers.SmolVLMProcessor(
+            image_processor=transformers.SmolVLMImageProcessor(**pixels),
+            tokenizer=tokenizer,
+            video_processor=transformers.SmolVLMVideoProcessor(),
+            image_seq_len=1,
+            chat_template=template,
+        )
+        config_class = transformers.SmolVLMConfig
+    else:
+        processor = transformers.Idefics3Processor(
+            image_processor=transformers.Idefics3ImageProcessor(**pixels),
+            tokenizer=tokenizer,
+            image_seq_len=1,
+            chat_template=template,
+        )
+        config_class = transformers.Idefics3Config
+    config = config_class(
+        text_config={"model_type": "llama", **_text(tokenizer)},
+        vision_config={**TINY_VISION, "image_size": 32, "patch_size": 16},
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        scale_factor=2,
+    )
+    return config, processor
+
+
+def _gemma3() -> tuple[Any, Any]:
+    """Gemma 3: the template starts with ``<bos>`` itself; image tokens attend both ways."""
+    names = {"boi_token": "<start_of_image>", "image_token": "<image_soft_token>",
+             "eoi_token": "<end_of_image>"}  # fmt: skip
+    tokenizer = byte_bpe_tokenizer(names, ("<start_of_turn>", "<end_of_turn>"), bos=True)
+    template = _chat(
+        "<start_of_turn>user\n",
+        "<start_of_image>",
+        "<start_of_turn>model\n",
+        "<end_of_turn>\n",
+        bos="<s>",
+    )
+    pixels = {"size": {"height": 28, "width": 28}}
+    processor = transformers.Gemma3Processor(
+        image_processor=transformers.Gemma3ImageProcessor(**pixels),
+        tokenizer=tokenizer,
+        image_seq_length=4,
+        chat_template=template,
+    )
+    text = _text(tokenizer, head_dim=8, sliding_window=16, query_pre_attn_scalar=8)
+    config = transformers.Gemma3Config(
+        text_config=text,
+        vision_config={**TINY_VISION, "image_size": 28, "patch_size": 7},
+        mm_tokens_per_image=4,
+        boi_token_index=tokenizer.convert_tokens_to_ids("<start_of_image>"),
+        eoi_token_index=tokenizer.convert_tokens_to_ids("<end_of_image>"),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image_soft_token>"),
+    )
+    return config, processor
+
+
+def _paligemma() -> tuple[Any, Any]:
+    """PaliGemma: no chat template; the processor builds ``<image>... <bos>question\n``."""
+    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True)
+    image_processor = transformers.SiglipImageProcessor(size={"height": 28, "width": 28})
+    image_processor.image_seq_length = 4
+    processor = transformers.PaliGemmaProcessor(
+        image_processor=image_processor, tokenizer=tokenizer
+    )
+    config = transformers.PaliGemmaConfig(
+        text_config={"model_type": "gemma", **_text(tokenizer, head_dim=8)},
+        vision_config={**TINY_VISION, "image_size": 28, "patch_size": 14, "projection_dim": 32},
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        projection_dim=32,
+        hidden_size=32,
+    )
+    return config, processor
+
+
+def _internvl() -> tuple[Any, Any]:
+    names = {"start_image_token": "<img>", "end_image_token": "</img>",
+             "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}  # fmt: skip
+    tokenizer = byte_bpe_tokenizer(names, IM_TOKENS)
+    template = _chat(IM_USER, "<IMG_CONTEXT>\n", IM_ASSISTANT, IM_END)
+    pixels = {"size": {"height": 28, "width": 28}, "max_patches": 1}
+    processor = transformers.InternVLProcessor(
+        image_processor=transformers.GotOcr2ImageProcessor(**pixels),
+        tokenizer=tokenizer,
+        video_processor=transformers.InternVLVideoProcessor(size={"height": 28, "width": 28}),
+        image_seq_length=1,
+        chat_template=template,
+    )
+    vision = {**TINY_VISION, "image_size": [28, 28], "patch_size": [14, 14]}
+    config = transformers.InternVLConfig(
+        text_config={"model_type": "qwen2", **_text(tokenizer)},
+        vision_config=vision,
+        image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
+        image_seq_length=1,
+    )
+    return config, processor
+
+
+TINY: dict[str, Callable[[], tuple[Any, Any]]] = {
+    "qwen2_vl": lambda: _qwen_vl("qwen2_vl"),
+    "qwen2_5_vl": lambda: _qwen_vl("qwen2_5_vl"),
+    "llava": _llava,
+    "llava_onevision": _llava_onevision,
+    "idefics3": lambda: _idefics("idefics3"),
+    "smolvlm": lambda: _idefics("smolvlm"),
+    "gemma3": _gemma3,
+    "paligemma": _paligemma,
+    "internvl": _internvl,
+}
+
+
+def tiny_model(family: str, seed: int = 0) -> tuple[torch.nn.Module, Any]:
+    """The family's tiny model (random weights from ``seed``, global RNG untouched) and
+    its processor."""
+    config, processor = TINY[family]()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = transformers.AutoModelForImageTextToText.from_config(config)
+    return model.eval(), processor
