@@ -29,12 +29,12 @@ RESULTS = Path(__file__).with_name("RESULTS-interpret.md")
 def worker(config: dict) -> dict:
     """Run the neuron analysis once and measure it (inside a fresh process)."""
     import torch
+
+    from colorbench.pluginmanager import load_plugins
     from colorbench.plugins.interpret.analyses import open_model, spread_samples
     from colorbench.plugins.interpret.corpus import Corpus, folder_corpus, skimage_corpus
     from colorbench.plugins.interpret.layers import RESNET_LAYERS
     from colorbench.plugins.interpret.neurons import NeuronSettings, analyze_neurons
-
-    from colorbench.pluginmanager import load_plugins
 
     torch.set_num_threads(config["threads"])
     plugins = load_plugins()

@@ -24,6 +24,7 @@ from colorbench import __version__
 from colorbench.argtypes import positive_int
 from colorbench.config import NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
 from colorbench.errors import ColorbenchError
+from colorbench.names import printable
 
 if TYPE_CHECKING:
     from colorbench.pluginmanager import Plugins
@@ -144,7 +145,7 @@ def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
 
     board = build(args.results, args.out, args.baseline)
     for warning in board.warnings:
-        print(f"colorbench: warning: {warning}", file=sys.stderr)
+        print(f"colorbench: warning: {printable(warning)}", file=sys.stderr)
     if not args.quiet:
         session.console.print(
             f"leaderboard of {len(board.models)} models x {len(board.tasks)} tasks "
@@ -390,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     except ColorbenchError as exc:
-        print(f"colorbench: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"colorbench: error: {printable(' '.join(str(exc).split()))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("colorbench: interrupted", file=sys.stderr)

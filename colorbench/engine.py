@@ -41,6 +41,7 @@ from colorbench.checkpoint import (
 from colorbench.device import auto_batch_size
 from colorbench.errors import Interrupted
 from colorbench.lock import DirectoryLock
+from colorbench.names import printable
 from colorbench.plan import ModelPlan, Plan, SetPlan
 from colorbench.pluginmanager import Plugins
 from colorbench.predictions import chunk_table
@@ -343,5 +344,8 @@ class _ModelRun:
 
     def _warn(self, message: str) -> None:
         self.warnings.print(
-            f"colorbench: warning: {message}", markup=False, highlight=False, soft_wrap=True
+            f"colorbench: warning: {printable(message)}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )

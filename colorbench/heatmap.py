@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from colorbench.atomic import atomic_path
+from colorbench.names import printable
 
 if TYPE_CHECKING:
     from colorbench.leaderboard import Leaderboard
@@ -44,6 +45,7 @@ def grid(board: Leaderboard) -> np.ndarray:
 
 
 def _label(model: str, kind: str) -> str:
+    model, kind = printable(model), printable(kind)  # results folders are shared: untrusted
     name = model if len(model) <= MAX_LABEL else model[: MAX_LABEL - 1] + "…"
     marker = KIND_STYLE.get(kind, UNKNOWN_KIND)[0]
     return f"{name} {marker} {kind}"
@@ -72,7 +74,9 @@ def draw(board: Leaderboard, path: Path) -> Path | None:
             text = f"{s.value:.1f}\n{s.ci_low:.1f}–{s.ci_high:.1f}"
             ax.text(j, i, text, ha="center", va="center", color=ink, fontsize=8, parse_math=False)
     kinds = [board.kind(m) for m in board.models]
-    ax.set_xticks(range(cols), board.tasks, rotation=30, ha="right", parse_math=False)
+    ax.set_xticks(
+        range(cols), [printable(t) for t in board.tasks], rotation=30, ha="right", parse_math=False
+    )
     ax.set_yticks(
         range(rows),
         [_label(m, k) for m, k in zip(board.models, kinds, strict=True)],

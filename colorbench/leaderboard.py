@@ -26,6 +26,7 @@ from colorbench.atomic import write_text
 from colorbench.compare import comparison
 from colorbench.errors import ColorbenchError, suggest
 from colorbench.markdown import escape
+from colorbench.names import csv_text
 from colorbench.paired import PairedDifference
 from colorbench.summary import parse
 
@@ -131,24 +132,24 @@ class Leaderboard:
         rows = []
         for model in self.models:
             row: dict[str, object] = {
-                "model": _csv_text(model),
-                "weights": _csv_text(self._weights(model, short=False)),
+                "model": csv_text(model),
+                "weights": csv_text(self._weights(model, short=False)),
                 "samples": self._samples(model),
             }
             for task in self.tasks:
-                s = self.score(model, task)
-                row[task] = s.value if s else None
-                row[f"{task} ci_low"] = s.ci_low if s else None
-                row[f"{task} ci_high"] = s.ci_high if s else None
-                row[f"{task} n"] = s.n if s else None
-                row[f"{task} delta"] = self.delta(model, task)
+                s, column = self.score(model, task), csv_text(task)
+                row[column] = s.value if s else None
+                row[f"{column} ci_low"] = s.ci_low if s else None
+                row[f"{column} ci_high"] = s.ci_high if s else None
+                row[f"{column} n"] = s.n if s else None
+                row[f"{column} delta"] = self.delta(model, task)
                 test = self.tests.get((model, task))
-                row[f"{task} delta p"] = test.p_value if test else None
-                row[f"{task} table"] = _link(s.table, out_dir) if s and s.table else None
+                row[f"{column} delta p"] = test.p_value if test else None
+                row[f"{column} table"] = _link(s.table, out_dir) if s and s.table else None
             rows.append(row)
         frame = pd.DataFrame(rows)
         for task in self.tasks:
-            frame[f"{task} n"] = frame[f"{task} n"].astype("Int64")
+            frame[f"{csv_text(task)} n"] = frame[f"{csv_text(task)} n"].astype("Int64")
         return frame
 
     def to_markdown(self, out_dir: Path, results_dir: Path) -> str:
@@ -246,11 +247,6 @@ def _link(path: Path, out_dir: Path) -> str:
     return quote(Path(rel).as_posix())
 
 
-def _csv_text(text: str) -> str:
-    """Neutralise spreadsheet formulas in plugin-supplied text (CSV injection)."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
-
-
 def read_score(path: Path) -> Score:
     """One summary.json as a leaderboard score; ``ValueError`` says why a file is not usable."""
     stored = parse(path)
@@ -284,21 +280,11 @@ def collect(results: Path) -> Leaderboard:
             f"results folder {results} does not exist; run `colorbench run` first or pass --results"
         )
     board = Leaderboard(scores=[])
-    seen: dict[tuple[str, str], Path] = {}
     for path in sorted(results.glob("*/*/summary.json")):
-        try:
-            score = read_score(path)
+        try:  # parse ties each summary to its folder, so no (model, task) is found twice
+            board.scores.append(read_score(path))
         except ValueError as exc:
             board.warnings.append(f"skipping {path}: {exc}")
-            continue
-        key = (score.model, score.task)
-        if key in seen:
-            board.warnings.append(
-                f"skipping {path}: {score.model!r} on {score.task!r} is already in {seen[key]}"
-            )
-            continue
-        seen[key] = path
-        board.scores.append(score)
     return board
 
 
@@ -314,6 +300,11 @@ def build(
     when that model has results, else no baseline; a baseline that was asked for but has
     no results is an error that suggests the nearest model.
     """
+    if Path(out).suffix.lower() != ".md":
+        raise ColorbenchError(
+            f"--out {out} is not a markdown (.md) file; leaderboard.csv and the heatmap are "
+            "written beside it, so pass e.g. --out leaderboard/README.md"
+        )
     settings = read_settings(out.parent)
     board = collect(results)
     board.footer = settings.footer

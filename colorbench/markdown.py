@@ -7,14 +7,17 @@ import re
 
 import pandas as pd
 
+from colorbench.names import printable
+
 
 def escape(text: object) -> str:
     """Make any value safe inside a markdown table cell.
 
     Model ids, labels and paths come from plugins and users: ``|`` would split a cell,
-    a newline would end the row and raw HTML would render. All are neutralised.
+    a newline would end the row, raw HTML would render and a terminal escape sequence would
+    act on whoever cats the file. All are neutralised.
     """
-    s = html.escape(" ".join(str(text).split()), quote=False)
+    s = html.escape(printable(" ".join(str(text).split())), quote=False)
     return re.sub(r"([\\`*_\[\]|])", r"\\\1", s)
 
 

@@ -19,6 +19,7 @@ import pluggy
 
 from colorbench import hookspecs
 from colorbench.errors import PluginError
+from colorbench.names import printable
 from colorbench.registry import Registry
 
 GROUP = "colorbench"
@@ -182,4 +183,4 @@ def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins
 def report_problems(plugins: Plugins, stream=None) -> None:
     """Print one line per broken plugin (to stderr by default); the working plugins stay usable."""
     for line in plugins.problems:
-        print(f"colorbench: warning: {line}", file=stream or sys.stderr)
+        print(f"colorbench: warning: {printable(line)}", file=stream or sys.stderr)

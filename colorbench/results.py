@@ -77,10 +77,10 @@ def check_owner(model_dir: Path, model_id: str) -> None:
     """Refuse a model folder holding another model's results (planted, or written by a
     colorbench whose folder names were not unique): they would be mixed or replaced."""
     for path in sorted(Path(model_dir).glob(f"*/{summary_json.FILENAME}")):
-        stored = summary_json.read(path.parent)
-        if stored is not None and stored.model != model_id:
+        stored = summary_json.stored_model(path)
+        if stored is not None and stored != model_id:
             raise ColorbenchError(
-                f"{model_dir} holds results of model {printable(repr(stored.model))}, not "
+                f"{model_dir} holds results of model {printable(repr(stored))}, not "
                 f"{model_id!r}; move that folder away or pass another --out"
             )
 

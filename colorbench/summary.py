@@ -19,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from colorbench.atomic import write_json
+from colorbench.names import model_slug, printable
 from colorbench.task import Headline, TaskSummary
 
 SCHEMA = "colorbench.summary/1"
+#: slack (in percentage points) for a headline computed in floating point, e.g. a CI bound
+#: of 99.99999999999999 around a value of 100.0
+TOLERANCE = 1e-6
 FILENAME = "summary.json"
 
 
@@ -86,36 +90,84 @@ def write(directory: Path, doc: dict[str, Any]) -> None:
 
 
 def parse(path: Path) -> StoredSummary:
-    """Parse and check one ``summary.json``; ``ValueError`` says why it is not a usable one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"unreadable JSON ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ValueError(f"not a colorbench summary (schema is not {SCHEMA!r})")
+    """Parse and check one ``summary.json``; ``ValueError`` says why it is not a usable one.
+
+    A results folder is shared, so nothing in the file is trusted: the headline must be a
+    percentage inside its 95% interval with n >= 1, the stored tables must load, and the
+    file must sit in the folder its model and task belong in (``<model-slug>/<task>/``).
+    """
+    data = _load(path)
     summary = data.get("summary")
     headline = summary.get("headline") if isinstance(summary, dict) else None
     if not isinstance(headline, dict):
         raise ValueError("no summary.headline")
     n = headline.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"headline n is not a count: {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"headline n is not a count >= 1: {n!r}")
+    model, task = _text(data.get("model"), "model"), _text(data.get("task"), "task")
+    _check_folder(Path(path), model, task)
+    value = _number(headline.get("value"), "headline value")
+    low = _number(headline.get("ci_low"), "headline ci_low")
+    high = _number(headline.get("ci_high"), "headline ci_high")
+    inside = low <= value + TOLERANCE and value <= high + TOLERANCE
+    if not (inside and low >= -TOLERANCE and high <= 100 + TOLERANCE):
+        raise ValueError(
+            f"headline {value!r} with 95% CI {low!r}-{high!r} is not a percentage inside "
+            "its interval"
+        )
+    try:
+        TaskSummary.from_dict(summary)
+    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+        raise ValueError(f"malformed summary tables or headline ({type(exc).__name__})") from None
     provenance, files = data.get("provenance"), data.get("files")
     return StoredSummary(
         path=Path(path),
-        model=_text(data.get("model"), "model"),
-        task=_text(data.get("task"), "task"),
+        model=model,
+        task=task,
         headline=Headline(
             metric=_text(headline.get("metric"), "headline metric"),
-            value=_number(headline.get("value"), "headline value"),
+            value=value,
             n=n,
-            ci_low=_number(headline.get("ci_low"), "headline ci_low"),
-            ci_high=_number(headline.get("ci_high"), "headline ci_high"),
+            ci_low=low,
+            ci_high=high,
         ),
         provenance=provenance if isinstance(provenance, dict) else {},
         files=files if isinstance(files, dict) else {},
         summary=summary,
     )
+
+
+def stored_model(path: Path) -> str | None:
+    """The ``model`` a colorbench ``summary.json`` names, checked no further (None when the
+    file is not one): enough to tell that a folder holds another model's results."""
+    try:
+        model = _load(path).get("model")
+    except ValueError:
+        return None
+    return model if isinstance(model, str) else None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"unreadable JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"not a colorbench summary (schema is not {SCHEMA!r})")
+    return data
+
+
+def _check_folder(path: Path, model: str, task: str) -> None:
+    folder = path.parent
+    if folder.name != task:
+        raise ValueError(
+            f"its task {printable(repr(task))} does not match its folder {folder.name!r}"
+        )
+    if folder.parent.name != model_slug(model):
+        raise ValueError(
+            f"its model {printable(repr(model))} belongs in folder {model_slug(model)!r}, "
+            f"not {folder.parent.name!r}"
+        )
 
 
 def read(directory: Path) -> StoredSummary | None:

@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from colorbench.plugins import openclip_catalog
-from colorbench.plugins.openclip_catalog import HUB_PREFIX, RANDOM_PREFIX
 
 import colorbench
 from colorbench.adapter import ContrastiveAdapter
 from colorbench.device import torch_dtype
 from colorbench.errors import ColorbenchError
+from colorbench.plugins import openclip_catalog
+from colorbench.plugins.openclip_catalog import HUB_PREFIX, RANDOM_PREFIX
 
 
 @colorbench.hookimpl

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import open_clip
 import torch
+
+from colorbench.errors import ColorbenchError, suggest
 from colorbench.plugins import openclip_catalog
 from colorbench.plugins.openclip_catalog import HUB_PREFIX, RANDOM_PREFIX
 from colorbench.plugins.openclip_weights import (
@@ -24,8 +26,6 @@ from colorbench.plugins.openclip_weights import (
     pretrained_weights,
     require_hub_repos,
 )
-
-from colorbench.errors import ColorbenchError, suggest
 from colorbench.weights import load_into, load_state_dict
 
 #: preprocessing keys a pretrained tag may override (as open_clip merges them)

@@ -32,6 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+
+import colorbench
+from colorbench.palette import Palette
+from colorbench.task import Headline, Prompt, Task, TaskSummary
 from colorbench.tasks import questions
 from colorbench.tasks.tables import (
     GROUPS,
@@ -42,11 +47,6 @@ from colorbench.tasks.tables import (
     outcome_rates,
 )
 from colorbench.tasks.xkcd import BASIC_TERMS, XkcdColorsSet, lab
-from matplotlib.figure import Figure
-
-import colorbench
-from colorbench.palette import Palette
-from colorbench.task import Headline, Prompt, Task, TaskSummary
 
 #: chroma C*ab below which a colour is drawn in the neutral strip of the figure: its hue
 #: angle is numerically unstable and means nothing to a viewer

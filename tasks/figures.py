@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from colorbench.tasks.tables import GROUPS
 
 if TYPE_CHECKING:

@@ -13,6 +13,9 @@ from abc import abstractmethod
 from pathlib import Path
 
 import pandas as pd
+
+from colorbench.palette import Palette
+from colorbench.task import Headline, Prompt, Task, TaskSummary
 from colorbench.tasks import figures, questions
 from colorbench.tasks.tables import (
     confusion,
@@ -22,9 +25,6 @@ from colorbench.tasks.tables import (
     image_clusters,
     outcome_rates,
 )
-
-from colorbench.palette import Palette
-from colorbench.task import Headline, Prompt, Task, TaskSummary
 
 
 class ShapesTask(Task):

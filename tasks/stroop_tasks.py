@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
+from colorbench.palette import Palette
+from colorbench.task import Prompt, Task, TaskSummary
 from colorbench.tasks import figures, questions
 from colorbench.tasks.tables import (
     GROUPS,
@@ -22,9 +25,6 @@ from colorbench.tasks.tables import (
     outcome_rates,
     with_groups,
 )
-
-from colorbench.palette import Palette
-from colorbench.task import Prompt, Task, TaskSummary
 
 FONT_PROMPT = Prompt("font", "The word is written in {c} font", "font", questions.FONT)
 

@@ -9,18 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from plugin_fixtures import plugin, private_site, stimulus_set, write_module
+from plugins_support import plugin, stimulus_set, write_module
 
 import colorbench
 from colorbench.api import Results, make_config
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE
 from colorbench.task import Headline, TaskSummary
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    return private_site(tmp_path, monkeypatch)
 
 
 def fake_run(model: str, task: str, answers: list[str]) -> types.SimpleNamespace:

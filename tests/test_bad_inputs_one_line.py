@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fake_plugin import config
+from fake_support import config
 from PIL import Image
 
 from colorbench import atomic
@@ -153,7 +153,7 @@ def enospc_when(monkeypatch, needle: str) -> None:
 
 
 def test_disk_full_during_a_run_keeps_finished_chunks(tmp_path, monkeypatch):
-    plugins = load_plugins(["fake_plugin"], entrypoints=False)
+    plugins = load_plugins(["fake_support"], entrypoints=False)
     enospc_when(monkeypatch, ".chunk-000001")
     with pytest.raises(ColorbenchError) as info:
         evaluate(config(tmp_path, samples=20, batch_size=256), plugins)

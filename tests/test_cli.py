@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from plugin_fixtures import MODEL_AND_TASK, plugin, private_site, write_module
+from plugins_support import MODEL_AND_TASK, plugin, write_module
 
 from colorbench import __version__, api
 from colorbench.cli import main, split_plugin_specs
@@ -44,11 +44,6 @@ class Probe(Analysis):
 def colorbench_register_analyses(register):
     register(Probe())
 """
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    return private_site(tmp_path, monkeypatch)
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

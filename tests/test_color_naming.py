@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from colorbench.tasks.color_naming import ColorNamingTask
-from colorbench.tasks.xkcd import MIN_DELTA_E, XkcdColorsSet, head_term, load_xkcd_colors
 from matplotlib.colors import XKCD_COLORS
 from skimage.color import deltaE_cie76, deltaE_ciede2000, rgb2lab
 
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Color, Palette
 from colorbench.pluginmanager import load_plugins
+from colorbench.tasks.color_naming import ColorNamingTask
+from colorbench.tasks.xkcd import MIN_DELTA_E, XkcdColorsSet, head_term, load_xkcd_colors
 
 BASIC = set(DEFAULT_PALETTE.names)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fake_plugin import MajorityAdapter, config
+from fake_support import MajorityAdapter, config
 
 from colorbench.api import evaluate
 from colorbench.distributed import rounds
@@ -31,7 +31,7 @@ def test_rounds_deal_chunks_round_robin_and_pad_the_last_round():
 
 @pytest.mark.skipif(shutil.which(str(TORCHRUN)) is None, reason="torchrun is not installed")
 def test_two_gloo_processes_resume_and_match_one_process(tmp_path, monkeypatch):
-    plugins = load_plugins(["fake_plugin"], entrypoints=False)
+    plugins = load_plugins(["fake_support"], entrypoints=False)
     reference = evaluate(config(tmp_path / "one", samples=SAMPLES), plugins)
 
     # one process finishes chunk 0 and is interrupted; two ranks share chunks 1, 2, 3
@@ -47,7 +47,7 @@ def test_two_gloo_processes_resume_and_match_one_process(tmp_path, monkeypatch):
     with pytest.raises(Interrupted):
         evaluate(config(out, samples=SAMPLES, batch_size=256), plugins)
     command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2"]
-    command += [str(HERE / "fake_plugin.py"), "--out", str(out), "--samples", str(SAMPLES)]
+    command += [str(HERE / "fake_support.py"), "--out", str(out), "--samples", str(SAMPLES)]
     command += ["--task", "fake-global", "--task", "fake-part", "--batch-size", "256"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

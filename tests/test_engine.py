@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 import torch
-from fake_plugin import CALLS, FakeGlobal, MajorityAdapter, config
-from plugin_fixtures import private_site, write_module
+from fake_support import CALLS, FakeGlobal, MajorityAdapter, config
+from plugins_support import write_module
 
 from colorbench.api import evaluate
 from colorbench.checkpoint import CHUNK_SIZE
@@ -16,21 +16,10 @@ from colorbench.cli import main
 from colorbench.device import auto_batch_size, resolve_precision, resolve_renderer
 from colorbench.errors import ColorbenchError
 from colorbench.plan import MAX_SAMPLES
-from colorbench.pluginmanager import load_plugins
 from colorbench.prefetch import prefetch
 
 SQUARES = 110  # fake-squares combinations: 11 backgrounds x 10 other object colours
 FLAT = 11
-
-
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    return private_site(tmp_path, monkeypatch)
 
 
 def by_task(results):
@@ -214,7 +203,7 @@ def test_a_factory_result_outside_the_protocol_is_one_line_naming_plugin_id_and_
     site, capsys, tmp_path, body, missing
 ):
     name = write_module(site, DUCK.format(body=body))
-    argv = ["-p", "fake_plugin", "-p", name, "run", "--model", "duck", "--task", "fake-flat"]
+    argv = ["-p", "fake_support", "-p", name, "run", "--model", "duck", "--task", "fake-flat"]
     assert main([*argv, "--out", str(tmp_path / "out"), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -224,7 +213,7 @@ def test_a_factory_result_outside_the_protocol_is_one_line_naming_plugin_id_and_
 
 def test_a_duck_typed_adapter_that_meets_the_protocol_runs(site, tmp_path):
     name = write_module(site, DUCK.format(body=f"device = 'cpu'\n    {SCORES}"))
-    argv = ["-p", "fake_plugin", "-p", name, "run", "--model", "duck", "--task", "fake-flat"]
+    argv = ["-p", "fake_support", "-p", name, "run", "--model", "duck", "--task", "fake-flat"]
     assert main([*argv, "--out", str(tmp_path / "out"), "-q"]) == 0
     doc = json.loads((tmp_path / "out" / "duck" / "fake-flat" / "summary.json").read_text())
     assert doc["summary"]["headline"]["n"] == FLAT  # every image answered (all ties: "black")

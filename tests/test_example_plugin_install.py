@@ -24,7 +24,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "colorbench-hf"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def installed_site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pip")
     source = root / "colorbench-hf"  # a copy: building leaves build/ and egg-info behind
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
@@ -35,16 +35,16 @@ def site(tmp_path_factory) -> Path:
     return target
 
 
-def colorbench(site: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+def colorbench(installed_site: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(installed_site), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
     command = [sys.executable, "-m", "colorbench", *argv]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_pip_installed_plugin_shows_up_in_list(site, tmp_path):
-    assert (site / "colorbench_hf-0.1.0.dist-info" / "entry_points.txt").is_file()
-    listed = colorbench(site, tmp_path, "list")
+def test_pip_installed_plugin_shows_up_in_list(installed_site, tmp_path):
+    assert (installed_site / "colorbench_hf-0.1.0.dist-info" / "entry_points.txt").is_file()
+    listed = colorbench(installed_site, tmp_path, "list")
     assert listed.returncode == 0, listed.stderr
     rows = [line for line in listed.stdout.splitlines() if "hf-" in line]
     assert any("hf-clip:*" in row and "│ hf " in row for row in rows)
@@ -57,9 +57,11 @@ def test_pip_installed_plugin_shows_up_in_list(site, tmp_path):
     importlib.util.find_spec("colorbench.engine") is None,
     reason="colorbench.engine (issue 3/7 engine) is not in this checkout yet",
 )
-def test_pip_installed_plugin_runs_end_to_end(site, tmp_path):
+def test_pip_installed_plugin_runs_end_to_end(installed_site, tmp_path):
     argv = ["run", "--model", "hf-clip-tiny-random", "--task", "stroop-white", "--samples", "1"]
-    result = colorbench(site, tmp_path, *argv, "--out", "res", "--device", "cpu", "--quiet")
+    result = colorbench(
+        installed_site, tmp_path, *argv, "--out", "res", "--device", "cpu", "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "res" / "hf-clip-tiny-random" / "stroop-white"
     summary = json.loads((folder / "summary.json").read_text())

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin_fixtures import write_distribution
+from plugins_support import write_distribution
 from test_harness import assert_same_result, cli
 
 from colorbench.harness.spec import harness_name

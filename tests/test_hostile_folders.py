@@ -11,20 +11,16 @@ import json
 import os
 
 import pytest
-from fake_plugin import MajorityAdapter, config
+from fake_support import MajorityAdapter, config
+from test_leaderboard import write_summary
 
 from colorbench.api import evaluate
 from colorbench.atomic import atomic_path, write_text
+from colorbench.cli import main
 from colorbench.errors import ColorbenchError
+from colorbench.leaderboard import build
 from colorbench.lock import DirectoryLock
-from colorbench.pluginmanager import load_plugins
 from colorbench.results import model_slug
-
-
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
-
 
 # -- class 1: symlinks ------------------------------------------------------------------
 
@@ -108,3 +104,62 @@ def test_a_folder_holding_another_models_results_is_refused(plugins, tmp_path):
         evaluate(config(tmp_path, models=["fake/majority"], tasks=["fake-global"]), plugins)
     doc = json.loads(next(tmp_path.glob("*/fake-global/summary.json")).read_text())
     assert doc["model"] == "fake-majority"  # not replaced
+
+
+# -- class 9: the leaderboard trusts nothing in summary.json -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"value": 150.0, "ci": (140.0, 160.0)}, "not a percentage inside its interval"),
+        ({"value": 50.0, "ci": (60.0, 40.0)}, "not a percentage inside its interval"),
+        ({"value": 50.0, "ci": (10.0, 20.0)}, "not a percentage inside its interval"),
+        ({"value": 50.0, "n": 0}, "n is not a count >= 1"),
+    ],
+)
+def test_impossible_headlines_are_skipped_with_a_warning(tmp_path, change, reason):
+    path = write_summary(tmp_path / "results", "model-a", "global-color", **change)
+    board = build(tmp_path / "results", tmp_path / "lb" / "README.md")
+    assert board.models == []
+    assert board.warnings == [f"skipping {path}: {board.warnings[0].split(': ', 1)[1]}"]
+    assert reason in board.warnings[0]
+
+
+def test_a_summary_naming_another_model_than_its_folder_is_skipped(tmp_path):
+    path = write_summary(tmp_path / "results", "model-a", "global-color", 50.0)
+    doc = json.loads(path.read_text())
+    doc["model"] = "openai-RN50"  # someone's edit: model-a's numbers under RN50's name
+    path.write_text(json.dumps(doc))
+    board = build(tmp_path / "results", tmp_path / "lb" / "README.md")
+    assert board.models == []
+    assert "belongs in folder 'openai-RN50', not 'model-a'" in board.warnings[0]
+
+
+def test_formula_task_names_and_escape_codes_are_neutralised(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_summary(results, "model-a", "=HYPERLINK(1)", 50.0)
+    write_summary(results, "model-b\x1b[2Jx", "global-color", 40.0)
+    junk = results / "\x1b]0;owned\x07" / "global-color"
+    junk.mkdir(parents=True)
+    (junk / "summary.json").write_text("{not json")
+    out = tmp_path / "lb" / "README.md"
+    assert main(["leaderboard", "--results", str(results), "--out", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b]0;owned\\x07" in err
+    header = (out.parent / "leaderboard.csv").read_text().splitlines()[0]
+    assert "'=HYPERLINK(1)" in header and ",=" not in header
+    readme = out.read_text()
+    assert "\x1b" not in readme and "model-b\\\\x1b" in readme
+
+
+def test_leaderboard_out_must_be_markdown(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_summary(results, "model-a", "global-color", 50.0)
+    readme = tmp_path / "lb" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text("keep me")
+    out = readme.parent / "leaderboard.csv"
+    code = main(["leaderboard", "--results", str(results), "--out", str(out)])
+    assert code == 2 and "is not a markdown (.md) file" in capsys.readouterr().err
+    assert readme.read_text() == "keep me" and not out.exists()

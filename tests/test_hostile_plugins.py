@@ -10,8 +10,8 @@ import json
 import sys
 
 import pytest
-from fake_plugin import MajorityAdapter, config
-from plugin_fixtures import write_module
+from fake_support import MajorityAdapter, config
+from plugins_support import write_module
 
 import colorbench
 from colorbench import results
@@ -25,15 +25,10 @@ from colorbench.summary import read as read_summary
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
+def import_path(tmp_path, monkeypatch):
     """An import path for throw-away plugin modules; the installed plugins load as usual."""
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
-
-
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
 
 
 # -- class 4: overlapping patterns ------------------------------------------------------
@@ -48,16 +43,16 @@ def colorbench_register_models(register):
 
 
 @pytest.mark.parametrize("name", ["*", "r*", "random-R*", "hf-*", "?andom-RN50", "[rx]andom-*"])
-def test_a_pattern_overlapping_another_plugins_ids_is_a_conflict(site, name):
-    greedy = write_module(site, MODEL_PATTERN.format(name=name))
+def test_a_pattern_overlapping_another_plugins_ids_is_a_conflict(import_path, name):
+    greedy = write_module(import_path, MODEL_PATTERN.format(name=name))
     with pytest.raises(PluginError, match="overlaps") as info:
         load_plugins([greedy])
     message = str(info.value)
     assert f"plugin {greedy!r}" in message and "-p no:" in message and "\n" not in message
 
 
-def test_an_exact_id_inside_another_plugins_pattern_is_a_conflict(site):
-    squatter = write_module(site, MODEL_PATTERN.format(name="random-RN50"))
+def test_an_exact_id_inside_another_plugins_pattern_is_a_conflict(import_path):
+    squatter = write_module(import_path, MODEL_PATTERN.format(name="random-RN50"))
     with pytest.raises(PluginError, match="overlaps") as info:
         load_plugins([squatter])
     assert "'random-RN50' of plugin" in str(info.value) and "'random-*' of plugin" in str(
@@ -65,8 +60,8 @@ def test_an_exact_id_inside_another_plugins_pattern_is_a_conflict(site):
     )
 
 
-def test_patterns_that_cannot_match_one_name_do_not_conflict(site):
-    mine = write_module(site, MODEL_PATTERN.format(name="mine-*"))
+def test_patterns_that_cannot_match_one_name_do_not_conflict(import_path):
+    mine = write_module(import_path, MODEL_PATTERN.format(name="mine-*"))
     plugins = load_plugins([mine])
     assert plugins.models.resolve("mine-x").plugin == mine
     assert plugins.models.resolve("random-RN50").plugin == "openclip"
@@ -91,7 +86,7 @@ def test_pattern_overlap_is_decided_exactly_without_sets(a, b, overlap):
 def test_the_providing_plugin_is_in_provenance(plugins, tmp_path):
     evaluate(config(tmp_path, tasks=["fake-global"]), plugins)
     doc = json.loads((tmp_path / "fake-majority" / "fake-global" / "summary.json").read_text())
-    assert doc["provenance"]["model_plugin"] == "fake_plugin"
+    assert doc["provenance"]["model_plugin"] == "fake_support"
 
 
 # -- class 7: names from plugins used as paths ------------------------------------------
@@ -128,8 +123,8 @@ def colorbench_register_tasks(register):
         ("ok-task", "C:\\x", "stimulus set"),
     ],
 )
-def test_names_that_would_escape_the_results_folder_are_refused(site, task, stim, kind):
-    module = write_module(site, PATH_NAMES.format(task=task, stim=stim))
+def test_names_that_would_escape_the_results_folder_are_refused(import_path, task, stim, kind):
+    module = write_module(import_path, PATH_NAMES.format(task=task, stim=stim))
     with pytest.raises(PluginError) as info:
         load_plugins([module])
     message = str(info.value)

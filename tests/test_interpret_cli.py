@@ -16,12 +16,12 @@ SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
-def plugins():
+def installed():
     return load_plugins()
 
 
-def _parse(plugins, name: str, argv: list[str]) -> argparse.Namespace:
-    analysis = plugins.analyses.get(name)
+def _parse(installed, name: str, argv: list[str]) -> argparse.Namespace:
+    analysis = installed.analyses.get(name)
     parser = argparse.ArgumentParser()
     analysis.add_arguments(parser)
     args = parser.parse_args(argv)
@@ -40,12 +40,12 @@ def image_folder(tmp_path) -> Path:
     return folder
 
 
-def test_neurons_on_random_rn50_writes_table_figures_and_report(plugins, image_folder, tmp_path):
+def test_neurons_on_random_rn50_writes_table_figures_and_report(installed, image_folder, tmp_path):
     out = tmp_path / "neurons"
     argv = ["--model", "random-RN50", "--images", str(image_folder), "--layers", "stem", "layer1"]
     argv += ["--top-k", "2", "--stroop-top", "4", "--max-images", "8", "--out", str(out)]
-    args = _parse(plugins, "neurons", argv)
-    assert plugins.analyses.get("neurons").run(args, plugins) == 0
+    args = _parse(installed, "neurons", argv)
+    assert installed.analyses.get("neurons").run(args, installed) == 0
     table = pd.read_parquet(out / "neurons.parquet")
     assert len(table) == 64 + 256  # every channel of the stem and layer1
     csi = table.csi.dropna()  # NaN: a random unit silent on both corpus images
@@ -59,12 +59,12 @@ def test_neurons_on_random_rn50_writes_table_figures_and_report(plugins, image_f
         assert f"({figure}.png)" in report
 
 
-def test_itsm_on_random_rn50(plugins, tmp_path):
+def test_itsm_on_random_rn50(installed, tmp_path):
     out = tmp_path / "itsm"
     args = _parse(
-        plugins, "itsm", ["--model", "random-RN50", "--max-images", "8", "--out", str(out)]
+        installed, "itsm", ["--model", "random-RN50", "--max-images", "8", "--out", str(out)]
     )
-    assert plugins.analyses.get("itsm").run(args, plugins) == 0
+    assert installed.analyses.get("itsm").run(args, installed) == 0
     table = pd.read_csv(out / "itsm.csv")
     assert len(table) == 8
     assert table.part_area.between(0, 0.5).all()  # shapes cover less than half the image
@@ -73,23 +73,23 @@ def test_itsm_on_random_rn50(plugins, tmp_path):
     ).read_text()
 
 
-def test_unreadable_image_folder_is_one_line_error(plugins, tmp_path):
-    args = _parse(plugins, "neurons", ["--model", "random-RN50", "--images", str(tmp_path / "x")])
+def test_unreadable_image_folder_is_one_line_error(installed, tmp_path):
+    args = _parse(installed, "neurons", ["--model", "random-RN50", "--images", str(tmp_path / "x")])
     with pytest.raises(ColorbenchError, match="not a readable folder"):
-        plugins.analyses.get("neurons").run(args, plugins)
+        installed.analyses.get("neurons").run(args, installed)
 
 
-def test_impossible_multimodal_threshold_is_refused(plugins):
-    args = _parse(plugins, "neurons", ["--model", "random-RN50", "--multimodal-threshold", "0.5"])
+def test_impossible_multimodal_threshold_is_refused(installed):
+    args = _parse(installed, "neurons", ["--model", "random-RN50", "--multimodal-threshold", "0.5"])
     with pytest.raises(ColorbenchError, match="<= 0.33"):
-        plugins.analyses.get("neurons").run(args, plugins)
+        installed.analyses.get("neurons").run(args, installed)
 
 
 @pytest.mark.slow
-def test_neurons_on_random_rn50_all_layers_default_corpus(plugins, tmp_path):
+def test_neurons_on_random_rn50_all_layers_default_corpus(installed, tmp_path):
     out = tmp_path / "neurons"
     args = _parse(
-        plugins,
+        installed,
         "neurons",
         [
             "--model",
@@ -104,6 +104,6 @@ def test_neurons_on_random_rn50_all_layers_default_corpus(plugins, tmp_path):
             str(out),
         ],
     )
-    assert plugins.analyses.get("neurons").run(args, plugins) == 0
+    assert installed.analyses.get("neurons").run(args, installed) == 0
     table = pd.read_parquet(out / "neurons.parquet")
     assert list(table.groupby("layer", sort=False).size()) == [64, 256, 512, 1024, 2048]

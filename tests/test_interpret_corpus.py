@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import skimage
 import torch
-from colorbench.plugins.interpret.corpus import SKIMAGE_IMAGES, folder_corpus, skimage_corpus
 from PIL import Image
 
 from colorbench.errors import ColorbenchError
+from colorbench.plugins.interpret.corpus import SKIMAGE_IMAGES, folder_corpus, skimage_corpus
 
 
 def test_default_corpus_uses_only_images_the_wheel_ships():

@@ -3,6 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from interpret_support import FakeShapes, scale01
+from open_clip.modified_resnet import ModifiedResNet
+
+from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugins.interpret.itsm import (
     JointSpace,
     analyze_itsm,
@@ -10,10 +14,6 @@ from colorbench.plugins.interpret.itsm import (
     resnet_spatial,
     similarity_maps,
 )
-from interpret_support import FakeShapes, scale01
-from open_clip.modified_resnet import ModifiedResNet
-
-from colorbench.palette import DEFAULT_PALETTE
 
 torch.set_num_threads(2)
 PALETTE = torch.tensor(DEFAULT_PALETTE.rgb_array(), dtype=torch.float32) / 255

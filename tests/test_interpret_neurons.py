@@ -5,6 +5,9 @@ import colorsys
 import numpy as np
 import pytest
 import torch
+from interpret_support import FakeStroop, TensorCorpus, blob_images, pointwise_encoder, scale01
+from torch import nn
+
 from colorbench.plugins.interpret.indices import (
     LUMA,
     Thresholds,
@@ -14,8 +17,6 @@ from colorbench.plugins.interpret.indices import (
     pearson,
 )
 from colorbench.plugins.interpret.neurons import NeuronSettings, analyze_neurons
-from interpret_support import FakeStroop, TensorCorpus, blob_images, pointwise_encoder, scale01
-from torch import nn
 
 torch.set_num_threads(2)
 

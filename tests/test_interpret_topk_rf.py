@@ -3,13 +3,14 @@
 import open_clip
 import pytest
 import torch
+from torch import nn
+
 from colorbench.plugins.interpret.receptive_field import (
     ReceptiveField,
     crop_patches,
     receptive_field,
 )
 from colorbench.plugins.interpret.topk import TopK, spatial_max
-from torch import nn
 
 torch.set_num_threads(2)
 

@@ -14,13 +14,10 @@ import pytest
 from colorbench.cli import main
 from colorbench.errors import ColorbenchError
 from colorbench.leaderboard import build
+from colorbench.results import model_slug
 from colorbench.summary import SCHEMA
 
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-
-
-def slug(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", model)
 
 
 def write_summary(
@@ -33,10 +30,10 @@ def write_summary(
     samples: int = 1,
     weights: str = "random",
 ) -> Path:
-    folder = results / slug(model) / task
+    folder = results / model_slug(model) / task
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "table.md").write_text(f"| {task} |\n")
-    low, high = ci or (value - 2.0, value + 2.0)
+    low, high = ci or (max(0.0, value - 2.0), min(100.0, value + 2.0))
     data = {
         "schema": SCHEMA,
         "model": model,
@@ -162,22 +159,22 @@ def test_malformed_and_foreign_files_are_skipped_with_a_warning_naming_them(resu
     (results / "notes.txt").write_text("not a result")
     nan_value = write_summary(results, "weird", "global-color", float("nan"))
     strange_n = write_summary(results, "strange", "global-color", 50.0, n=-1)
-    duplicate = results / "zz-copy" / "global-color" / "summary.json"  # a copied result folder
-    shutil.copytree(results / "openai-RN50" / "global-color", duplicate.parent)
+    copied = results / "zz-copy" / "global-color" / "summary.json"  # a copied result folder
+    shutil.copytree(results / "openai-RN50" / "global-color", copied.parent)
     board = build(results, tmp_path / "lb" / "README.md")
     assert board.models == ["ideal-observer", "openai-RN50", "random-RN50"]
     assert len(board.warnings) == 7
     named = {str(results / rel) for rel in bad} | {str(nan_value), str(strange_n)}
-    named.add(str(duplicate))
+    named.add(str(copied))
     assert {w.split(": ")[0].removeprefix("skipping ") for w in board.warnings} == named
-    assert any("already in" in w for w in board.warnings)
+    assert any("belongs in folder 'openai-RN50', not 'zz-copy'" in w for w in board.warnings)
     assert any("not a colorbench summary" in w for w in board.warnings)
 
 
 def test_plugin_supplied_text_cannot_break_or_inject_into_the_table(results, tmp_path):
     evil = "evil|model\n| injected | row |<script>alert(1)</script>[x](http://e)"
     write_summary(results, evil, "global-color", 12.5)
-    write_summary(results, "=HYPERLINK(1)", "global-color", 1.0)
+    write_summary(results, "=HYPERLINK(1)", "global-color", 12.0)
     out = tmp_path / "lb" / "README.md"
     build(results, out)
     lines = out.read_text().splitlines()
@@ -189,7 +186,9 @@ def test_plugin_supplied_text_cannot_break_or_inject_into_the_table(results, tmp
     assert "&lt;script&gt;" in text and text.count("<") == text.count("<br>")  # no raw HTML
     assert "\\[x\\](http://e)" in text
     frame = pd.read_csv(out.parent / "leaderboard.csv")
-    assert "'=HYPERLINK(1)" in set(frame["model"]) and evil in set(frame["model"])
+    assert "'=HYPERLINK(1)" in set(frame["model"]) and evil.replace("\n", "\\x0a") in set(
+        frame["model"]
+    )
 
 
 def test_baseline_choice(results, tmp_path):

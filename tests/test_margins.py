@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from fake_plugin import config
+from fake_support import config
 
 from colorbench.api import evaluate
 from colorbench.margins import NEAR_TIE, margin_report
@@ -53,7 +53,7 @@ def test_margin_report_counts_near_ties_per_prompt():
 
 
 def test_a_run_stores_margins_and_on_request_every_score(tmp_path):
-    plugins = load_plugins(["fake_plugin"], entrypoints=False)
+    plugins = load_plugins(["fake_support"], entrypoints=False)
     cfg = config(tmp_path, tasks=["fake-flat", "fake-part"], samples=2, keep_scores=True)
     results = {r.task: r for r in evaluate(cfg, plugins)}
     # a flat image: the majority adapter's score is 1 for its colour and 0 for every other

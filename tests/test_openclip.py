@@ -14,10 +14,7 @@ from pathlib import Path
 import open_clip
 import pytest
 import torch
-from colorbench.plugins import openclip_weights
-from colorbench.plugins.openclip import OpenClipAdapter
-from colorbench.plugins.openclip_load import load_weights
-from helpers_openclip import (
+from openclip_support import (
     centre_rn50_image_features,
     flat_images,
     put_in_hub_cache,
@@ -28,6 +25,9 @@ from safetensors.torch import save
 from colorbench.errors import ColorbenchError, WeightsError
 from colorbench.palette import DEFAULT_PALETTE
 from colorbench.pluginmanager import load_plugins
+from colorbench.plugins import openclip_weights
+from colorbench.plugins.openclip import OpenClipAdapter
+from colorbench.plugins.openclip_load import load_weights
 from colorbench.weights import sha256_file
 
 torch.set_num_threads(2)

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from plugin_fixtures import plugin, private_site, write_distribution, write_module
+from plugins_support import plugin, write_distribution, write_module
 
 from colorbench import pluginmanager
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.pluginmanager import load_plugins
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    return private_site(tmp_path, monkeypatch)
 
 
 def test_dash_p_loads_a_module_from_the_path(site):

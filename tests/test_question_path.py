@@ -6,10 +6,10 @@ import json
 import pandas as pd
 import pytest
 import torch
-from colorbench.tasks import paper_tasks
-from plugin_fixtures import write_module
+from plugins_support import write_module
 
 from colorbench.cli import main
+from colorbench.tasks import paper_tasks
 
 torch.set_num_threads(1)
 
@@ -94,7 +94,7 @@ def test_results_record_the_mode_and_the_exact_text_asked(ideal):
 
 
 def test_a_contrastive_model_keeps_similarity_under_scoring_generate(tmp_path):
-    run(tmp_path, "fake-majority", ["fake-global"], "--scoring", "generate", plugin="fake_plugin")
+    run(tmp_path, "fake-majority", ["fake-global"], "--scoring", "generate", plugin="fake_support")
     doc, rows = stored(tmp_path, "fake-majority", "fake-global")
     assert (doc["provenance"]["kind"], doc["provenance"]["scoring"]) == (
         "contrastive",

@@ -3,6 +3,10 @@
 import numpy as np
 import pytest
 import torch
+
+from colorbench.answers import parse_answer
+from colorbench.errors import ColorbenchError
+from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugins import reference
 from colorbench.plugins.reference import (
     Chance,
@@ -15,10 +19,6 @@ from colorbench.plugins.reference import (
     splitmix64,
 )
 from colorbench.tasks import paper_tasks, questions
-
-from colorbench.answers import parse_answer
-from colorbench.errors import ColorbenchError
-from colorbench.palette import DEFAULT_PALETTE
 
 NAMES = DEFAULT_PALETTE.names
 OBJECT = "The color of the object is {c}"

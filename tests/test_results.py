@@ -6,20 +6,13 @@ import json
 
 import pandas as pd
 import pytest
-from fake_plugin import MajorityAdapter, config
+from fake_support import MajorityAdapter, config
 
 import colorbench
 from colorbench.api import evaluate
 from colorbench.atomic import atomic_path, write_text
-from colorbench.pluginmanager import load_plugins
 from colorbench.results import model_slug
 from colorbench.summary import read as read_summary
-
-
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
-
 
 PROVENANCE = {
     "colorbench", "model", "weights_sha256", "torch", "device", "dtype", "seed",

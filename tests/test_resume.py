@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fake_plugin import CALLS, MajorityAdapter, config
+from fake_support import CALLS, MajorityAdapter, config
 
 from colorbench.api import evaluate
 from colorbench.checkpoint import CHUNK_SIZE
@@ -27,17 +27,12 @@ SAMPLES = 20  # 2,200 fake-squares images: chunks of 1024, 1024 and 152
 TASKS = ("fake-global", "fake-part")
 
 
-@pytest.fixture
-def plugins():
-    return load_plugins(["fake_plugin"], entrypoints=False)
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict[str, pd.DataFrame]:
     """Predictions of one uninterrupted run."""
     out = tmp_path_factory.mktemp("reference")
     results = evaluate(
-        config(out, samples=SAMPLES), load_plugins(["fake_plugin"], entrypoints=False)
+        config(out, samples=SAMPLES), load_plugins(["fake_support"], entrypoints=False)
     )
     return {r.task: r.predictions for r in results}
 
@@ -149,7 +144,7 @@ def test_a_second_run_into_the_same_model_directory_is_locked_out(plugins, tmp_p
 def start(out: Path, samples: int, delay: float) -> subprocess.Popen:
     """The fake run in a subprocess, slowed to ``delay`` s per batch of 128 images."""
     env = {**os.environ, "COLORBENCH_FAKE_DELAY": str(delay)}
-    command = [sys.executable, str(HERE / "fake_plugin.py"), "--out", str(out)]
+    command = [sys.executable, str(HERE / "fake_support.py"), "--out", str(out)]
     command += ["--samples", str(samples), "--batch-size", "128"]
     command += [arg for task in TASKS for arg in ("--task", task)]
     return subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)

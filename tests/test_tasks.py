@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from colorbench.tasks import colorbench_register_tasks, paper_tasks
-from colorbench.tasks.shapes_tasks import GlobalColor, PartAttribution
-from colorbench.tasks.stroop_tasks import PromptChoice, StroopColored, StroopWhite
 from PIL import Image
 
 from colorbench.palette import DEFAULT_PALETTE
 from colorbench.stats import wilson_interval
 from colorbench.task import TaskSummary
+from colorbench.tasks import colorbench_register_tasks, paper_tasks
+from colorbench.tasks.shapes_tasks import GlobalColor, PartAttribution
+from colorbench.tasks.stroop_tasks import PromptChoice, StroopColored, StroopWhite
 
 
 def classified(task, rows):

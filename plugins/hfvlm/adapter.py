@@ -37,11 +37,11 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-from colorbench.plugins.hfvlm.families import Family
 from torch.nn.utils.rnn import pad_sequence
 
 from colorbench.adapter import AnswerLogLikelihoods, GenerativeAdapter
 from colorbench.errors import ColorbenchError
+from colorbench.plugins.hfvlm.families import Family
 
 
 @dataclass(frozen=True)

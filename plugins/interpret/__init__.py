@@ -4,9 +4,8 @@ Registers ``colorbench analyze neurons`` and ``colorbench analyze itsm``. The he
 modules (figures, the passes over the encoder) load only when an analysis runs.
 """
 
-from colorbench.plugins.interpret.analyses import ItsmAnalysis, NeuronsAnalysis
-
 import colorbench
+from colorbench.plugins.interpret.analyses import ItsmAnalysis, NeuronsAnalysis
 
 
 @colorbench.hookimpl

@@ -9,10 +9,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+
 from colorbench.plugins.interpret.indices import CLASSES
 from colorbench.plugins.interpret.neurons import NeuronResults
 from colorbench.plugins.interpret.receptive_field import crop_patches
-
 from colorbench.stimuli.base import StimulusSet
 
 _SWATCHES = ["#d62728", "#7f7f7f", "#1f77b4", "#9467bd", "#2ca02c", "#e0e0e0", "#bcbd22"]

@@ -19,6 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from rich.progress import Progress
+from torch import nn
+
+from colorbench.palette import Palette
 from colorbench.plugins.interpret.corpus import Corpus
 from colorbench.plugins.interpret.indices import (
     LABEL_TYPES,
@@ -40,10 +44,6 @@ from colorbench.plugins.interpret.receptive_field import (
     receptive_field,
 )
 from colorbench.plugins.interpret.topk import TopK, spatial_max
-from rich.progress import Progress
-from torch import nn
-
-from colorbench.palette import Palette
 from colorbench.stimuli.base import Sample, StimulusSet
 
 Preprocess = Callable[[torch.Tensor], torch.Tensor]

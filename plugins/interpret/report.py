@@ -6,11 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+
+from colorbench.markdown import escape, table
 from colorbench.plugins.interpret.indices import CLASSES, Thresholds
 from colorbench.plugins.interpret.itsm import ItsmResults
 from colorbench.plugins.interpret.neurons import NeuronResults
-
-from colorbench.markdown import escape, table
 
 
 def layer_summary(results: NeuronResults, thresholds: Thresholds) -> pd.DataFrame:

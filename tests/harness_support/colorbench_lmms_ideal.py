@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from colorbench.plugins.reference import IdealObserver
 from lmms_eval.api.model import lmms
 from lmms_eval.models.registry_v2 import ModelManifest
 
 from colorbench.palette import DEFAULT_PALETTE
+from colorbench.plugins.reference import IdealObserver
 
 MANIFEST = ModelManifest(
     model_id="colorbench_ideal_observer",

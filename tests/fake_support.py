@@ -1,6 +1,6 @@
 """A tiny plugin whose answers are known by construction, for the engine's tests.
 
-Registered through the real hooks (``load_plugins(["fake_plugin"])`` with ``tests/`` on
+Registered through the real hooks (``load_plugins(["fake_support"])`` with ``tests/`` on
 ``sys.path``):
 
 - stimulus sets ``fake-squares`` (an 8x8 background with a 2-3 px square of another
@@ -212,7 +212,7 @@ def config(out: Path, **options: Any) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python tests/fake_plugin.py --out DIR [--samples N] [--task T] [--no-resume] ...``"""
+    """``python tests/fake_support.py --out DIR [--samples N] [--task T] [--no-resume] ...``"""
     from colorbench.api import evaluate
     from colorbench.errors import ColorbenchError
     from colorbench.pluginmanager import load_plugins
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
     )
     try:
-        evaluate(run, load_plugins(["fake_plugin"], entrypoints=False))
+        evaluate(run, load_plugins(["fake_support"], entrypoints=False))
     except ColorbenchError as exc:
         print(f"colorbench: error: {exc}", file=sys.stderr)
         return exc.exit_code

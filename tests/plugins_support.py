@@ -46,10 +46,10 @@ def colorbench_register_tasks(register):
 """
 
 
-#: a plugin registering the stimulus set ``{prefix}-set`` (fake_plugin's one-colour images)
+#: a plugin registering the stimulus set ``{prefix}-set`` (fake_support's one-colour images)
 STIMULUS_SET = """
 import colorbench
-from fake_plugin import FakeFlat
+from fake_support import FakeFlat
 
 @colorbench.hookimpl
 def colorbench_register_stimulus_sets(register):
