@@ -3,17 +3,20 @@
 The flat index space of a stimulus set is cut into chunks of ``CHUNK_SIZE`` images, a
 constant independent of batch size and world size, so a run interrupted anywhere and
 resumed with any number of processes computes exactly the same chunks. A chunk file
-appears atomically when its last image is scored; its existence is the only record of
-progress, so finished chunks survive Ctrl-C, SIGKILL and power loss.
+appears atomically when its last image is scored, and its size and sha256 are then recorded
+in the manifest, so finished chunks survive Ctrl-C, SIGKILL and power loss, and a chunk that
+was truncated, edited or never recorded is recomputed (alone) rather than trusted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,10 @@ from colorbench.names import path_name_problem
 CHUNK_SIZE = 1024
 WORK = ".work"
 MANIFEST = "manifest.json"
+CHUNK_FILE = re.compile(r"chunk-(\d{6})\.parquet")
 #: provenance fields a resumed run must share with the run that wrote the chunks
+#: (every setting that can change an answer: precision via ``dtype`` and the renderer too;
+#: batch size cannot - scoring is per image, and the engine already halves batches on OOM)
 RESUME_KEYS = (
     "model",
     "weights_sha256",
@@ -37,6 +43,8 @@ RESUME_KEYS = (
     "colorbench",
     "seed",
     "samples",
+    "dtype",
+    "renderer",
     "scoring",
     "normalization",
     "keep_scores",
@@ -83,9 +91,10 @@ class WorkDir:
 
     def manifest(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
+            found = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError, RecursionError):
             return None
+        return found if isinstance(found, dict) else None
 
     def open(self, key: dict[str, Any], tasks: list[str], size: int) -> None:
         """Start the set's work, or check that the unfinished work there is the same run.
@@ -118,10 +127,39 @@ class WorkDir:
         return self.path / f"chunk-{chunk:06d}.parquet"
 
     def done(self) -> set[int]:
-        return {int(p.stem.split("-")[1]) for p in self.path.glob("chunk-*.parquet")}
+        """Chunks with a file (checked or not; see :meth:`verified`)."""
+        found = (CHUNK_FILE.fullmatch(p.name) for p in self.path.glob("chunk-*.parquet"))
+        return {int(m.group(1)) for m in found if m}
 
     def write_chunk(self, chunk: int, data: bytes) -> None:
+        """Store a finished chunk, then record its size and checksum in the manifest."""
         write_bytes(self.chunk_path(chunk), data)
+        manifest = self.manifest() or {}
+        records = manifest.get("chunks") if isinstance(manifest.get("chunks"), dict) else {}
+        records[str(chunk)] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        write_json(self.manifest_path, {**manifest, "chunks": records})
+
+    def verified(self) -> tuple[set[int], list[str]]:
+        """The chunks whose file is exactly what was recorded when it was written, and one
+        line per chunk that is not (truncated, edited, unrecorded); those files are removed
+        so that the chunk is computed again."""
+        records = (self.manifest() or {}).get("chunks")
+        records = records if isinstance(records, dict) else {}
+        good, damaged = set(), []
+        for chunk in sorted(self.done()):
+            path = self.chunk_path(chunk)
+            record = records.get(str(chunk))
+            data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+            if isinstance(record, dict) and record == {
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }:
+                good.add(chunk)
+                continue
+            why = "was never recorded" if record is None else "does not match its checksum"
+            damaged.append(f"{path} {why}; computing that chunk again")
+            path.unlink(missing_ok=True)
+        return good, damaged
 
     def read_task(self, task: str, count: int) -> pa.Table:
         """All rows of ``task`` in chunk order, one chunk file in memory at a time."""
@@ -161,6 +199,8 @@ class Resume:
     kept: list[str]
     #: chunks an interrupted run already finished
     done: int
+    #: one line per stored chunk found damaged (it is computed again)
+    damaged: list[str] = field(default_factory=list)
 
 
 def decide(
@@ -181,7 +221,10 @@ def decide(
 
     def finished(task: str) -> bool:
         stored = summary.read(result_dir(task))
-        return stored is not None and resume_key(stored.provenance) == key
+        if stored is None or resume_key(stored.provenance) != key:
+            return False
+        predictions = stored.file("predictions")
+        return predictions is not None and readable_parquet(predictions)
 
     manifest = work.manifest() if resume else None
     kept: list[str] = []
@@ -202,5 +245,15 @@ def decide(
     if not todo:
         return Resume([], [], kept, 0)
     work.open(key, todo, size)
-    done = work.done()
-    return Resume(todo, [k for k in range(num_chunks(size)) if k not in done], kept, len(done))
+    done, damaged = work.verified()
+    pending = [k for k in range(num_chunks(size)) if k not in done]
+    return Resume(todo, pending, kept, len(done), damaged)
+
+
+def readable_parquet(path: Path) -> bool:
+    """Whether ``path`` is a parquet file whose footer reads (a truncated one's does not)."""
+    try:
+        pq.read_metadata(path)
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return True

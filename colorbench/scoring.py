@@ -29,7 +29,7 @@ import torch
 
 from colorbench.adapter import ContrastiveAdapter, ModelAdapter
 from colorbench.answers import parse_answer
-from colorbench.errors import ColorbenchError
+from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
 from colorbench.task import Prompt
 
@@ -106,10 +106,50 @@ class Answers:
         return cls(**joined)
 
 
-def answers_from_scores(scores: torch.Tensor, keep_scores: bool = False) -> Answers:
+def check_output(
+    value: object, shape: tuple[int | None, int | None], source: str, method: str
+) -> torch.Tensor:
+    """What an adapter's ``method`` returned, if it is a real-valued, finite tensor of
+    ``shape`` (``None`` = any size); else a :class:`PluginError` naming ``source`` and what
+    was wrong. Adapters are third-party code: a NaN, a transposed matrix or a list must not
+    become an answer (argmax of NaN is an answer too)."""
+
+    def refuse(what: str) -> PluginError:
+        return PluginError(
+            f"{source} returned {what} from {method}; expected a finite floating-point "
+            f"torch.Tensor of shape [{', '.join('*' if n is None else str(n) for n in shape)}]"
+            " - fix or update the adapter (finished chunks are kept)"
+        )
+
+    if not isinstance(value, torch.Tensor):
+        raise refuse(f"a {type(value).__module__}.{type(value).__qualname__}")
+    if value.is_meta:
+        raise refuse("a meta tensor (it holds no values)")
+    if not value.is_floating_point():
+        raise refuse(f"dtype {value.dtype}")
+    if value.ndim != len(shape) or any(
+        n is not None and got != n for got, n in zip(value.shape, shape, strict=True)
+    ):
+        raise refuse(f"shape {list(value.shape)}")
+    bad = int((~torch.isfinite(value)).sum())
+    if bad:
+        raise refuse(f"{bad} NaN or infinite value(s)")
+    return value
+
+
+def answers_from_scores(
+    scores: torch.Tensor,
+    keep_scores: bool = False,
+    *,
+    shape: tuple[int | None, int | None] = (None, None),
+    source: str = "the model",
+) -> Answers:
     """``[B, K]`` scores -> per image the highest-scoring candidate, its score, its margin
-    over the second best, and (``keep_scores``) all K scores."""
-    scores = scores.float()
+    over the second best, and (``keep_scores``) all K scores.
+
+    This is where scores become answers, so the scores are checked here
+    (:func:`check_output`; ``shape`` is the expected ``(B, K)``)."""
+    scores = check_output(scores, shape, source, "its scores").float()
     value, index = scores.max(dim=1)
     margin = None
     if scores.shape[1] > 1:  # an exact tie has margin 0, whichever candidate max() picked
@@ -157,8 +197,11 @@ class Scorer:
         text_cache: dict[str, torch.Tensor],
         mode: ScoringMode = ScoringMode("similarity"),
         keep_scores: bool = False,
+        source: str | None = None,
     ) -> None:
         self.adapter = adapter
+        #: who answers, for error messages (the engine names the model and its plugin)
+        self.source = source or f"model {getattr(adapter, 'model_id', type(adapter).__name__)!r}"
         self.mode = mode
         self.keep_scores = keep_scores
         self.terms = list(palette.names)
@@ -178,7 +221,9 @@ class Scorer:
             missing = [t for t in missing if t not in text_cache]
             if missing:
                 with torch.inference_mode():
-                    encoded = adapter.encode_texts(missing).float()
+                    encoded = adapter.encode_texts(missing)
+                shape = (len(missing), None)
+                encoded = check_output(encoded, shape, self.source, "encode_texts").float()
                 text_cache.update(zip(missing, encoded, strict=True))
             self.text_matrix = torch.stack([text_cache[t] for texts in self.prompts for t in texts])
 
@@ -199,12 +244,34 @@ class Scorer:
     def answers(self, images: torch.Tensor) -> list[Answers]:
         """Per prompt, the answers for one batch that fits."""
         if self.mode.scoring != "generate":
-            return [answers_from_scores(b, self.keep_scores) for b in self.scores(images)]
-        with torch.inference_mode():
+            blocks = self.scores(images)
             return [
-                answers_from_texts(self.adapter.generate(images, q, MAX_NEW_TOKENS), self.terms)
-                for q in self.questions
+                answers_from_scores(
+                    block,
+                    self.keep_scores,
+                    shape=(len(images), len(texts)),
+                    source=self.source,
+                )
+                for block, texts in zip(blocks, self.prompts, strict=True)
             ]
+        with torch.inference_mode():
+            return [answers_from_texts(self._texts(images, q), self.terms) for q in self.questions]
+
+    def _texts(self, images: torch.Tensor, question: str) -> list[str]:
+        """The adapter's free answers, one string per image, or one line saying what is wrong."""
+        texts = self.adapter.generate(images, question, MAX_NEW_TOKENS)
+        if (
+            isinstance(texts, str | bytes)
+            or not isinstance(texts, Sequence)
+            or len(texts) != len(images)
+            or not all(isinstance(t, str) for t in texts)
+        ):
+            raise PluginError(
+                f"{self.source} returned {type(texts).__name__} from generate; expected "
+                f"{len(images)} strings, one per image - fix or update the adapter "
+                "(finished chunks are kept)"
+            )
+        return list(texts)
 
     def scores(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Per prompt, the adapter's ``[B, K]`` scores of its candidates."""
@@ -218,6 +285,11 @@ class Scorer:
                 ]
             if self.text_matrix is None:
                 return [self.adapter.score(images, texts) for texts in self.prompts]
-            embeddings = self.adapter.encode_images(images).float()
+            embeddings = check_output(
+                self.adapter.encode_images(images),
+                (len(images), self.text_matrix.shape[1]),
+                self.source,
+                "encode_images",
+            ).float()
             sims = embeddings @ self.text_matrix.to(embeddings.device).T
             return list(sims.split([len(t) for t in self.prompts], dim=1))

@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import os
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
-from fake_support import MajorityAdapter, config
+from fake_support import CALLS, FakeSquares, MajorityAdapter, config
 from test_leaderboard import write_summary
+from test_resume import SAMPLES, interrupt, work_chunks
 
 from colorbench.api import evaluate
 from colorbench.atomic import atomic_path, write_text
+from colorbench.checkpoint import CHUNK_SIZE
 from colorbench.cli import main
 from colorbench.errors import ColorbenchError
 from colorbench.leaderboard import build
 from colorbench.lock import DirectoryLock
 from colorbench.results import model_slug
+from colorbench.summary import read as read_summary
 
 # -- class 1: symlinks ------------------------------------------------------------------
 
@@ -163,3 +168,100 @@ def test_leaderboard_out_must_be_markdown(tmp_path, capsys):
     code = main(["leaderboard", "--results", str(results), "--out", str(out)])
     assert code == 2 and "is not a markdown (.md) file" in capsys.readouterr().err
     assert readme.read_text() == "keep me" and not out.exists()
+
+
+# -- class 5: resuming with settings that change answers ---------------------------------
+
+
+def test_resuming_with_another_precision_is_refused(plugins, tmp_path, monkeypatch):
+    interrupt(plugins, tmp_path, monkeypatch, precision="fp32")
+    with pytest.raises(ColorbenchError, match="dtype 'float32' -> 'bfloat16'"):
+        evaluate(config(tmp_path, samples=SAMPLES, precision="bf16"), plugins)
+    assert work_chunks(tmp_path) == ["chunk-000000.parquet"]
+
+
+def test_resuming_with_another_renderer_is_refused(plugins, tmp_path, monkeypatch):
+    monkeypatch.setattr(FakeSquares, "backends", ("pil", "torch"))
+    interrupt(plugins, tmp_path, monkeypatch, renderer="pil")
+    with pytest.raises(ColorbenchError, match="renderer 'pil' -> 'torch'"):
+        evaluate(config(tmp_path, samples=SAMPLES, renderer="torch"), plugins)
+
+
+def test_a_finished_result_is_not_kept_for_another_precision(plugins, tmp_path, capsys):
+    evaluate(config(tmp_path, tasks=["fake-global"], precision="fp32"), plugins)
+    CALLS.clear()
+    evaluate(config(tmp_path, tasks=["fake-global"], precision="bf16", quiet=False), plugins)
+    assert "already done, kept" not in capsys.readouterr().out
+    assert any(kind == "images" for kind, _ in CALLS)
+    stored = read_summary(tmp_path / "fake-majority" / "fake-global")
+    assert stored.provenance["dtype"] == "bfloat16"
+
+
+# -- class 6: stored state is checked, a damaged chunk is recomputed alone ---------------
+
+
+def full_run(plugins, out) -> dict:
+    return {r.task: r for r in evaluate(config(out, samples=SAMPLES), plugins)}
+
+
+def chunk0(out):
+    return out / "fake-majority" / ".work" / "fake-squares" / "chunk-000000.parquet"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "drop-rows", "unrecorded"])
+def test_a_damaged_chunk_is_recomputed_alone_with_a_warning(
+    plugins, tmp_path, monkeypatch, capsys, damage
+):
+    reference = full_run(plugins, tmp_path / "reference")
+    out = tmp_path / "out"
+    interrupt(plugins, out, monkeypatch, at_batch=9)  # in chunk 2: chunks 0, 1 finished
+    assert work_chunks(out) == ["chunk-000000.parquet", "chunk-000001.parquet"]
+    path = chunk0(out)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:500])
+    elif damage == "drop-rows":  # a valid parquet file, 476 rows short
+        table = pq.read_table(path)
+        pq.write_table(table.slice(0, table.num_rows - 476), path)
+    else:  # e.g. written by a run killed before it recorded the chunk
+        manifest = json.loads(path.with_name("manifest.json").read_text())
+        del manifest["chunks"]["0"]
+        path.with_name("manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    CALLS.clear()
+    results = full_run(plugins, out)
+    err = capsys.readouterr().err
+    assert f"colorbench: warning: {path} " in err and "computing that chunk again" in err
+    assert sum(n for kind, n in CALLS if kind == "images") == CHUNK_SIZE + 152  # chunks 0, 2
+    for task, ref in reference.items():
+        pd.testing.assert_frame_equal(results[task].predictions, ref.predictions)
+        assert results[task].summary.headline == ref.summary.headline
+
+
+def test_a_corrupt_predictions_file_is_recomputed_not_a_traceback(plugins, tmp_path):
+    first = full_run(plugins, tmp_path)
+    predictions = tmp_path / "fake-majority" / "fake-global" / "predictions.parquet"
+    predictions.write_bytes(predictions.read_bytes()[:100])
+    again = full_run(plugins, tmp_path)
+    pd.testing.assert_frame_equal(
+        again["fake-global"].predictions, first["fake-global"].predictions
+    )
+
+
+def test_a_summary_with_an_unknown_key_is_recomputed_not_a_traceback(plugins, tmp_path):
+    first = full_run(plugins, tmp_path)
+    path = tmp_path / "fake-majority" / "fake-global" / "summary.json"
+    doc = json.loads(path.read_text())
+    doc["summary"]["headline"]["surprise"] = 1
+    path.write_text(json.dumps(doc))
+    assert read_summary(path.parent) is None
+    again = full_run(plugins, tmp_path)
+    assert again["fake-global"].summary.headline == first["fake-global"].summary.headline
+    assert "surprise" not in path.read_text()
+
+
+def test_stray_files_in_the_work_folder_are_ignored(plugins, tmp_path, monkeypatch):
+    interrupt(plugins, tmp_path, monkeypatch)
+    (chunk0(tmp_path).parent / "chunk-abc.parquet").write_text("x")
+    (chunk0(tmp_path).parent / "manifest.json").write_text("[1, 2]")  # valid JSON, not ours
+    results = full_run(plugins, tmp_path)
+    assert results["fake-global"].summary.headline.n == 110 * SAMPLES

@@ -6,11 +6,13 @@ garbage, reporters that exit: each is one line naming the plugin, and finished w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
 import pytest
-from fake_support import MajorityAdapter, config
+import torch
+from fake_support import MajorityAdapter, MinorityAdapter, config
 from plugins_support import write_module
 
 import colorbench
@@ -209,3 +211,74 @@ def test_a_kill_between_predictions_and_summary_leaves_no_stale_summary(
     assert read_summary(folder) is None  # not seed 0's summary beside seed 1's predictions
     evaluate(config(tmp_path, tasks=["fake-global"], seed=1), plugins)
     assert read_summary(folder).provenance["seed"] == 1
+
+
+# -- class 3: adapter output is checked -------------------------------------------------
+
+GOOD_BATCHES = 4  # chunk 0 (1024 images) is 4 batches of 256: it finishes before the garbage
+
+
+def garbage(kind: str, good: torch.Tensor):
+    """What a broken adapter might return instead of ``good`` ([B, K] float scores)."""
+    b, k = good.shape
+    make = {
+        "nan": lambda: good.index_fill(0, torch.tensor([0]), float("nan")),  # one image's row
+        "inf": lambda: good.index_fill(1, torch.tensor([0]), float("inf")),  # one candidate
+        "short": lambda: good[:, : k - 1],
+        "transposed": lambda: good.T,
+        "int": lambda: good.round().long(),
+        "bool": lambda: good > 0,
+        "complex": lambda: good.to(torch.complex64),
+        "numpy": lambda: good.numpy(),
+        "list": lambda: good.tolist(),
+        "none": lambda: None,
+        "meta": lambda: torch.empty(b, k, device="meta"),
+    }
+    return make[kind]()
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        ("nan", "11 NaN or infinite value(s)"),
+        ("inf", "256 NaN or infinite value(s)"),
+        ("short", "shape [256, 10]"),
+        ("transposed", "shape [11, 256]"),
+        ("int", "dtype torch.int64"),
+        ("bool", "dtype torch.bool"),
+        ("complex", "dtype torch.complex64"),
+        ("numpy", "a numpy.ndarray"),
+        ("list", "a builtins.list"),
+        ("none", "a builtins.NoneType"),
+        ("meta", "a meta tensor"),
+    ],
+)
+def test_bad_adapter_output_is_one_line_and_finished_chunks_are_kept(plugins, tmp_path, kind, what):
+    calls = []
+
+    class Broken(MinorityAdapter):
+        def score(self, images, texts):
+            good = super().score(images, texts)
+            calls.append(1)
+            return good if len(calls) <= GOOD_BATCHES else garbage(kind, good)
+
+    plugins.models.add("broken-model", Broken, "broken_plugin")
+    run = config(tmp_path, models=["broken-model"], tasks=["fake-global"], samples=20)
+    with pytest.raises(PluginError) as info:
+        evaluate(dataclasses.replace(run, batch_size=256), plugins)
+    message = str(info.value)
+    assert "model 'broken-model' of plugin 'broken_plugin' returned" in message
+    assert what in message and "\n" not in message
+    work = tmp_path / "broken-model" / ".work" / "fake-squares"
+    assert sorted(p.name for p in work.glob("chunk-*")) == ["chunk-000000.parquet"]
+    assert not (tmp_path / "broken-model" / "fake-global" / "summary.json").exists()
+
+
+def test_contrastive_embeddings_are_checked_too(plugins, tmp_path):
+    class NanEmbeddings(MajorityAdapter):
+        def encode_images(self, images):
+            return super().encode_images(images) * float("nan")
+
+    plugins.models.add("nan-model", NanEmbeddings, "nan_plugin")
+    with pytest.raises(PluginError, match="'nan_plugin' returned .* NaN .* from encode_images"):
+        evaluate(config(tmp_path, models=["nan-model"], tasks=["fake-global"]), plugins)
