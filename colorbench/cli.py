@@ -159,6 +159,24 @@ def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace, session: Session) -> int:
+    from colorbench import display
+    from colorbench.compare import compare
+
+    comparisons = compare(args.results, args.model_a, args.model_b, args.task)
+    if args.quiet:
+        for c in comparisons:
+            r = c.result
+            session.console.print(
+                f"{c.task}: {r.difference:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] "
+                f"p={r.p_value:.3g}{' *' if r.significant else ''}",
+                markup=False,
+            )
+    else:
+        session.console.print(display.comparison_table(comparisons))
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace, session: Session) -> int:
     from colorbench.palette import palette_option
     from colorbench.plan import check_seed
@@ -280,6 +298,15 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         "leaderboard.json beside --out, if it has results",
     )
     board.set_defaults(func=_cmd_leaderboard)
+
+    cmp = commands.add_parser(
+        "compare", parents=[common], help="paired test of two models on identical stimuli"
+    )
+    cmp.add_argument("model_a", metavar="A", help="model id (its results are in --results)")
+    cmp.add_argument("model_b", metavar="B", help="model id it is compared with")
+    cmp.add_argument("--task", action="append", metavar="NAME", help="repeatable; default: all")
+    cmp.add_argument("--results", type=Path, default=Path("results"), metavar="DIR")
+    cmp.set_defaults(func=_cmd_compare)
 
     gen = commands.add_parser("generate", parents=[common], help="export stimuli as PNG files")
     gen.add_argument("set", metavar="SET", help="stimulus set (`colorbench list sets`)")
