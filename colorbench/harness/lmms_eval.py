@@ -226,7 +226,7 @@ def read_samples(path: Path) -> pd.DataFrame:
             response = response[0]
         if not isinstance(response, str):
             raise ColorbenchError(f"line {number} of {what} has no text answer in filtered_resps")
-        rows.append({**payload, "response": response})
+        rows.append({**payload, "response": response, "question": record.get("input")})
     if not rows:
         raise ColorbenchError(f"{what} holds no samples; pass lmms-eval's --log_samples JSONL")
     frame = pd.DataFrame(rows)
