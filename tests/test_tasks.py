@@ -331,3 +331,14 @@ def test_every_built_in_prompt_has_a_question_naming_the_same_part():
             asked = prompt.question.rpartition("?")[0].lower()
             for word in words:
                 assert (word in asked) == (word in prompt.template.lower()), (prompt, word)
+
+
+def test_docs_list_every_question_verbatim():
+    from pathlib import Path
+
+    from colorbench.tasks.color_naming import ColorNamingTask
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "TASKS.md").read_text()
+    for task in [*paper_tasks(), ColorNamingTask()]:
+        for prompt in task.prompts:
+            assert f"| {prompt.id} | `{prompt.template}` | `{prompt.question}` |" in docs

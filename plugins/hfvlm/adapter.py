@@ -209,13 +209,14 @@ class HFVLMAdapter(GenerativeAdapter):
         """The same scores with one full forward pass per answer (the reference)."""
         tokens = self.answer_tokens(question, tuple(answers))
         prefix = _cut(self.inputs(images, question), tokens.drop)
-        batch, length = prefix["input_ids"].shape
+        batch = prefix["input_ids"].shape[0]
         columns = []
         with torch.inference_mode():
             for answer in tokens.ids:
                 ids = torch.tensor(answer, device=self.device).expand(batch, -1)
                 full = _extend(prefix, ids, self.family.answer_token_type)
-                logits = self.model(**full).logits[:, length - 1 : -1]
+                # the logits that predict the answer: from the prefix's last token on
+                logits = self.model(**full, logits_to_keep=len(answer) + 1).logits[:, :-1]
                 ones = torch.ones_like(ids, dtype=torch.bool)
                 columns.append(_token_logprobs(logits, ids, ones))
         lengths = torch.tensor([len(a) for a in tokens.ids])

@@ -155,7 +155,30 @@ IM_USER, IM_ASSISTANT, IM_END = "<|im_start|>user\n", "<|im_start|>assistant\n",
 IM_TOKENS = ("<|im_start|>", "<|im_end|>")
 
 
-def _qwen_vl(model_type: str) -> tuple[Any, Any]:
+TINY_QWEN_VISION = {
+    "depth": 2,
+    "hidden_size": 32,
+    "embed_dim": 32,
+    "intermediate_size": 64,
+    "out_hidden_size": 32,
+    "num_heads": 4,
+    "fullatt_block_indexes": [1],
+}
+
+
+def qwen_vl(
+    model_type: str,
+    text: dict[str, Any] | None = None,
+    vision: dict[str, Any] | None = None,
+    mrope_section: tuple[int, int, int] = (2, 1, 1),
+    max_pixels: int = 56 * 56,
+) -> tuple[Any, Any]:
+    """Config and processor of a Qwen2-VL / Qwen2.5-VL, tiny unless sizes are given.
+
+    ``text`` and ``vision`` override the tiny sub-config entries (bench/bench_vlm.py builds
+    a ~50M-parameter one); ``mrope_section`` must sum to half the attention head size;
+    images are resized to at most ``max_pixels``.
+    """
     tokenizer = byte_bpe_tokenizer(
         {
             "image_token": "<|image_pad|>",
@@ -167,7 +190,7 @@ def _qwen_vl(model_type: str) -> tuple[Any, Any]:
     )
     image = "<|vision_start|><|image_pad|><|vision_end|>"
     template = _chat(IM_USER, image, IM_ASSISTANT, IM_END)
-    pixels = {"min_pixels": 28 * 28, "max_pixels": 56 * 56, "patch_size": 14, "merge_size": 2}
+    pixels = {"min_pixels": 28 * 28, "max_pixels": max_pixels, "patch_size": 14, "merge_size": 2}
     processor_class = {
         "qwen2_vl": transformers.Qwen2VLProcessor,
         "qwen2_5_vl": transformers.Qwen2_5_VLProcessor,
@@ -179,19 +202,14 @@ def _qwen_vl(model_type: str) -> tuple[Any, Any]:
         chat_template=template,
     )
     vision = {
-        "depth": 2,
-        "hidden_size": 32,
-        "embed_dim": 32,
-        "intermediate_size": 64,
-        "out_hidden_size": 32,
-        "num_heads": 4,
+        **TINY_QWEN_VISION,
+        **(vision or {}),
         "patch_size": 14,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
-        "fullatt_block_indexes": [1],
         "window_size": 56,
     }
-    rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 10000.0}
+    rope = {"rope_type": "default", "mrope_section": list(mrope_section), "rope_theta": 10000.0}
     ids = _ids(
         tokenizer,
         image_token_id="<|image_pad|>",
@@ -201,7 +219,7 @@ def _qwen_vl(model_type: str) -> tuple[Any, Any]:
     )
     config = transformers.AutoConfig.for_model(
         model_type,
-        text_config=_text(tokenizer, rope_parameters=rope),
+        text_config=_text(tokenizer, rope_parameters=rope, **(text or {})),
         vision_config=vision,
         **ids,
     )
@@ -376,8 +394,8 @@ def _internvl() -> tuple[Any, Any]:
 
 
 TINY: dict[str, Callable[[], tuple[Any, Any]]] = {
-    "qwen2_vl": lambda: _qwen_vl("qwen2_vl"),
-    "qwen2_5_vl": lambda: _qwen_vl("qwen2_5_vl"),
+    "qwen2_vl": lambda: qwen_vl("qwen2_vl"),
+    "qwen2_5_vl": lambda: qwen_vl("qwen2_5_vl"),
     "llava": _llava,
     "llava_onevision": _llava_onevision,
     "idefics3": lambda: _idefics("idefics3"),
