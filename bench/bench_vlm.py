@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# hf-vlm scoring speed (bench/bench_vlm.py)",
         "",
-        f"Command: `python bench/bench_vlm.py {' '.join(argv or sys.argv[1:])}`".rstrip() + "  ",
+        f"Command: `{' '.join(['python bench/bench_vlm.py', *(argv or sys.argv[1:])])}`  ",
         f"Machine: {machine()}  ",
         f"Versions: torch {torch.__version__}, transformers {transformers.__version__}  ",
         f"Model: random Qwen2-VL-like, {params / 1e6:.1f}M parameters (text 8 x 512, vocabulary "
