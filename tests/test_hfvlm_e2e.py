@@ -182,7 +182,8 @@ def test_a_saved_folder_loads_like_a_downloaded_checkpoint(tmp_path):
         doc = json.loads(
             (out / model_slug(model_id) / "stroop-colored" / "summary.json").read_text()
         )
-        assert len(doc["provenance"]["weights_sha256"]) == 64
+        weights = doc["provenance"]["weights_sha256"]
+        assert weights == "random" if model_id.startswith("hf-vlm-tiny") else len(weights) == 64
     tiny, loaded = rows.values()
     assert tiny["answer"].tolist() == loaded["answer"].tolist()
     assert tiny["score"].to_numpy() == pytest.approx(loaded["score"].to_numpy(), abs=1e-5)

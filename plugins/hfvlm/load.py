@@ -58,7 +58,7 @@ def create_adapter(model_id: str, **options: Any):
 
         family = FAMILIES[model_id.removeprefix(TINY_PREFIX)]
         model, processor = tiny_model(family.model_type, int(options.get("seed") or 0))
-        provenance = {"weights_sha256": state_dict_sha256(model), "source": "random init"}
+        provenance = {"weights_sha256": "random", "source": "random init (seeded)"}
     else:
         folder = locate(model_id.removeprefix(PREFIX), model_id)
         family = family_of(folder, model_id)
@@ -138,13 +138,4 @@ def weights_sha256(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(sha256_file(path).encode())
-    return digest.hexdigest()
-
-
-def state_dict_sha256(model: torch.nn.Module) -> str:
-    """sha256 over a model's parameters and buffers in name order (random-init models)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
