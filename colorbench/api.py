@@ -17,7 +17,7 @@ import pandas as pd
 
 from colorbench.config import RunConfig
 from colorbench.errors import ColorbenchError, suggest
-from colorbench.palette import Palette
+from colorbench.palette import palette_option
 from colorbench.pluginmanager import Plugins, load_plugins
 
 _OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("models", "tasks"))
@@ -33,11 +33,7 @@ def make_config(
             f"unknown run option {unknown[0]!r}{suggest(unknown[0], _OPTIONS)}; "
             f"valid options: {', '.join(_OPTIONS)}"
         )
-    palette = options.get("palette")
-    if palette is None:
-        options.pop("palette", None)
-    elif not isinstance(palette, Palette):
-        options["palette"] = Palette.from_file(palette)
+    options["palette"] = palette_option(options.get("palette"))
     for name in ("weights", "out"):
         if options.get(name) is not None:
             options[name] = Path(options[name])

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from rich.console import Console
 
 from colorbench import __version__
-from colorbench.argtypes import positive_int
+from colorbench.argtypes import (
+    add_results_option,
+    add_stimulus_options,
+    add_task_option,
+    positive_int,
+)
 from colorbench.config import NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
@@ -154,13 +159,30 @@ def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace, session: Session) -> int:
+    from colorbench import display
+    from colorbench.compare import compare
+
+    comparisons = compare(args.results, args.model_a, args.model_b, args.task)
+    if args.quiet:
+        for c in comparisons:
+            r = c.result
+            session.console.print(
+                f"{c.task}: {r.difference:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] "
+                f"p={r.p_value:.3g}{' *' if r.significant else ''}",
+                markup=False,
+            )
+    else:
+        session.console.print(display.comparison_table(comparisons))
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace, session: Session) -> int:
-    from colorbench.palette import DEFAULT_PALETTE, Palette
+    from colorbench.palette import palette_option
     from colorbench.plan import check_seed
 
     factory = session.plugins.stimulus_sets.get(args.set)
-    palette = Palette.from_file(args.palette) if args.palette else DEFAULT_PALETTE
-    stimulus_set = factory(palette=palette, seed=check_seed(args.seed))
+    stimulus_set = factory(palette=palette_option(args.palette), seed=check_seed(args.seed))
     generate = _lazy("colorbench.stimuli.export", "generate")
     count = generate(
         stimulus_set,
@@ -214,16 +236,8 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         metavar="ID",
         help="model id (repeatable); `colorbench list models` shows them",
     )
-    run.add_argument(
-        "--task", action="append", metavar="NAME|all", help="task (repeatable); default: all"
-    )
-    run.add_argument(
-        "--samples",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="samples per stimulus combination (the paper uses 500); default 1",
-    )
+    add_task_option(run)
+    add_stimulus_options(run)
     run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
     run.add_argument(
         "--batch-size",
@@ -232,14 +246,7 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         help="images per batch; default: sized to free memory",
     )
     run.add_argument("--weights", type=Path, metavar="PATH", help="checkpoint file for the model")
-    run.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results"),
-        metavar="DIR",
-        help="results store; default results/",
-    )
-    run.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed; default 0")
+    add_results_option(run)
     run.add_argument("--precision", choices=PRECISIONS, default="auto")
     run.add_argument(
         "--scoring",
@@ -254,7 +261,6 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         default="sum",
         help="likelihood of multi-token answers: summed (default) or mean per token",
     )
-    run.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     run.add_argument("--renderer", choices=RENDERERS, default="auto")
     run.add_argument(
         "--keep-scores",
@@ -293,15 +299,18 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     )
     board.set_defaults(func=_cmd_leaderboard)
 
+    cmp = commands.add_parser(
+        "compare", parents=[common], help="paired test of two models on identical stimuli"
+    )
+    cmp.add_argument("model_a", metavar="A", help="model id (its results are in --results)")
+    cmp.add_argument("model_b", metavar="B", help="model id it is compared with")
+    cmp.add_argument("--task", action="append", metavar="NAME", help="repeatable; default: all")
+    cmp.add_argument("--results", type=Path, default=Path("results"), metavar="DIR")
+    cmp.set_defaults(func=_cmd_compare)
+
     gen = commands.add_parser("generate", parents=[common], help="export stimuli as PNG files")
     gen.add_argument("set", metavar="SET", help="stimulus set (`colorbench list sets`)")
-    gen.add_argument(
-        "--samples",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="samples per combination; default 1",
-    )
+    add_stimulus_options(gen)
     gen.add_argument("--out", type=Path, metavar="DIR", help="PNG files and metadata.csv")
     gen.add_argument("--sheet", type=Path, metavar="PNG", help="also write a contact sheet")
     gen.add_argument(
@@ -309,8 +318,6 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         action="store_true",
         help="export into a non-empty --out, replacing an earlier export's images and metadata",
     )
-    gen.add_argument("--seed", type=int, default=0, metavar="N")
-    gen.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     gen.set_defaults(func=_cmd_generate)
 
     from colorbench.harness.commands import add_parsers as add_harness_parsers

@@ -154,3 +154,30 @@ def results_table(results: Iterable) -> Table:
         )
     columns = ("model", "task", "headline", "value (95% CI)", "n", "stored in")
     return _entries_table("results", columns, rows)
+
+
+def comparison_table(comparisons: Iterable) -> Table:
+    """``colorbench compare``: one row per task, A and B, the paired difference and its test."""
+    rows = []
+    for c in comparisons:
+        r = c.result
+        mark = "yes" if r.significant else "no"
+        rows.append(
+            (
+                c.task,
+                c.metric,
+                f"{r.a_pct:.1f}",
+                f"{r.b_pct:.1f}",
+                f"{r.difference:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]",
+                f"{r.a_only} / {r.b_only}",
+                f"{r.p_value:.3g}",
+                mark,
+                f"{r.n} ({r.clusters} images)",
+                r.test,
+            )
+        )
+    first = next(iter(comparisons), None)
+    a, b = (first.a, first.b) if first else ("A", "B")
+    columns = ("task", "headline", a, b, "A − B (95% CI)", "only A / only B right", "p",
+               "significant (95%)", "paired rows", "test")  # fmt: skip
+    return _entries_table(f"{a} (A) vs {b} (B), paired on identical stimuli", columns, rows)

@@ -1,4 +1,4 @@
-"""The evaluation engine: ``evaluate(config, plugins) -> list[RunResult]``.
+"""The evaluation engine: ``run(plan, plugins, ctx) -> list[RunResult]``.
 
 One pass over a stimulus set serves every selected task on it; a contrastive model
 encodes each image once and each candidate text once per model, and every prompt's
@@ -11,18 +11,12 @@ so memory does not grow with ``--samples`` beyond the predictions themselves.
 
 from __future__ import annotations
 
-import shlex
-import signal
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import torch
 from rich.console import Console
 from rich.progress import Progress
@@ -40,18 +34,18 @@ from colorbench.checkpoint import (
     resume_key,
 )
 from colorbench.device import auto_batch_size
-from colorbench.errors import ColorbenchError, Interrupted
+from colorbench.interrupt import interruptible
 from colorbench.lock import DirectoryLock
 from colorbench.names import printable
 from colorbench.plan import ModelPlan, Plan, SetPlan
 from colorbench.pluginmanager import Plugins
 from colorbench.predictions import chunk_table
-from colorbench.prefetch import prefetch
+from colorbench.prefetch import rendered_batches
 from colorbench.progress import progress_bar
 from colorbench.provenance import now_iso, provenance
 from colorbench.results import check_owner, notify, read_predictions, result_dir, write_result
 from colorbench.scoring import Answers, Scorer, join_answers, scoring_mode
-from colorbench.stimuli.base import Batch, Sample, StimulusSet
+from colorbench.stimuli.base import Sample, StimulusSet
 from colorbench.summary import read as read_stored
 from colorbench.task import Task, TaskSummary
 
@@ -76,55 +70,11 @@ def run(plan: Plan, plugins: Plugins, ctx: distributed.Dist) -> list[RunResult]:
     console = Console(stderr=True, quiet=config.quiet or not ctx.is_main)
     warnings = Console(stderr=True)
     progress = progress_bar(config.quiet or not ctx.is_main, console)
-    try:
-        with _sigterm_as_interrupt(), progress:
-            results: list[RunResult] = []
-            for model in plan.models:
-                run = _ModelRun(plan, plugins, ctx, model, console, warnings, progress)
-                results += run.run()
-            return results
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted; finished chunks are kept in {config.out}; "
-            f"resume with the same command{_command_hint()}"
-        ) from None
-
-
-def _command_hint() -> str:
-    """The command that resumes: the one that ran, without ``--no-resume`` (following a
-    hint that repeats it would discard the chunks just kept)."""
-    if Path(sys.argv[0]).name in ("colorbench", "__main__.py"):
-        args = [a for a in sys.argv[1:] if a != "--no-resume"]
-        return ": " + shlex.join(["colorbench", *args])
-    return ""
-
-
-def _kept(directory: Path) -> pd.DataFrame:
-    """A kept result's predictions; a file damaged beyond its footer is one line."""
-    try:
-        return read_predictions(directory)
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ColorbenchError(
-            f"cannot read {directory}/predictions.parquet ({type(exc).__name__}); delete "
-            f"{directory} and rerun to compute that result again"
-        ) from None
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler's stop) unwinds like Ctrl-C, so the in-flight chunk is discarded."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    results: list[RunResult] = []
+    with interruptible(config.out), progress:
+        for model in plan.models:
+            results += _ModelRun(plan, plugins, ctx, model, console, warnings, progress).run()
+    return results
 
 
 class _ModelRun:
@@ -159,8 +109,6 @@ class _ModelRun:
         self.adapter = check_adapter(created, self.model_id, self.model.plugin)
         self.mode = scoring_mode(self.adapter, config.scoring, config.normalization)
         self.device = torch.device(self.adapter.device)
-        if self.device.type == "cuda":
-            self.render_stream = torch.cuda.Stream(self.device)
         self.batch_size = config.batch_size or auto_batch_size(self.device, CHUNK_SIZE)
         self.batch_size = min(self.batch_size, CHUNK_SIZE)
         self.t0 = time.monotonic()
@@ -234,32 +182,6 @@ class _ModelRun:
     def _say(self, line: str) -> None:
         self.console.print(line, markup=False)
 
-    def _render(
-        self, stim: StimulusSet, renderer: str, span: tuple[int, int]
-    ) -> tuple[Batch, torch.cuda.Event | None]:
-        """Render (background thread); on CUDA on a side stream, with an event marking the end."""
-        samples = stim.samples(*span, self.config.samples)
-        if self.device.type != "cuda":
-            return stim.render(samples, renderer, None), None
-        with torch.cuda.stream(self.render_stream):
-            batch = stim.render(samples, renderer, self.device if renderer == "torch" else None)
-            images = batch.images
-            if images.device.type == "cpu":
-                images = images.pin_memory()
-            batch.images = images.to(self.device, non_blocking=True)
-            ready = torch.cuda.Event()
-            ready.record()
-        return batch, ready
-
-    def _receive(self, rendered: tuple[Batch, torch.cuda.Event | None]) -> Batch:
-        """Make the encoding stream wait for the render stream's batch (CUDA only)."""
-        batch, ready = rendered
-        if ready is not None:
-            current = torch.cuda.current_stream(self.device)
-            current.wait_event(ready)
-            batch.images.record_stream(current)
-        return batch
-
     def _compute(
         self,
         stim: StimulusSet,
@@ -293,7 +215,7 @@ class _ModelRun:
         bar = self.progress.add_task(
             f"{self.model_id} · {stim.name}", total=size, completed=size - remaining
         )
-        stream = prefetch(spans, lambda span: self._render(stim, renderer, span))
+        batches = rendered_batches(stim, renderer, spans, self.config.samples, self.device)
         try:
             for chunk in mine:
                 data, count = None, 0
@@ -302,7 +224,7 @@ class _ModelRun:
                     samples: list[Sample] = []
                     parts: list[list[Answers]] = []
                     while len(samples) < stop - start:
-                        batch = self._receive(next(stream)[1])
+                        batch = next(batches)
                         parts.append(scorer(batch.images))
                         samples += batch.samples
                         self.progress.advance(bar, len(batch.samples))
@@ -317,7 +239,7 @@ class _ModelRun:
                     if other != chunk:
                         self.progress.advance(bar, count)
         finally:
-            stream.close()
+            batches.close()
 
     def _finish(
         self, tasks: list[Task], todo: list[Task], work: WorkDir, prov: dict, size: int
@@ -345,7 +267,9 @@ class _ModelRun:
                 directory = result_dir(self.config.out, self.model_id, task.name)
                 summary = read_stored(directory).task_summary()
                 results.append(
-                    RunResult(self.model_id, task.name, summary, _kept(directory), directory)
+                    RunResult(
+                        self.model_id, task.name, summary, read_predictions(directory), directory
+                    )
                 )
         return results
 

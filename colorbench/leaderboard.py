@@ -21,11 +21,13 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from colorbench import heatmap
+from colorbench import heatmap, reported
 from colorbench.atomic import write_text
+from colorbench.compare import comparison
 from colorbench.errors import ColorbenchError, suggest
 from colorbench.markdown import escape
 from colorbench.names import csv_text
+from colorbench.paired import PairedDifference
 from colorbench.summary import parse
 
 #: the leaderboard's configuration file, beside its README (see :class:`Settings`)
@@ -88,6 +90,8 @@ class Score:
     table: Path | None
     #: contrastive / generative / reference (provenance ``kind``)
     kind: str = "contrastive"
+    #: the summary.json it was read from (pairs it with the baseline's for the Δ test)
+    source: Path | None = None
 
 
 @dataclass
@@ -97,6 +101,8 @@ class Leaderboard:
     scores: list[Score]
     baseline: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: (model, task) -> the paired test of its Δ against the baseline; None: not testable
+    tests: dict[tuple[str, str], PairedDifference | None] = field(default_factory=dict)
     #: markdown lines closing the README (:attr:`Settings.footer`)
     footer: tuple[str, ...] = ()
 
@@ -137,6 +143,8 @@ class Leaderboard:
                 row[f"{column} ci_high"] = s.ci_high if s else None
                 row[f"{column} n"] = s.n if s else None
                 row[f"{column} delta"] = self.delta(model, task)
+                test = self.tests.get((model, task))
+                row[f"{column} delta p"] = test.p_value if test else None
                 row[f"{column} table"] = _link(s.table, out_dir) if s and s.table else None
             rows.append(row)
         frame = pd.DataFrame(rows)
@@ -156,14 +164,18 @@ class Leaderboard:
             " do not edit by hand.",
             "Each cell is the task's headline figure with its 95% confidence interval and n,"
             " the number of samples it rests on; the figure links to the task's full table.",
-            f"Δ is the difference from the baseline model ({base}).",
+            f"Δ is the difference from the baseline model ({base}); Δ\\* marks a difference"
+            " significant at 95% by a paired test on the identical stimuli (McNemar, as"
+            " `colorbench compare`), Δ° one that could not be tested (different stimuli or"
+            " results stored before headline hits were).",
             "",
-            "| task | headline metric |",
-            "|---|---|",
+            "| task | headline metric | paper |",
+            "|---|---|---|",
         ]
         for task in self.tasks:
             metrics = sorted({s.metric for s in self.scores if s.task == task})
-            lines.append(f"| {escape(task)} | {escape(', '.join(metrics))} |")
+            paper = reported.experiment(task) or "**beyond the paper**"
+            lines.append(f"| {escape(task)} | {escape(', '.join(metrics))} | {paper} |")
         header = ["model", "weights", "samples / combination", *self.tasks]
         lines += [
             "",
@@ -174,7 +186,7 @@ class Leaderboard:
             cells = [escape(model), escape(self._weights(model)), escape(self._samples(model))]
             cells += [self._cell(model, task, out_dir) for task in self.tasks]
             lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join([*lines, *self.footer]) + "\n"
+        return "\n".join([*lines, *reported.section(), *self.footer]) + "\n"
 
     def _cell(self, model: str, task: str, out_dir: Path) -> str:
         s = self.score(model, task)
@@ -185,7 +197,9 @@ class Leaderboard:
             value = f"[{value}]({_link(s.table, out_dir)})"
         delta = self.delta(model, task)
         if delta is not None:
-            value = f"{value} Δ {delta:+.1f}"
+            test = self.tests.get((model, task))
+            mark = "°" if test is None else "\\*" if test.significant else ""
+            value = f"{value} Δ{mark} {delta:+.1f}"
         return f"{value}<br>({s.ci_low:.1f}–{s.ci_high:.1f}, n={s.n})"  # two lines keep it narrow
 
     def kind(self, model: str) -> str:
@@ -208,6 +222,23 @@ class Leaderboard:
         if not found:
             return "?"
         return str(found[0]) if len(found) == 1 else f"{found[0]}–{found[-1]}"
+
+
+def baseline_tests(board: Leaderboard) -> dict[tuple[str, str], PairedDifference | None]:
+    """The paired test of every Δ against the baseline; None where the pair cannot be made."""
+    tests: dict[tuple[str, str], PairedDifference | None] = {}
+    for model in board.models:
+        for task in board.tasks:
+            if board.delta(model, task) is None:
+                continue
+            mine, base = board.score(model, task), board.score(board.baseline or "", task)
+            tests[(model, task)] = None
+            if mine and base and mine.source and base.source:
+                try:
+                    tests[(model, task)] = comparison(mine.source, base.source).result
+                except ColorbenchError:
+                    pass  # different stimuli or older results: shown as untested
+    return tests
 
 
 def _link(path: Path, out_dir: Path) -> str:
@@ -238,6 +269,7 @@ def read_score(path: Path) -> Score:
         weights=weights if isinstance(weights, str) else None,
         table=stored.file("table"),
         kind=kind,
+        source=Path(path),
     )
 
 
@@ -283,6 +315,7 @@ def build(
         )
     default = settings.baseline if settings.baseline in board.models else None
     board.baseline = baseline or default
+    board.tests = baseline_tests(board)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, board.to_markdown(out.parent, results))
     write_text(out.parent / "leaderboard.csv", board.to_frame(out.parent).to_csv(index=False))

@@ -153,3 +153,10 @@ DEFAULT_PALETTE = Palette(
         Color("brown", (139, 69, 19), True),
     )
 )
+
+
+def palette_option(value: Palette | str | Path | None) -> Palette:
+    """A ``--palette`` value: none means the default, a path is read, a palette is itself."""
+    if value is None:
+        return DEFAULT_PALETTE
+    return value if isinstance(value, Palette) else Palette.from_file(value)

@@ -27,6 +27,7 @@ from colorbench.pluginmanager import Plugins
 from colorbench.results import model_slug
 from colorbench.stimuli.base import StimulusSet
 from colorbench.task import Task
+from colorbench.weights import require_file
 
 #: largest --samples accepted: 20x the paper's 500 (8.8 million shape images); more is a typo
 MAX_SAMPLES = 10_000
@@ -132,9 +133,10 @@ def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan
     precision = resolve_precision(config.precision, device)
     check_renderer(config.renderer)
     check_scoring(config.scoring, config.normalization)
-    if config.weights is not None and not Path(config.weights).is_file():
-        raise ColorbenchError(f"weights file {config.weights} does not exist; check --weights")
-    return Plan(config, models, device, precision, _sets(config, plugins, tasks, device))
+    if config.weights is not None:
+        require_file(config.weights)
+    sets = _sets(plugins, tasks, config.palette, config.seed, config.renderer, device)
+    return Plan(config, models, device, precision, sets)
 
 
 def _models(config: RunConfig, plugins: Plugins) -> list[ModelPlan]:
@@ -178,15 +180,21 @@ def stimulus_set(plugins: Plugins, task: Task, palette: Palette, seed: int) -> S
 
 
 def _sets(
-    config: RunConfig, plugins: Plugins, tasks: list[Task], device: torch.device
+    plugins: Plugins,
+    tasks: list[Task],
+    palette: Palette,
+    seed: int,
+    renderer: str,
+    device: torch.device,
 ) -> list[SetPlan]:
-    """Group the tasks by stimulus set (first-seen order) and build each set once."""
+    """Group the tasks by stimulus set (first-seen order), build each set once and pick
+    its renderer (``auto`` resolved for ``device``)."""
     sets: dict[str, SetPlan] = {}
     for task in tasks:
         name = task.stimulus_set
         if name not in sets:
-            stimuli = stimulus_set(plugins, task, config.palette, config.seed)
-            renderer = resolve_renderer(config.renderer, stimuli.backends, device, name)
-            sets[name] = SetPlan(name, stimuli, renderer, [])
+            stimuli = stimulus_set(plugins, task, palette, seed)
+            chosen = resolve_renderer(renderer, stimuli.backends, device, name)
+            sets[name] = SetPlan(name, stimuli, chosen, [])
         sets[name].tasks.append(task)
     return list(sets.values())

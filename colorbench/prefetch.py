@@ -8,9 +8,13 @@ share the cores instead of taking turns.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
+
+import torch
+
+from colorbench.stimuli.base import Batch, StimulusSet
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -35,3 +39,43 @@ def prefetch(items: Iterable[T], fn: Callable[[T], U], depth: int = 2) -> Iterat
             yield head, future.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def rendered_batches(
+    stim: StimulusSet,
+    renderer: str,
+    spans: Sequence[tuple[int, int]],
+    samples_per_combination: int,
+    device: torch.device,
+) -> Iterator[Batch]:
+    """The batches of ``spans`` (flat index ranges), rendered ahead in a thread.
+
+    On CUDA each batch is rendered (or copied from pinned memory) on a side stream and the
+    consumer's stream waits on an event, so rendering and encoding overlap on the GPU too.
+    """
+    side = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def render(span: tuple[int, int]) -> tuple[Batch, torch.cuda.Event | None]:
+        samples = stim.samples(*span, samples_per_combination)
+        if side is None:
+            return stim.render(samples, renderer, None), None
+        with torch.cuda.stream(side):
+            batch = stim.render(samples, renderer, device if renderer == "torch" else None)
+            images = batch.images
+            if images.device.type == "cpu":
+                images = images.pin_memory()
+            batch.images = images.to(device, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record()
+        return batch, ready
+
+    stream = prefetch(spans, render)
+    try:
+        for _span, (batch, ready) in stream:
+            if ready is not None:
+                current = torch.cuda.current_stream(device)
+                current.wait_event(ready)
+                batch.images.record_stream(current)
+            yield batch
+    finally:
+        stream.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from colorbench import summary as summary_json
@@ -86,7 +87,14 @@ def check_owner(model_dir: Path, model_id: str) -> None:
 
 
 def read_predictions(directory: Path) -> pd.DataFrame:
-    return pq.read_table(directory / PREDICTIONS).to_pandas()
+    """A stored result's predictions; a file damaged beyond its footer is one line."""
+    try:
+        return pq.read_table(directory / PREDICTIONS).to_pandas()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ColorbenchError(
+            f"cannot read {directory}/{PREDICTIONS} ({type(exc).__name__}); delete "
+            f"{directory} and rerun to compute that result again"
+        ) from None
 
 
 def notify(pm: Any, doc: dict[str, Any], directory: Path, warn: Callable[[str], None]) -> None:

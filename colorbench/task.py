@@ -121,12 +121,16 @@ class Task(ABC):
         return result.mask(asks.isna())
 
     def grade(self, predictions: pd.DataFrame) -> pd.DataFrame:
-        """Add the ``outcome`` and ``correct`` columns (in place) and return ``predictions``.
+        """Add the ``outcome``, ``correct`` and ``headline_hit`` columns (in place) and return
+        ``predictions``.
 
         The engine and the tests grade through this one method, so they cannot disagree.
+        ``headline_hit`` (:meth:`headline_hits`) is stored so that ``colorbench compare``
+        pairs two models' results without needing the task's code.
         """
         predictions["outcome"] = self.classify(predictions)
         predictions["correct"] = self.correct(predictions)
+        predictions["headline_hit"] = self.headline_hits(predictions).astype("boolean")
         return predictions
 
     def headline_hits(self, predictions: pd.DataFrame) -> pd.Series:

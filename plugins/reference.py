@@ -346,6 +346,20 @@ class Chance(ReferenceAdapter):
         super().__init__(*args, **kwargs)
         self._weights: dict[tuple[int, str], torch.Tensor] = {}
 
+    @classmethod
+    def create(cls, model_id: str, **options) -> ReferenceAdapter:
+        """``chance`` answers with the run's seed; ``chance-N`` with its own answer seed N
+        on the run's stimuli, a second guesser on identical images (``colorbench compare``)."""
+        adapter = super().create(model_id, **options)
+        suffix = model_id.removeprefix("chance-")
+        if suffix != model_id:
+            if not suffix.isdigit():
+                raise ColorbenchError(
+                    f"model {model_id!r}: chance-N takes a whole-number answer seed, e.g. chance-7"
+                )
+            adapter.seed = int(suffix)
+        return adapter
+
     def image_hash(self, images: torch.Tensor) -> np.ndarray:
         """``[B,3,H,W]`` uint8 -> ``[B]`` uint64 (62 bits).
 
@@ -388,6 +402,7 @@ REFERENCE_ADAPTERS: dict[str, tuple[Callable[..., ReferenceAdapter], str]] = {
     ),
     "pixel-majority": (PixelMajority.create, "reference: always names the most frequent colour"),
     "chance": (Chance.create, "reference: uniform random answer, seeded, reproducible"),
+    "chance-*": (Chance.create, "reference: chance with its own answer seed N (chance-N)"),
 }
 
 

@@ -16,9 +16,10 @@ names the larger area, which is not an error. Its outcomes (human term / backgro
 none) are still reported per background, which repeats the global-colour experiment with
 continuous object colours.
 
-The headline is the agreement over all scored rows with a Wilson interval; one colour
-gives up to five correlated scored rows, so read it with the per-term table of the bare
-prompt on patches, which rests on one row per colour. ``docs/color_naming.md`` has the
+The headline is the agreement over all scored rows; one colour gives up to five
+correlated scored rows, so its Wilson interval is clustered by XKCD colour (the
+effective sample size of :func:`colorbench.stats.design_effect`). The per-term table of
+the bare prompt on patches rests on one row per colour. ``docs/color_naming.md`` has the
 reference rows.
 
 The plugin registers the stimulus set and the task through the same hooks as every
@@ -114,7 +115,10 @@ class ColorNamingTask(Task):
             tables[f"confusion: {cond}"] = confusion(group, "human_term", palette).reindex(terms)
         metric = "agreement with human colour names (%)"
         return ColorNamingSummary(
-            self.name, headline(metric, frame["correct"]), tables, _per_color(scored)
+            self.name,
+            headline(metric, frame["correct"], frame["xkcd_name"]),
+            tables,
+            _per_color(scored),
         )
 
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:

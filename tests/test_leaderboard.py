@@ -86,18 +86,25 @@ def test_one_row_per_model_with_headline_ci_n_and_delta(results, tmp_path):
     assert frame.loc["random-RN50", "stroop-white ci_low"] == 5.0
     text = out.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| random-RN50 "))
-    assert "[9.2](../results/random-RN50/stroop-white/table.md) Δ -50.8<br>(5.0–16.0, n=110)" in row
+    # no predictions to pair: the Δ is shown untested (°)
+    assert (
+        "[9.2](../results/random-RN50/stroop-white/table.md) Δ° -50.8<br>(5.0–16.0, n=110)" in row
+    )
     assert "| random | 2 |" in row and "| — |" in row
     assert "| openai-RN50 | abababababab | 5 |" in text
     assert "baseline model (`openai-RN50`)" in text
-    assert text.endswith("n=110) |\n\n## Adding a row\nrun it\n")
+    # the models table, then the paper's reported figures, then the configured footer
+    assert "n=110) |\n\n## Reported in Arias et al. 2024" in text
+    assert text.endswith(" |\n\n## Adding a row\nrun it\n")
 
 
 def test_without_settings_there_is_no_baseline_and_no_footer(results, tmp_path):
     out = tmp_path / "plain" / "README.md"
     board = build(results, out)
     assert board.baseline is None and "baseline model (none)" in out.read_text()
-    assert out.read_text().rstrip().splitlines()[-1].startswith("| random-RN50 ")
+    models_table = out.read_text().split("\n## Reported in Arias")[0]
+    assert models_table.rstrip().splitlines()[-1].startswith("| random-RN50 ")
+    assert "## Adding a row" not in out.read_text()
 
 
 @pytest.mark.parametrize(
@@ -210,3 +217,18 @@ def test_cli_leaderboard_warns_and_writes(results, tmp_path, capsys):
     assert capsys.readouterr().out == ""  # --quiet before the command counts too
     code = main(["leaderboard", "--results", str(tmp_path / "nowhere")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_tasks_beyond_the_paper_are_marked_and_reported_figures_kept_apart(results, tmp_path):
+    write_summary(results, "ideal-observer", "color-naming", 55.0)
+    out = tmp_path / "board" / "README.md"
+    build(results, out)
+    text = out.read_text()
+    assert "| color-naming | correct % | **beyond the paper** |" in text
+    assert "| stroop-white | correct % | Exp. 4 |" in text
+    models_table, reported_section = text.split("## Reported in Arias et al. 2024", 1)
+    # the paper's figures are their own section, never a ranked row of the models table
+    assert "CLIP RN50" not in models_table and "not ranked" in reported_section
+    assert "| stroop-colored | Exp. 5 | correct (font) % | 2.35 | Table 3" in reported_section
+    csv = pd.read_csv(out.parent / "leaderboard.csv")
+    assert set(csv["model"]) == {"openai-RN50", "ideal-observer", "random-RN50"}

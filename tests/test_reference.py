@@ -205,7 +205,7 @@ def test_reference_adapters_register_through_the_hook():
         lambda name, factory, description="": registered.update({name: factory})
     )
     expected = {"ideal-observer": IdealObserver, "pixel-majority": PixelMajority, "chance": Chance}
-    assert registered.keys() == expected.keys()
+    assert registered.keys() == {*expected, "chance-*"}
     for model_id, cls in expected.items():
         adapter = registered[model_id](
             model_id,
@@ -216,6 +216,11 @@ def test_reference_adapters_register_through_the_hook():
             seed=1,
         )
         assert isinstance(adapter, cls) and adapter.model_id == model_id and adapter.seed == 1
+    # chance-N: its own answer seed, whatever the run's (stimulus) seed
+    options = {"device": torch.device("cpu"), "palette": DEFAULT_PALETTE, "seed": 1}
+    assert registered["chance-*"]("chance-7", **options).seed == 7
+    with pytest.raises(ColorbenchError, match="whole-number answer seed"):
+        registered["chance-*"]("chance-x", **options)
 
 
 @pytest.mark.gpu

@@ -11,8 +11,9 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from colorbench.argtypes import positive_int
+from colorbench.argtypes import add_results_option, add_stimulus_options, add_task_option
 from colorbench.errors import ColorbenchError
+from colorbench.palette import palette_option
 
 if TYPE_CHECKING:
     from colorbench.cli import Session
@@ -22,12 +23,6 @@ HARNESSES = {
     "lmms-eval": ("colorbench.harness.lmms_eval", "read_samples"),
     "vlmevalkit": ("colorbench.harness.vlmevalkit", "read_predictions"),
 }
-
-
-def _palette(path: Path | None):
-    from colorbench.palette import DEFAULT_PALETTE, Palette
-
-    return Palette.from_file(path) if path else DEFAULT_PALETTE
 
 
 def _cmd_export(args: argparse.Namespace, session: Session) -> int:
@@ -41,7 +36,7 @@ def _cmd_export(args: argparse.Namespace, session: Session) -> int:
         args.samples,
         args.out,
         seed=args.seed,
-        palette=_palette(args.palette),
+        palette=palette_option(args.palette),
         quiet=args.quiet,
     )
     names = ", ".join(t.name for t in tasks)
@@ -57,7 +52,7 @@ def _cmd_import(args: argparse.Namespace, session: Session) -> int:
     if not args.file.is_file():
         raise ColorbenchError(f"{args.file} is not a file; pass the {module.HARNESS} output file")
     task = session.plugins.tasks.get(session.plugins.tasks.resolve(args.task).name)
-    palette = _palette(args.palette)
+    palette = palette_option(args.palette)
     rows = getattr(module, reader)(args.file)
     what = f"{args.file}"
     spec = join.one_spec(rows[list(join.ExportSpec.FIELDS)], task.name, what)
@@ -78,19 +73,9 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
         "export", parents=[common], help="write tasks in lmms-eval's or VLMEvalKit's format"
     )
     export.add_argument("harness", choices=tuple(HARNESSES))
-    export.add_argument(
-        "--task", action="append", metavar="NAME|all", help="task (repeatable); default: all"
-    )
-    export.add_argument(
-        "--samples",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="samples per stimulus combination; default 1",
-    )
+    add_task_option(export)
+    add_stimulus_options(export)
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="new folder")
-    export.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed")
-    export.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
     export.set_defaults(func=_cmd_export)
 
     imp = commands.add_parser(
@@ -105,12 +90,6 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     )
     imp.add_argument("--model", required=True, metavar="ID", help="model id for the result")
     imp.add_argument("--task", required=True, metavar="NAME", help="the task the file answers")
-    imp.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results"),
-        metavar="DIR",
-        help="results store; default results/",
-    )
+    add_results_option(imp)
     imp.add_argument("--palette", type=Path, metavar="FILE", help="palette of the export")
     imp.set_defaults(func=_cmd_import)

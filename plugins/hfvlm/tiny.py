@@ -25,8 +25,20 @@ from transformers import PreTrainedTokenizerFast
 
 from colorbench.palette import DEFAULT_PALETTE
 
-#: words the tiny tokenizers merge into tokens (with and without a leading space)
-MERGED_WORDS = (*DEFAULT_PALETTE.names, "gray", "The", "color", "is", "What", "the", "of")
+#: words the tiny tokenizers merge into tokens (with and without a leading space): every
+#: colour term, but only the short ones capitalised, so that the answers the adapter scores
+#: ("Red", "Orange") have different token counts, as with real tokenizers
+MERGED_WORDS = (
+    *DEFAULT_PALETTE.names,
+    *(name.capitalize() for name in DEFAULT_PALETTE.names if len(name) <= 4),
+    "gray",
+    "The",
+    "color",
+    "is",
+    "What",
+    "the",
+    "of",
+)
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 #: a llama / gemma style beginning-of-sequence token, where the family uses one
 BOS = "<s>"
@@ -37,6 +49,9 @@ TINY_TEXT = {
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
     "max_position_embeddings": 4096,
+    # larger than the usual 0.02, so attention is peaked and a token at a wrong position or
+    # behind a wrong mask moves the scores well beyond the 1e-4 the tests allow
+    "initializer_range": 0.2,
 }
 TINY_VISION = {
     "hidden_size": 32,
@@ -47,17 +62,21 @@ TINY_VISION = {
 
 
 def _merges(words: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
-    """BPE merges that build each word left to right, with and without a leading space."""
+    """BPE merges that build each word left to right, then the word after a space."""
     tokens: list[str] = []
     merges: list[tuple[str, str]] = []
+
+    def merge(left: str, right: str) -> None:
+        if (left, right) not in merges:
+            merges.append((left, right))
+            tokens.append(left + right)
+
     for word in words:
-        for form in (word, "Ġ" + word):
-            current = form[0]
-            for char in form[1:]:
-                if (current, char) not in merges:
-                    merges.append((current, char))
-                    tokens.append(current + char)
-                current += char
+        current = word[0]
+        for char in word[1:]:
+            merge(current, char)
+            current += char
+        merge("Ġ", word)
     return tokens, merges
 
 

@@ -10,7 +10,7 @@ import torch
 from rich.console import Console
 
 from colorbench.analysis import Analysis
-from colorbench.argtypes import positive_int
+from colorbench.argtypes import add_samples_option, add_seed_option, positive_int
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.pluginmanager import Plugins
@@ -32,7 +32,7 @@ def _fraction(text: str) -> float:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="ID", help="open_clip model id")
     parser.add_argument("--weights", type=Path, metavar="PATH", help="checkpoint for the model")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed")
+    add_seed_option(parser)
     parser.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
     parser.add_argument(
         "--max-images",
@@ -251,13 +251,7 @@ class ItsmAnalysis(Analysis):
             help="task whose stimuli and prompt are used; default global-color",
         )
         parser.add_argument("--prompt", metavar="ID", help="prompt id of the task; default first")
-        parser.add_argument(
-            "--samples",
-            type=positive_int,
-            default=1,
-            metavar="N",
-            help="samples per stimulus combination; default 1",
-        )
+        add_samples_option(parser)
 
     def run(self, args: argparse.Namespace, plugins: Plugins) -> int:
         from colorbench.plugins.interpret import figures

@@ -1,0 +1,150 @@
+"""Loading ``hf-vlm`` models: a folder or the Hugging Face cache, never the network.
+
+Every way this can fail is one line naming the fix: transformers missing (the ``vlm``
+extra), weights neither cached nor given (the cache folder and how to pass a folder), an
+architecture outside the supported families (the list), a processor without a chat
+template (in :class:`~colorbench.plugins.hfvlm.adapter.HFVLMAdapter`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from colorbench.device import DTYPES
+from colorbench.errors import ColorbenchError
+from colorbench.plugins.hfvlm.families import FAMILIES, Family, supported
+from colorbench.weights import sha256_file
+
+EXTRA_HINT = "pip install 'colorbench[vlm]'"
+
+
+def require_transformers(model_id: str) -> Any:
+    """The transformers module, or one line naming the extra that installs it."""
+    try:
+        import transformers
+    except ImportError:
+        raise ColorbenchError(
+            f"{model_id} needs Hugging Face transformers, which is not installed; "
+            f"install the extra: {EXTRA_HINT}"
+        ) from None
+    return transformers
+
+
+def create_adapter(model_id: str, **options: Any):
+    """Build the adapter for ``hf-vlm:<repo or folder>`` or ``hf-vlm-tiny-<family>``."""
+    from colorbench.plugins.hfvlm import PREFIX, TINY_PREFIX
+
+    require_transformers(model_id)
+    # no download, no retries: weights come from a folder or the local cache only
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from colorbench.plugins.hfvlm.adapter import HFVLMAdapter, quiet_transformers
+
+    quiet_transformers()
+    if options.get("weights") is not None:
+        raise ColorbenchError(
+            f"{model_id}: --weights is not used by hf-vlm models; name the folder in the id: "
+            "--model hf-vlm:/path/to/folder"
+        )
+    device = torch.device(options.get("device") or "cpu")
+    dtype = getattr(torch, DTYPES[options.get("precision") or "fp32"])
+    if model_id.startswith(TINY_PREFIX):
+        from colorbench.plugins.hfvlm.tiny import tiny_model
+
+        family = FAMILIES[model_id.removeprefix(TINY_PREFIX)]
+        model, processor = tiny_model(family.model_type, int(options.get("seed") or 0))
+        provenance = {"weights_sha256": state_dict_sha256(model), "source": "random init"}
+    else:
+        folder = locate(model_id.removeprefix(PREFIX), model_id)
+        family = family_of(folder, model_id)
+        model, processor = pretrained(folder, model_id, dtype)
+        provenance = {"weights_sha256": weights_sha256(folder), "source": str(folder)}
+    transformers = require_transformers(model_id)
+    provenance["transformers"] = transformers.__version__
+    return HFVLMAdapter(model_id, model, processor, family, device, dtype, provenance)
+
+
+def cache_folder() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def locate(reference: str, model_id: str) -> Path:
+    """A local folder, or the cached snapshot of a hub repo id; never a download."""
+    folder = Path(reference).expanduser()
+    if folder.is_dir():
+        return folder
+    if reference.startswith((".", "/", "~")) or folder.is_absolute():
+        raise ColorbenchError(
+            f"{model_id}: folder {folder} does not exist; pass a folder saved with "
+            "save_pretrained (or a hub snapshot): --model hf-vlm:/path/to/folder"
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(reference, local_files_only=True))
+    except Exception as exc:  # not cached, malformed id, broken cache entry
+        raise ColorbenchError(
+            f"{model_id}: {reference!r} is neither a folder nor in the Hugging Face cache "
+            f"({cache_folder()}; {type(exc).__name__}); download it where there is internet "
+            f"(`huggingface-cli download {reference}`, or set HF_HOME to a copied cache) or "
+            "pass a local folder: --model hf-vlm:/path/to/folder"
+        ) from None
+
+
+def family_of(folder: Path, model_id: str) -> Family:
+    """The supported family of the checkpoint in ``folder`` (its ``config.json``)."""
+    try:
+        model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ColorbenchError(
+            f"{model_id}: {folder} has no readable config.json ({type(exc).__name__}); "
+            "pass a folder saved with save_pretrained or a hub snapshot"
+        ) from None
+    if model_type not in FAMILIES:
+        raise ColorbenchError(
+            f"{model_id}: architecture {model_type!r} is not supported by hf-vlm; supported "
+            f"families: {supported()}"
+        )
+    return FAMILIES[model_type]
+
+
+def pretrained(folder: Path, model_id: str, dtype: torch.dtype) -> tuple[Any, Any]:
+    """Model and processor from ``folder``, as a user of the checkpoint loads them."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForImageTextToText.from_pretrained(
+            folder, local_files_only=True, dtype=dtype
+        )
+    except (OSError, ValueError, ImportError, KeyError, TypeError) as exc:
+        message = " ".join(str(exc).split())[:300]
+        raise ColorbenchError(f"{model_id}: cannot load {folder}: {message}") from None
+    return model, processor
+
+
+def weights_sha256(folder: Path) -> str:
+    """sha256 over the folder's weight files, in name order (the results' provenance)."""
+    files = sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")])
+    if not files:
+        raise ColorbenchError(f"no *.safetensors or *.bin weights in {folder}")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 over a model's parameters and buffers in name order (random-init models)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
