@@ -27,6 +27,7 @@ from colorbench.pluginmanager import Plugins
 from colorbench.results import model_slug
 from colorbench.stimuli.base import StimulusSet
 from colorbench.task import Task
+from colorbench.weights import require_file
 
 #: largest --samples accepted: 20x the paper's 500 (8.8 million shape images); more is a typo
 MAX_SAMPLES = 10_000
@@ -132,8 +133,8 @@ def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan
     precision = resolve_precision(config.precision, device)
     check_renderer(config.renderer)
     check_scoring(config.scoring, config.normalization)
-    if config.weights is not None and not Path(config.weights).is_file():
-        raise ColorbenchError(f"weights file {config.weights} does not exist; check --weights")
+    if config.weights is not None:
+        require_file(config.weights)
     sets = _sets(plugins, tasks, config.palette, config.seed, config.renderer, device)
     return Plan(config, models, device, precision, sets)
 

@@ -66,15 +66,21 @@ def is_torchscript_archive(path: str | Path) -> bool:
         )
 
 
+def require_file(path: str | Path) -> Path:
+    """``path`` if it is a file, else the one-line error every weights check gives."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist; check the path given to --weights")
+    return path
+
+
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint without executing anything in it and return a flat state dict.
 
     Raises :class:`WeightsError` (one line naming the file) when the file is missing,
     truncated, a TorchScript archive, a pickle that carries code, or not a state dict.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist; check the path given to --weights")
+    path = require_file(path)
     if path.suffix == ".safetensors" or _looks_like_safetensors(path):
         checkpoint = _load_safetensors(path)
     else:

@@ -71,7 +71,28 @@ def make_fixtures(work: Path) -> dict[str, str]:
     results.mkdir(parents=True)
     (results / "summary.json").write_text("{not json")
     (work / "results" / "README.txt").write_text("a foreign file")
+    _harness_logs(work)
     return {"plugins": str(plugins), "work": str(work)}
+
+
+def _harness_logs(work: Path) -> None:
+    """lmms-eval samples logs of a stroop-white export: one line that does not join to the
+    stimuli, and the same cut off mid-record."""
+    import json
+
+    from colorbench.palette import DEFAULT_PALETTE
+
+    payload = {
+        "sample_id": "stroop-white/999/0",
+        "prompt": "font",
+        "colorbench_task": "stroop-white",
+        "samples": 1,
+        "seed": 0,
+        "palette": DEFAULT_PALETTE.fingerprint(),
+    }
+    line = json.dumps({"doc_id": 0, "filtered_resps": "Red.", "colorbench_headline": payload})
+    (work / "samples.jsonl").write_text(line + "\n")
+    (work / "truncated.jsonl").write_text(line + "\n" + line[:60])
 
 
 CASES: list[tuple[str, str]] = [
@@ -121,6 +142,30 @@ CASES: list[tuple[str, str]] = [
         "colorbench leaderboard --results {work}/results --out {work}/board.md",
     ),
     ("generate with --samples 0", "colorbench generate shapes --samples 0 --out {work}/gen"),
+    (
+        "export into a folder that is not empty",
+        "colorbench export lmms-eval --task stroop-white --out {work}/images",
+    ),
+    (
+        "import a truncated lmms-eval samples log",
+        "colorbench import lmms-eval {work}/truncated.jsonl --model m --task stroop-white"
+        " --out {work}/imported",
+    ),
+    (
+        "import a file of the other harness",
+        "colorbench import vlmevalkit {work}/samples.jsonl --model m --task stroop-white"
+        " --out {work}/imported",
+    ),
+    (
+        "import a log of another task",
+        "colorbench import lmms-eval {work}/samples.jsonl --model m --task stroop-colored"
+        " --out {work}/imported",
+    ),
+    (
+        "import rows that do not join to the stimuli",
+        "colorbench import lmms-eval {work}/samples.jsonl --model m --task stroop-white"
+        " --out {work}/imported",
+    ),
 ]
 
 
