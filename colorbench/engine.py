@@ -36,7 +36,7 @@ from colorbench.checkpoint import (
 from colorbench.device import auto_batch_size
 from colorbench.interrupt import interruptible
 from colorbench.lock import DirectoryLock
-from colorbench.names import printable
+from colorbench.names import model_slug, printable
 from colorbench.plan import ModelPlan, Plan, SetPlan
 from colorbench.pluginmanager import Plugins
 from colorbench.predictions import chunk_table
@@ -108,6 +108,9 @@ class _ModelRun:
         )
         self.adapter = check_adapter(created, self.model_id, self.model.plugin)
         self.mode = scoring_mode(self.adapter, config.scoring, config.normalization)
+        # a model asked another way than by default is stored and ranked as its own entry
+        self.result_id = self.mode.result_id(self.model_id, self.adapter)
+        self.directory = Path(config.out) / model_slug(self.result_id)
         self.device = torch.device(self.adapter.device)
         self.batch_size = config.batch_size or auto_batch_size(self.device, CHUNK_SIZE)
         self.batch_size = min(self.batch_size, CHUNK_SIZE)
@@ -133,13 +136,13 @@ class _ModelRun:
 
     def _lock(self, stack: ExitStack) -> None:
         """Rank 0 holds the model directory's lock until the model is done."""
-        stack.enter_context(DirectoryLock(self.model.directory))
-        check_owner(self.model.directory, self.model_id)
+        stack.enter_context(DirectoryLock(self.directory))
+        check_owner(self.directory, self.result_id)
 
     def _run_set(self, planned: SetPlan) -> list[RunResult]:
         stim, tasks = planned.stimuli, planned.tasks
         size = stim.size(self.config.samples)
-        work = WorkDir(self.model.directory, planned.name)
+        work = WorkDir(self.directory, planned.name)
         prov = {
             **self.provenance,
             "stimulus_set": planned.name,
@@ -166,15 +169,15 @@ class _ModelRun:
             resume_key(prov),
             size,
             self.config.resume,
-            lambda task: result_dir(self.config.out, self.model_id, task),
+            lambda task: result_dir(self.config.out, self.result_id, task),
         )
         for name in plan.kept:
-            self._say(f"{self.model_id} {name}: already done, kept")
+            self._say(f"{self.result_id} {name}: already done, kept")
         for line in plan.damaged:
             self._warn(line)
         if plan.done:
             self._say(
-                f"{self.model_id} {work.path.name}: resuming, {plan.done} of "
+                f"{self.result_id} {work.path.name}: resuming, {plan.done} of "
                 f"{num_chunks(size)} chunks already done"
             )
         return plan.todo, plan.pending
@@ -213,7 +216,7 @@ class _ModelRun:
         ]
         remaining = sum(stop - start for start, stop in (chunk_bounds(k, size) for k in pending))
         bar = self.progress.add_task(
-            f"{self.model_id} · {stim.name}", total=size, completed=size - remaining
+            f"{self.result_id} · {stim.name}", total=size, completed=size - remaining
         )
         batches = rendered_batches(stim, renderer, spans, self.config.samples, self.device)
         try:
@@ -256,19 +259,19 @@ class _ModelRun:
                 "wall_time_s": round(time.monotonic() - self.t0, 3),
             }
             directory, doc = write_result(
-                self.config.out, self.model_id, task, summary, frame, final
+                self.config.out, self.result_id, task, summary, frame, final
             )
             notify(self.plugins.pm, doc, directory, self._warn)
-            results.append(RunResult(self.model_id, task.name, summary, frame, directory))
+            results.append(RunResult(self.result_id, task.name, summary, frame, directory))
         if todo:
             work.discard()
         for task in tasks:
             if task.name not in computed:
-                directory = result_dir(self.config.out, self.model_id, task.name)
+                directory = result_dir(self.config.out, self.result_id, task.name)
                 summary = read_stored(directory).task_summary()
                 results.append(
                     RunResult(
-                        self.model_id, task.name, summary, read_predictions(directory), directory
+                        self.result_id, task.name, summary, read_predictions(directory), directory
                     )
                 )
         return results

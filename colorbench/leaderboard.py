@@ -90,6 +90,8 @@ class Score:
     table: Path | None
     #: contrastive / generative / reference (provenance ``kind``)
     kind: str = "contrastive"
+    #: how the answers were obtained: ``similarity``, ``likelihood (sum)``, ``generate``...
+    scoring: str = "similarity"
     #: the summary.json it was read from (pairs it with the baseline's for the Δ test)
     source: Path | None = None
 
@@ -133,6 +135,8 @@ class Leaderboard:
         for model in self.models:
             row: dict[str, object] = {
                 "model": csv_text(model),
+                "kind": csv_text(self.kind(model)),
+                "scoring": csv_text(self.scoring(model)),
                 "weights": csv_text(self._weights(model, short=False)),
                 "samples": self._samples(model),
             }
@@ -176,14 +180,15 @@ class Leaderboard:
             metrics = sorted({s.metric for s in self.scores if s.task == task})
             paper = reported.experiment(task) or "**beyond the paper**"
             lines.append(f"| {escape(task)} | {escape(', '.join(metrics))} | {paper} |")
-        header = ["model", "weights", "samples / combination", *self.tasks]
+        header = ["model", "kind", "scoring", "weights", "samples / combination", *self.tasks]
         lines += [
             "",
             "| " + " | ".join(escape(h) for h in header) + " |",
             "|---" * len(header) + "|",
         ]
         for model in self.models:
-            cells = [escape(model), escape(self._weights(model)), escape(self._samples(model))]
+            cells = [escape(model), escape(self.kind(model)), escape(self.scoring(model))]
+            cells += [escape(self._weights(model)), escape(self._samples(model))]
             cells += [self._cell(model, task, out_dir) for task in self.tasks]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join([*lines, *reported.section(), *self.footer]) + "\n"
@@ -205,6 +210,11 @@ class Leaderboard:
     def kind(self, model: str) -> str:
         """The model's kind, or ``mixed`` if its results disagree."""
         found = {s.kind for s in self.scores if s.model == model}
+        return found.pop() if len(found) == 1 else "mixed"
+
+    def scoring(self, model: str) -> str:
+        """How the model's answers were obtained, or ``mixed`` if its results disagree."""
+        found = {s.scoring for s in self.scores if s.model == model}
         return found.pop() if len(found) == 1 else "mixed"
 
     def _weights(self, model: str, short: bool = True) -> str:
@@ -257,6 +267,12 @@ def read_score(path: Path) -> Score:
         # results from before adapters declared a kind: a reference adapter or a contrastive one
         kind = "reference" if "reference" in stored.provenance else "contrastive"
     h = stored.headline
+    scoring = stored.provenance.get("scoring")
+    if not isinstance(scoring, str) or not scoring:
+        scoring = "similarity"  # results from before generative models: statements only
+    normalization = stored.provenance.get("normalization")
+    if isinstance(normalization, str) and normalization:
+        scoring = f"{scoring} ({normalization})"
     return Score(
         model=stored.model,
         task=stored.task,
@@ -269,6 +285,7 @@ def read_score(path: Path) -> Score:
         weights=weights if isinstance(weights, str) else None,
         table=stored.file("table"),
         kind=kind,
+        scoring=scoring,
         source=Path(path),
     )
 

@@ -29,6 +29,7 @@ import torch
 
 from colorbench.adapter import ContrastiveAdapter, ModelAdapter
 from colorbench.answers import parse_answer
+from colorbench.config import NORMALIZATIONS
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
 from colorbench.task import Prompt
@@ -53,6 +54,17 @@ class ScoringMode:
         if self.scoring == "generate":
             facts["max_new_tokens"] = MAX_NEW_TOKENS
         return facts
+
+    def result_id(self, model_id: str, adapter: ModelAdapter) -> str:
+        """The id the results are stored and ranked under: the model id, with ``@<mode>``
+        when the run asks the model another way than its default (``@generate``,
+        ``@likelihood-mean``), so that both modes of one model sit side by side."""
+        if self == scoring_mode(adapter, None, NORMALIZATIONS[0]):
+            return model_id
+        suffix = self.scoring
+        if self.normalization not in (None, NORMALIZATIONS[0]):
+            suffix += f"-{self.normalization}"
+        return f"{model_id}@{suffix}"
 
     @property
     def form(self) -> str:

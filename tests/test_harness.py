@@ -140,6 +140,7 @@ def test_lmms_import_equals_colorbench_run(lmms_dir: Path, own: Path, tmp_path: 
     doc = json.loads((out / "m" / TASK / "summary.json").read_text())
     prov = doc["provenance"]
     assert prov["source_harness"] == "lmms-eval"
+    assert prov["prompts"] == questions(PLUGINS.tasks.get(TASK))  # the "input" lmms-eval logged
     assert prov["source_sha256"] == __import__("hashlib").sha256(log.read_bytes()).hexdigest()
     assert {"predictions", "table", "figure"} <= set(doc["files"])
     board = build(out, tmp_path / "board" / "README.md")  # the leaderboard picks it up
@@ -315,3 +316,16 @@ def test_import_never_overwrites_a_result(lmms_dir, own, tmp_path, capsys) -> No
     before = (out / "m" / TASK / "summary.json").read_bytes()
     assert "already holds a result" in error_line(capsys, *argv)
     assert (out / "m" / TASK / "summary.json").read_bytes() == before
+
+
+def test_provenance_records_the_questions_the_harness_asked(lmms_dir, own, tmp_path) -> None:
+    """An export made with older wording records that wording, not today's question form."""
+    log = lmms_log(lmms_dir, ideal_answers(own), tmp_path / "s.jsonl")
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    log.write_text("".join(json.dumps({**r, "input": "Old wording?"}) + "\n" for r in records))
+    out = tmp_path / "r"
+    assert (
+        cli("import", "lmms-eval", str(log), "--model", "m", "--task", TASK, "--out", str(out)) == 0
+    )
+    prov = json.loads((out / "m" / TASK / "summary.json").read_text())["provenance"]
+    assert prov["prompts"] == {"font": "Old wording?"}

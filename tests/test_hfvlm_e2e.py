@@ -51,10 +51,12 @@ PAPER_TASKS = [
 
 
 def run_cli(tmp_path: Path, model: str, tasks: list[str], *options: str) -> Path:
+    """Run through the CLI; the folder of the results (``<model>@generate`` when generating)."""
     out = tmp_path / "results"
     argv = ["run", "--model", model, "--samples", "1", "--out", str(out), "-q", *options]
     assert main([*argv, *(x for t in tasks for x in ("--task", t))]) == 0
-    return out / model
+    stored = model if "generate" not in options else f"{model}@generate"
+    return out / model_slug(stored)
 
 
 def three_colours(tmp_path: Path) -> str:
@@ -63,7 +65,9 @@ def three_colours(tmp_path: Path) -> str:
     return str(palette)
 
 
-def check_results(folder: Path, scoring: str, tasks: list[str], terms: set[str]) -> None:
+def check_results(
+    folder: Path, family: str, scoring: str, tasks: list[str], terms: set[str]
+) -> None:
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(tasks)
     for task in tasks:
         doc = json.loads((folder / task / "summary.json").read_text())
@@ -71,7 +75,7 @@ def check_results(folder: Path, scoring: str, tasks: list[str], terms: set[str])
         assert (prov["kind"], prov["scoring"], prov["architecture"]) == (
             "generative",
             scoring,
-            FAMILIES[folder.name.removeprefix("hf-vlm-tiny-")].name,
+            FAMILIES[family].name,
         )
         assert all(text.endswith("Answer with one word.") for text in prov["prompts"].values())
         rows = pd.read_parquet(folder / task / "predictions.parquet")
@@ -86,13 +90,13 @@ TERMS = set(DEFAULT_PALETTE.names)
 
 def test_tiny_qwen2_5_vl_runs_every_task_through_the_cli(tmp_path):
     folder = run_cli(tmp_path, "hf-vlm-tiny-qwen2_5_vl", ["all"])
-    check_results(folder, "likelihood", ALL_TASKS, TERMS)
+    check_results(folder, "qwen2_5_vl", "likelihood", ALL_TASKS, TERMS)
 
 
 def test_tiny_qwen2_5_vl_answers_the_paper_tasks_by_generation(tmp_path):
     options = ("--scoring", "generate", "--palette", three_colours(tmp_path))
     folder = run_cli(tmp_path, "hf-vlm-tiny-qwen2_5_vl", PAPER_TASKS, *options)
-    check_results(folder, "generate", PAPER_TASKS, {"black", "white", "red"})
+    check_results(folder, "qwen2_5_vl", "generate", PAPER_TASKS, {"black", "white", "red"})
 
 
 @pytest.mark.slow
@@ -100,11 +104,11 @@ def test_tiny_qwen2_5_vl_answers_the_paper_tasks_by_generation(tmp_path):
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_runs_every_task_through_the_cli(tmp_path, family, scoring):
     folder = run_cli(tmp_path, f"hf-vlm-tiny-{family}", ["all"], "--scoring", scoring)
-    check_results(folder, scoring, ALL_TASKS, TERMS)
+    check_results(folder, family, scoring, ALL_TASKS, TERMS)
 
 
 def predictions(out: Path, model: str, task: str) -> pd.DataFrame:
-    return pd.read_parquet(out / model / task / "predictions.parquet")
+    return pd.read_parquet(out / model_slug(model) / task / "predictions.parquet")
 
 
 @pytest.mark.parametrize("scoring", ["likelihood", "generate"])
@@ -118,7 +122,8 @@ def test_batch_size_does_not_change_the_predictions(tmp_path, scoring):
             scoring=scoring,
         )  # fmt: skip
         evaluate(config, plugins)
-        frames.append(predictions(out, "hf-vlm-tiny-llava", "stroop-white"))
+        stored = "hf-vlm-tiny-llava" + ("@generate" if scoring == "generate" else "")
+        frames.append(predictions(out, stored, "stroop-white"))
     small, large = frames
     assert small["answer"].tolist() == large["answer"].tolist()
     if scoring == "generate":
@@ -132,7 +137,7 @@ def test_an_interrupted_generate_run_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint, "CHUNK_SIZE", 32)
     monkeypatch.setattr(engine, "CHUNK_SIZE", 32)
     plugins = load_plugins([], entrypoints=True)
-    model = "hf-vlm-tiny-qwen2_5_vl"
+    model, stored = "hf-vlm-tiny-qwen2_5_vl", "hf-vlm-tiny-qwen2_5_vl@generate"
 
     def config(out):
         return make_config(
@@ -151,11 +156,11 @@ def test_an_interrupted_generate_run_resumes_exactly(tmp_path, monkeypatch):
         patch.setattr(HFVLMAdapter, "generate", generate)
         with pytest.raises(Interrupted):
             evaluate(config(tmp_path / "resumed"), plugins)
-    work = tmp_path / "resumed" / model / ".work" / "stroop-white"
+    work = tmp_path / "resumed" / model_slug(stored) / ".work" / "stroop-white"
     assert len(list(work.glob("chunk-*"))) == 1
     evaluate(config(tmp_path / "resumed"), plugins)
-    whole = predictions(tmp_path / "whole", model, "stroop-white")
-    resumed = predictions(tmp_path / "resumed", model, "stroop-white")
+    whole = predictions(tmp_path / "whole", stored, "stroop-white")
+    resumed = predictions(tmp_path / "resumed", stored, "stroop-white")
     columns = ["sample_id", "prompt", "answer", "response"]
     pd.testing.assert_frame_equal(whole[columns], resumed[columns])
 
@@ -173,9 +178,10 @@ def test_a_saved_folder_loads_like_a_downloaded_checkpoint(tmp_path):
         out = tmp_path / "out"
         argv = ["run", "--model", model_id, "--task", "stroop-colored", "--palette", str(palette)]
         assert main([*argv, "--out", str(out), "-q"]) == 0
-        slug = model_slug(model_id)
-        rows[model_id] = predictions(out, slug, "stroop-colored")
-        doc = json.loads((out / slug / "stroop-colored" / "summary.json").read_text())
+        rows[model_id] = predictions(out, model_id, "stroop-colored")
+        doc = json.loads(
+            (out / model_slug(model_id) / "stroop-colored" / "summary.json").read_text()
+        )
         assert len(doc["provenance"]["weights_sha256"]) == 64
     tiny, loaded = rows.values()
     assert tiny["answer"].tolist() == loaded["answer"].tolist()

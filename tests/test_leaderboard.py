@@ -14,6 +14,7 @@ import pytest
 from colorbench.cli import main
 from colorbench.errors import ColorbenchError
 from colorbench.leaderboard import build
+from colorbench.markdown import escape
 from colorbench.results import model_slug
 from colorbench.summary import SCHEMA
 
@@ -29,6 +30,7 @@ def write_summary(
     ci: tuple[float, float] | None = None,
     samples: int = 1,
     weights: str = "random",
+    **provenance: object,
 ) -> Path:
     folder = results / model_slug(model) / task
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,7 +40,12 @@ def write_summary(
         "schema": SCHEMA,
         "model": model,
         "task": task,
-        "provenance": {"samples": samples, "weights_sha256": weights, "started": "2026-01-01"},
+        "provenance": {
+            "samples": samples,
+            "weights_sha256": weights,
+            "started": "2026-01-01",
+            **provenance,
+        },
         "summary": {
             "task": task,
             "headline": {"metric": "correct %", "value": value, "n": n, "ci_low": low,
@@ -91,11 +98,29 @@ def test_one_row_per_model_with_headline_ci_n_and_delta(results, tmp_path):
         "[9.2](../results/random-RN50/stroop-white/table.md) Δ° -50.8<br>(5.0–16.0, n=110)" in row
     )
     assert "| random | 2 |" in row and "| — |" in row
-    assert "| openai-RN50 | abababababab | 5 |" in text
+    assert "| openai-RN50 | contrastive | similarity | abababababab | 5 |" in text
     assert "baseline model (`openai-RN50`)" in text
     # the models table, then the paper's reported figures, then the configured footer
     assert "n=110) |\n\n## Reported in Arias et al. 2024" in text
     assert text.endswith(" |\n\n## Adding a row\nrun it\n")
+
+
+def test_rows_show_the_kind_and_the_scoring_mode(tmp_path):
+    root = tmp_path / "results"
+    vlm = "hf-vlm-tiny-qwen2_5_vl"
+    write_summary(root, vlm, "global-color", 9.5, kind="generative", scoring="likelihood",
+                  normalization="sum")  # fmt: skip
+    write_summary(root, f"{vlm}@generate", "global-color", 0.0, kind="generative",
+                  scoring="generate", normalization=None)  # fmt: skip
+    write_summary(root, "ideal-observer", "global-color", 100.0, reference="IdealObserver")
+    out = tmp_path / "board" / "README.md"
+    build(root, out)
+    text = out.read_text()
+    assert f"| {escape(vlm)} | generative | likelihood (sum) | random |" in text
+    assert f"| {escape(vlm + '@generate')} | generative | generate | random |" in text
+    assert "| ideal-observer | reference | similarity |" in text
+    frame = pd.read_csv(out.parent / "leaderboard.csv").set_index("model")
+    assert frame.loc[f"{vlm}@generate", ["kind", "scoring"]].tolist() == ["generative", "generate"]
 
 
 def test_without_settings_there_is_no_baseline_and_no_footer(results, tmp_path):

@@ -9,6 +9,7 @@ import torch
 from plugins_support import write_module
 
 from colorbench.cli import main
+from colorbench.names import model_slug
 from colorbench.tasks import paper_tasks
 
 torch.set_num_threads(1)
@@ -49,7 +50,8 @@ def run(out, model, tasks, *options, plugin=None):
 
 
 def stored(out, model, task):
-    directory = out / model / task
+    """``model`` is the id results are stored under (``ideal-observer@generate``)."""
+    directory = out / model_slug(model) / task
     doc = json.loads((directory / "summary.json").read_text())
     return doc, pd.read_parquet(directory / "predictions.parquet")
 
@@ -73,7 +75,11 @@ def test_questions_give_the_reference_its_known_answers(ideal, task):
     (statement, rows), answers = stored(ideal["similarity"], "ideal-observer", task), {}
     assert statement["summary"]["headline"]["value"] == 100.0
     for mode in ("likelihood", "generate"):
-        doc, answers[mode] = stored(ideal[mode], "ideal-observer", task)
+        doc, answers[mode] = stored(ideal[mode], f"ideal-observer@{mode}", task)
+        assert (doc["model"], doc["provenance"]["model"]) == (
+            f"ideal-observer@{mode}",
+            "ideal-observer",
+        )
         assert doc["summary"]["headline"] == statement["summary"]["headline"]
         assert answers[mode]["answer"].tolist() == rows["answer"].tolist()
     assert answers["generate"]["response"].str.startswith("The color is ").all()
@@ -83,8 +89,9 @@ def test_questions_give_the_reference_its_known_answers(ideal, task):
 
 def test_results_record_the_mode_and_the_exact_text_asked(ideal):
     task = next(t for t in paper_tasks() if t.name == "part-attribution")
-    prov = {mode: stored(out, "ideal-observer", task.name)[0]["provenance"]
-            for mode, out in ideal.items()}  # fmt: skip
+    ids = {"similarity": "ideal-observer", "likelihood": "ideal-observer@likelihood",
+           "generate": "ideal-observer@generate"}  # fmt: skip
+    prov = {mode: stored(out, ids[mode], task.name)[0]["provenance"] for mode, out in ideal.items()}
     assert prov["similarity"]["prompts"] == {p.id: p.template for p in task.prompts}
     assert prov["likelihood"]["prompts"] == {p.id: p.question for p in task.prompts}
     assert [prov[m]["kind"] for m in prov] == ["reference"] * 3
@@ -107,7 +114,7 @@ def test_unparsed_answers_are_counted_in_n_and_in_every_table(tmp_path, monkeypa
     monkeypatch.syspath_prepend(str(tmp_path))
     plugin = write_module(tmp_path, MUMBLER)
     run(tmp_path / "gen", "mumbler", ["global-color"], "--scoring", "generate", plugin=plugin)
-    doc, rows = stored(tmp_path / "gen", "mumbler", "global-color")
+    doc, rows = stored(tmp_path / "gen", "mumbler@generate", "global-color")
     assert (rows["answer"] == "unparsed").all() and (rows["response"] == "Maybe blue-green?").all()
     assert doc["summary"]["headline"]["n"] == len(rows) and doc["summary"]["headline"]["value"] == 0
     for name, table in doc["summary"]["tables"].items():
@@ -118,7 +125,7 @@ def test_unparsed_answers_are_counted_in_n_and_in_every_table(tmp_path, monkeypa
     assert (groups["n"].sum(), doc["provenance"]["kind"]) == (len(rows), "generative")
 
     run(tmp_path / "lik", "mumbler", ["global-color"], "--normalization", "mean", plugin=plugin)
-    doc, rows = stored(tmp_path / "lik", "mumbler", "global-color")
+    doc, rows = stored(tmp_path / "lik", "mumbler@likelihood-mean", "global-color")
     assert (rows["answer"] == "red").all()
     assert (doc["provenance"]["scoring"], doc["provenance"]["normalization"]) == (
         "likelihood",

@@ -134,6 +134,21 @@ def join(
     return frame
 
 
+def asked(rows: pd.DataFrame, task: Task) -> dict[str, str | list[str]]:
+    """Per prompt id, the question(s) the harness's file says it asked, for the provenance;
+    the task's question form where the file does not say (an export of an older wording
+    records what was really asked, not today's text)."""
+    result: dict[str, str | list[str]] = {}
+    for prompt, form in questions(task).items():
+        found = []
+        if "question" in rows:
+            found = sorted(
+                rows.loc[rows["prompt"] == prompt, "question"].dropna().astype(str).unique()
+            )
+        result[prompt] = form if not found else found[0] if len(found) == 1 else found
+    return result
+
+
 def summarize(task: Task, frame: pd.DataFrame, palette: Palette) -> TaskSummary:
     """Grade and aggregate like a ``colorbench run``; adds ``outcome`` and ``correct``."""
     return task.summarize(task.grade(frame), palette)
@@ -147,6 +162,7 @@ def store(
     frame: pd.DataFrame,
     spec: ExportSpec,
     source: Source,
+    prompts: dict[str, str | list[str]],
 ) -> tuple[Path, dict[str, Any]]:
     """Write the imported result; an existing result for (model, task) is never overwritten."""
     directory = result_dir(out, model_id, task.name)
@@ -161,7 +177,7 @@ def store(
         "model": model_id,
         "kind": "generative",
         "scoring": "generate",
-        "prompts": questions(task),
+        "prompts": prompts,
         "source_harness": source.harness,
         "source_file": source.path.name,
         "source_sha256": source.sha256,

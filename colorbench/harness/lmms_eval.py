@@ -89,8 +89,12 @@ def _schema() -> pa.Schema:
 
 
 def _batch(rows: list[Item], spec: ExportSpec, schema: pa.Schema) -> pa.RecordBatch:
+    by_image = {r.sample.sample_id: r for r in rows}
+    pngs = {sid: r.png() for sid, r in by_image.items()}  # one encode per image, not per prompt
     data = {
-        "image": [{"bytes": r.png(), "path": f"{r.sample.sample_id}.png"} for r in rows],
+        "image": [
+            {"bytes": pngs[r.sample.sample_id], "path": f"{r.sample.sample_id}.png"} for r in rows
+        ],
         "sample_id": [r.sample.sample_id for r in rows],
         "prompt": [r.prompt.id for r in rows],
         "question": [r.question for r in rows],
@@ -226,7 +230,7 @@ def read_samples(path: Path) -> pd.DataFrame:
             response = response[0]
         if not isinstance(response, str):
             raise ColorbenchError(f"line {number} of {what} has no text answer in filtered_resps")
-        rows.append({**payload, "response": response})
+        rows.append({**payload, "response": response, "question": record.get("input")})
     if not rows:
         raise ColorbenchError(f"{what} holds no samples; pass lmms-eval's --log_samples JSONL")
     frame = pd.DataFrame(rows)

@@ -144,6 +144,11 @@ class NeuronsAnalysis(Analysis):
             ("--word-threshold", "word", "f_c(word) of a Colour Word unit"),
             ("--multimodal-threshold", "multimodal", "f_c in all three roles (<= 1/3)"),
             ("--any-word-threshold", "any_word", "share of response on the word: Any Word"),
+            (
+                "--any-word-natural",
+                "any_word_natural",
+                "max on corpus text images / max natural, also needed for Any Word",
+            ),
         ):
             default = getattr(defaults, attr)
             parser.add_argument(
@@ -225,6 +230,11 @@ class NeuronsAnalysis(Analysis):
             "device": device,
             "layers": " ".join(layers),
             "natural images": f"{len(corpus)} from {corpus.name} ({corpus.skipped} skipped)",
+            "natural text images (Any Word check)": (
+                f"{len(corpus.text_items)}"
+                if corpus.text_items
+                else "none: Any Word rests on the Stroop text share alone"
+            ),
             "Stroop images": len(samples),
             "top-k patches": settings.top_k,
             "top-N Stroop images": settings.stroop_top,

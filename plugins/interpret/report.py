@@ -82,6 +82,11 @@ def itsm_report(results: ItsmResults, out: Path, meta: dict, figures: dict[str, 
         "positive similarity on the object, `part_area` the object's share of the image; "
         "`ratio` > 1 means the map favours the object beyond its size. Per image: "
         "[itsm.csv](itsm.csv).\n",
+        "These shares are descriptive: ECLIP shows that raw CLIP similarity maps favour the "
+        "background in general (a pooling artefact), so they do not show where an answer "
+        "came from. The overlays are normalised as ECLIP displays maps (upsampled, min-max "
+        "per map): colour shows where similarity is highest within one image, not its "
+        "level.\n",
         "## Settings\n",
         _settings(meta),
         "## By colour group\n",
