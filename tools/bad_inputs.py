@@ -204,7 +204,7 @@ def main() -> int:
         for label, template in CASES + hostile_inputs.CASES:
             command = hostile_inputs.command(template, fixtures)
             code, text = run_case(command, env, work)
-            shown = command.replace(str(work), "$TMP")
+            shown = command.replace(str(work), "$TMP").replace("|", "\\|")
             rows.append(
                 f"| {label} | `{shown}` | {code} | {cell(text.replace(str(work), '$TMP'))} |"
             )
