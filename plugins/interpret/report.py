@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from colorbench.atomic import write_text
 from colorbench.markdown import escape, table
 from colorbench.plugins.interpret.indices import CLASSES, Thresholds
 from colorbench.plugins.interpret.itsm import ItsmResults
@@ -69,7 +70,7 @@ def neurons_report(
         _figures(figures, out),
     ]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path
 
 
@@ -95,5 +96,5 @@ def itsm_report(results: ItsmResults, out: Path, meta: dict, figures: dict[str, 
         _figures(figures, out),
     ]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path
