@@ -29,17 +29,12 @@ from colorbench.pluginmanager import load_plugins  # noqa: E402
 from colorbench.plugins.hfvlm.adapter import HFVLMAdapter  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
+from colorbench.tasks import paper_tasks  # noqa: E402
 
 torch.set_num_threads(1)
 
 
-PAPER_TASKS = [
-    "global-color",
-    "part-attribution",
-    "prompt-choice",
-    "stroop-white",
-    "stroop-colored",
-]
+PAPER_TASKS = [task.name for task in paper_tasks()]
 
 
 def run_cli(tmp_path: Path, model: str, tasks: list[str], *options: str) -> Path:

@@ -12,14 +12,9 @@ import pandas as pd
 import pytest
 
 from colorbench.cli import main
+from colorbench.tasks import paper_tasks
 
-PAPER_TASKS = [
-    "global-color",
-    "part-attribution",
-    "prompt-choice",
-    "stroop-white",
-    "stroop-colored",
-]
+PAPER_TASKS = [task.name for task in paper_tasks()]
 #: images per sample: shapes 8 x 3 x 2; stroop 3 x 2 x 1; stroop-white: 2 words (not white)
 #: x 1 font (!= word, != white)
 EXPECTED_IMAGES = {"shapes": 48, "stroop": 6, "stroop-white": 2}
