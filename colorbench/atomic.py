@@ -64,7 +64,8 @@ def write_error(path: Path, exc: OSError) -> ColorbenchError:
     """One line for a write that failed: a full disk says how much space is left."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         try:
-            free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
+            left = shutil.disk_usage(path.parent).free
+            free = f"{left / 2**20:.1f} MiB free" if left >= 2**20 else f"{left // 1024} KiB free"
         except OSError:
             free = "free space unknown"
         return ColorbenchError(

@@ -49,10 +49,25 @@ _CONVERT_TORCHSCRIPT = (
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks: the weights' identity in every result."""
+    return _sha256_files([Path(path)], chunk_size)
+
+
+def sha256_folder(folder: str | Path) -> str:
+    """Hex sha256 over a saved model folder's weight files (``*.safetensors``, ``*.bin``)
+    read in name order, as one stream: for a one-file folder it is that file's sha256."""
+    folder = Path(folder)
+    files = sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")])
+    if not files:
+        raise WeightsError(f"no *.safetensors or *.bin weights in {folder}")
+    return _sha256_files(files)
+
+
+def _sha256_files(paths: list[Path], chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk_size):
+                digest.update(block)
     return digest.hexdigest()
 
 

@@ -48,8 +48,10 @@ def model_ids() -> dict[str, tuple[str, str]]:
 
 def write_snapshot(path: Path = SNAPSHOT) -> None:
     """Store the installed open_clip's list as the snapshot."""
+    from colorbench.atomic import write_text
+
     data = {"open_clip": installed_version(), "pretrained": pairs_from_open_clip()}
-    path.write_text(json.dumps(data) + "\n")
+    write_text(path, json.dumps(data) + "\n")
 
 
 if __name__ == "__main__":

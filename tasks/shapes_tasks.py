@@ -24,6 +24,7 @@ from colorbench.tasks.tables import (
     hit_rates,
     image_clusters,
     outcome_rates,
+    pairing_table,
 )
 
 
@@ -105,4 +106,7 @@ class PartAttribution(ShapesTask):
         summary.tables["correct"] = hit_rates(
             predictions["correct"], predictions["prompt"], "correct", order
         )
+        clusters = image_clusters(predictions)
+        if clusters is not None:
+            summary.tables["pairing"] = pairing_table(self.headline_hits(predictions), clusters)
         return summary

@@ -23,6 +23,7 @@ from colorbench.tasks.tables import (
     hit_rates,
     image_clusters,
     outcome_rates,
+    pairing_table,
     with_groups,
 )
 
@@ -75,11 +76,10 @@ class PromptChoice(Task):
             predictions["correct"], predictions["prompt"], "correct", asking
         )
         tables.update(stroop_breakdowns(predictions, palette, self.outcomes, order))
-        top = headline(
-            "asked part % (4 prompts)",
-            self.headline_hits(predictions),
-            image_clusters(predictions),
-        )
+        hits, clusters = self.headline_hits(predictions), image_clusters(predictions)
+        top = headline("asked part % (4 prompts)", hits, clusters)
+        if clusters is not None:
+            tables["pairing"] = pairing_table(hits, clusters)
         return TaskSummary(self.name, top, tables)
 
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:

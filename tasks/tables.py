@@ -16,7 +16,12 @@ import pandas as pd
 
 from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
-from colorbench.stats import clustered_wilson_interval, proportion_table, wilson_interval
+from colorbench.stats import (
+    clustered_wilson_interval,
+    design_effect,
+    proportion_table,
+    wilson_interval,
+)
 from colorbench.task import Headline
 
 #: the row that pools every group of a per-colour table
@@ -163,3 +168,21 @@ def headline(metric: str, hits: pd.Series, clusters: pd.Series | None = None) ->
         low, high, _ = clustered_wilson_interval(hits, clusters.loc[hits.index])
     value = 100 * k / n if n else float("nan")
     return Headline(metric, value, n, float(100 * low), float(100 * high))
+
+
+def pairing_table(hits: pd.Series, clusters: pd.Series) -> pd.DataFrame:
+    """How much the pairing of a pooled headline's rows costs: one row with the answers,
+    the images they ask about, the design effect and the effective sample size its
+    interval uses (:func:`headline` with ``clusters``)."""
+    hits = hits.dropna().astype(bool)
+    deff = design_effect(hits, clusters.loc[hits.index])
+    frame = pd.DataFrame(
+        {
+            "answers": [int(hits.size)],
+            "images": [int(clusters.loc[hits.index].nunique())],
+            "design_effect": [float(deff)],
+            "effective_n": [float(hits.size / deff)],
+        },
+        index=pd.Index(["headline"], name="pooled prompts"),
+    )
+    return frame

@@ -62,8 +62,10 @@ class FakeStroop(StimulusSet):
 class TensorCorpus:
     """A corpus held in memory: ``load`` indexes a ``[N,3,H,W]`` uint8 tensor."""
 
-    def __init__(self, images: torch.Tensor) -> None:
+    def __init__(self, images: torch.Tensor, text_items: list[int] | None = None) -> None:
         self.images = images
+        #: indices of the images that count as natural text (Any Word's check)
+        self.text_items = list(text_items or [])
 
     def __len__(self) -> int:
         return len(self.images)

@@ -29,25 +29,12 @@ from colorbench.pluginmanager import load_plugins  # noqa: E402
 from colorbench.plugins.hfvlm.adapter import HFVLMAdapter  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
+from colorbench.tasks import paper_tasks  # noqa: E402
 
 torch.set_num_threads(1)
-PALETTE = {
-    "name": "three",
-    "colors": [
-        {"name": "black", "rgb": [0, 0, 0], "chromatic": False},
-        {"name": "white", "rgb": [255, 255, 255], "chromatic": False},
-        {"name": "red", "rgb": [255, 0, 0], "chromatic": True},
-    ],
-}
 
 
-PAPER_TASKS = [
-    "global-color",
-    "part-attribution",
-    "prompt-choice",
-    "stroop-white",
-    "stroop-colored",
-]
+PAPER_TASKS = [task.name for task in paper_tasks()]
 
 
 def run_cli(tmp_path: Path, model: str, tasks: list[str], *options: str) -> Path:
@@ -57,12 +44,6 @@ def run_cli(tmp_path: Path, model: str, tasks: list[str], *options: str) -> Path
     assert main([*argv, *(x for t in tasks for x in ("--task", t))]) == 0
     stored = model if "generate" not in options else f"{model}@generate"
     return out / model_slug(stored)
-
-
-def three_colours(tmp_path: Path) -> str:
-    palette = tmp_path / "palette.json"
-    palette.write_text(json.dumps(PALETTE))
-    return str(palette)
 
 
 def check_results(
@@ -93,8 +74,8 @@ def test_tiny_qwen2_5_vl_runs_every_task_through_the_cli(tmp_path):
     check_results(folder, "qwen2_5_vl", "likelihood", ALL_TASKS, TERMS)
 
 
-def test_tiny_qwen2_5_vl_answers_the_paper_tasks_by_generation(tmp_path):
-    options = ("--scoring", "generate", "--palette", three_colours(tmp_path))
+def test_tiny_qwen2_5_vl_answers_the_paper_tasks_by_generation(tmp_path, three_colours):
+    options = ("--scoring", "generate", "--palette", str(three_colours))
     folder = run_cli(tmp_path, "hf-vlm-tiny-qwen2_5_vl", PAPER_TASKS, *options)
     check_results(folder, "qwen2_5_vl", "generate", PAPER_TASKS, {"black", "white", "red"})
 
@@ -165,14 +146,13 @@ def test_an_interrupted_generate_run_resumes_exactly(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(whole[columns], resumed[columns])
 
 
-def test_a_saved_folder_loads_like_a_downloaded_checkpoint(tmp_path):
+def test_a_saved_folder_loads_like_a_downloaded_checkpoint(tmp_path, three_colours):
     """save_pretrained -> hf-vlm:<folder>: same model, same scores, weights hashed."""
     model, processor = tiny_model("qwen2_5_vl", seed=0)
     folder = tmp_path / "tiny-qwen"
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    palette = tmp_path / "palette.json"
-    palette.write_text(json.dumps(PALETTE))
+    palette = three_colours
     rows = {}
     for model_id in ("hf-vlm-tiny-qwen2_5_vl", f"hf-vlm:{folder}"):
         out = tmp_path / "out"

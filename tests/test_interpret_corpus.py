@@ -9,7 +9,12 @@ import torch
 from PIL import Image
 
 from colorbench.errors import ColorbenchError
-from colorbench.plugins.interpret.corpus import SKIMAGE_IMAGES, folder_corpus, skimage_corpus
+from colorbench.plugins.interpret.corpus import (
+    SKIMAGE_IMAGES,
+    TEXT_IMAGES,
+    folder_corpus,
+    skimage_corpus,
+)
 
 
 def test_default_corpus_uses_only_images_the_wheel_ships():
@@ -41,3 +46,19 @@ def test_folder_without_images_is_an_error(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     with pytest.raises(ColorbenchError, match="no readable image"):
         folder_corpus(tmp_path)
+
+
+def test_text_images_are_known_in_both_corpora(tmp_path):
+    corpus = skimage_corpus()
+    names = {corpus.items[i].path.name for i in corpus.text_items}
+    assert names == set(TEXT_IMAGES) and set(TEXT_IMAGES) <= set(SKIMAGE_IMAGES)
+    assert all(corpus.items[i].path.name not in TEXT_IMAGES for i in range(len(corpus))
+               if i not in set(corpus.text_items))  # fmt: skip
+    rgb = np.zeros((240, 240, 3), np.uint8)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "Text").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "photos" / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "photos" / "Text" / "sign.png")
+    Image.fromarray(rgb).save(tmp_path / "text.png")  # a file named text is not a text folder
+    folder = folder_corpus(tmp_path)
+    assert [folder.items[i].path.name for i in folder.text_items] == ["sign.png"]

@@ -1,5 +1,6 @@
 """Image-text similarity maps on hand-built joint spaces with known answers."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -102,3 +103,16 @@ def test_resnet_positions_sum_to_the_pooled_embedding_under_uniform_attention():
         # uniform attention averages the value terms of the mean token and every position
         expected = (mean_term + spatial.sum((2, 3))) / 5
         assert torch.allclose(visual(pixels), expected, atol=1e-5)
+
+
+def test_display_map_is_upsampled_and_min_max_normalised():
+    from colorbench.plugins.interpret.itsm import display_map
+
+    sim = np.array([[-0.2, 0.1], [0.3, 0.05]], dtype=np.float32)
+    shown = display_map(sim, (8, 8))
+    assert shown.shape == (8, 8)
+    assert shown.min() == pytest.approx(0.0) and shown.max() == pytest.approx(1.0)
+    # normalising keeps the order: the most similar corner stays the brightest
+    assert np.unravel_index(shown.argmax(), shown.shape)[0] >= 4
+    assert np.allclose(display_map(sim * 3 + 1, (8, 8)), shown, atol=1e-6)  # level discarded
+    assert not display_map(np.full((2, 2), 0.7), (4, 4)).any()

@@ -38,13 +38,13 @@ def stroop():
     return FakeStroop(size=48)
 
 
-def _run(encoder, corpus_images, stroop, **settings):
+def _run(encoder, corpus_images, stroop, text_items=None, **settings):
     samples = [stroop.sample(c, 0) for c in range(0, stroop.num_combinations(), 5)]
     return analyze_neurons(
         encoder,
         scale01,
         ["1"],
-        TensorCorpus(corpus_images),
+        TensorCorpus(corpus_images, text_items),
         stroop,
         samples,
         NeuronSettings(**{"top_k": 10, "stroop_top": 20, "batch_size": 16, **settings}),
@@ -166,3 +166,28 @@ def test_gpu_passes_match_cpu(stroop):
     numeric = ["csi", "max_natural", "max_stroop", "text_share"]
     assert np.allclose(cpu[numeric], gpu[numeric], atol=1e-4, equal_nan=True)
     assert list(cpu["class"]) == list(gpu["class"])
+
+
+def test_response_to_natural_text_images_is_each_units_max_over_them(stroop):
+    encoder, images = _opponent_and_edge(), blob_images(40)
+    results = _run(encoder, images, stroop, text_items=[3, 17])
+    with torch.inference_mode():
+        expected = encoder(scale01(images[[3, 17]])).amax(dim=(0, 2, 3))
+    assert results.table.max_natural_text.to_numpy() == pytest.approx(expected.numpy())
+    assert (results.table.max_natural_text <= results.table.max_natural + 1e-6).all()
+    # a corpus without text images cannot check: NaN, and the report's line says so
+    assert results_without_text(encoder, images, stroop).max_natural_text.isna().all()
+
+
+def results_without_text(encoder, images, stroop):
+    return _run(encoder, images, stroop).table
+
+
+def test_any_word_needs_a_response_to_natural_text_when_the_corpus_has_some():
+    f = {role: np.zeros((3, 11)) for role in ("word", "font", "background")}
+    text_share = np.full(3, 0.9)  # all three fire on the written word of Stroop images
+    natural_text = np.array([0.8, 0.2, np.nan])  # vs. a natural maximum of 1
+    classes, _ = classify_units(
+        f, text_share, np.ones(3), np.ones(3), np.zeros(11, bool), Thresholds(), natural_text
+    )
+    assert list(classes) == ["Any Word", "Other", "Any Word"]

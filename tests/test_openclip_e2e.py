@@ -12,32 +12,19 @@ import pandas as pd
 import pytest
 
 from colorbench.cli import main
+from colorbench.tasks import paper_tasks
 
-PAPER_TASKS = [
-    "global-color",
-    "part-attribution",
-    "prompt-choice",
-    "stroop-white",
-    "stroop-colored",
-]
-PALETTE = {
-    "name": "three",
-    "colors": [
-        {"name": "black", "rgb": [0, 0, 0], "chromatic": False},
-        {"name": "white", "rgb": [255, 255, 255], "chromatic": False},
-        {"name": "red", "rgb": [255, 0, 0], "chromatic": True},
-    ],
-}
+PAPER_TASKS = [task.name for task in paper_tasks()]
 #: images per sample: shapes 8 x 3 x 2; stroop 3 x 2 x 1; stroop-white: 2 words (not white)
 #: x 1 font (!= word, != white)
 EXPECTED_IMAGES = {"shapes": 48, "stroop": 6, "stroop-white": 2}
 
 
 @pytest.mark.parametrize("model", ["random-RN50", "random-ViT-B-32"])
-def test_random_init_model_runs_every_paper_task(model: str, tmp_path: Path) -> None:
-    palette = tmp_path / "palette.json"
-    palette.write_text(json.dumps(PALETTE))
-    argv = ["run", "--model", model, "--samples", "1", "--palette", str(palette), "-q"]
+def test_random_init_model_runs_every_paper_task(
+    model: str, tmp_path: Path, three_colours: Path
+) -> None:
+    argv = ["run", "--model", model, "--samples", "1", "--palette", str(three_colours), "-q"]
     for task in PAPER_TASKS:
         argv += ["--task", task]
     assert main([*argv, "--out", str(tmp_path / "results")]) == 0

@@ -289,6 +289,9 @@ def test_pooled_prompts_on_the_same_image_get_a_clustered_interval():
     assert summary.headline.ci_high == pytest.approx(100 * high)
     naive_low, _ = wilson_interval(12, 20)
     assert summary.headline.ci_low < 100 * naive_low
+    pairing = summary.tables["pairing"].loc["headline"]
+    assert (pairing["answers"], pairing["images"]) == (20, 10)
+    assert (pairing["design_effect"], pairing["effective_n"]) == pytest.approx((2.0, 10.0))
 
 
 @pytest.mark.parametrize("task", paper_tasks(), ids=lambda t: t.name)

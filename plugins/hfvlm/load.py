@@ -8,7 +8,6 @@ template (in :class:`~colorbench.plugins.hfvlm.adapter.HFVLMAdapter`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from colorbench.device import DTYPES
 from colorbench.errors import ColorbenchError
 from colorbench.plugins.hfvlm.families import FAMILIES, Family, supported
-from colorbench.weights import sha256_file
+from colorbench.weights import sha256_folder
 
 EXTRA_HINT = "pip install 'colorbench[vlm]'"
 
@@ -63,7 +62,7 @@ def create_adapter(model_id: str, **options: Any):
         folder = locate(model_id.removeprefix(PREFIX), model_id)
         family = family_of(folder, model_id)
         model, processor = pretrained(folder, model_id, dtype)
-        provenance = {"weights_sha256": weights_sha256(folder), "source": str(folder)}
+        provenance = {"weights_sha256": sha256_folder(folder), "source": str(folder)}
     transformers = require_transformers(model_id)
     provenance["transformers"] = transformers.__version__
     return HFVLMAdapter(model_id, model, processor, family, device, dtype, provenance)
@@ -128,14 +127,3 @@ def pretrained(folder: Path, model_id: str, dtype: torch.dtype) -> tuple[Any, An
         message = " ".join(str(exc).split())[:300]
         raise ColorbenchError(f"{model_id}: cannot load {folder}: {message}") from None
     return model, processor
-
-
-def weights_sha256(folder: Path) -> str:
-    """sha256 over the folder's weight files, in name order (the results' provenance)."""
-    files = sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")])
-    if not files:
-        raise ColorbenchError(f"no *.safetensors or *.bin weights in {folder}")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(sha256_file(path).encode())
-    return digest.hexdigest()

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from colorbench.analysis import Analysis
 from colorbench.argtypes import add_samples_option, add_seed_option, positive_int
+from colorbench.atomic import write_parquet, write_text
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.pluginmanager import Plugins
@@ -144,6 +145,11 @@ class NeuronsAnalysis(Analysis):
             ("--word-threshold", "word", "f_c(word) of a Colour Word unit"),
             ("--multimodal-threshold", "multimodal", "f_c in all three roles (<= 1/3)"),
             ("--any-word-threshold", "any_word", "share of response on the word: Any Word"),
+            (
+                "--any-word-natural",
+                "any_word_natural",
+                "max on corpus text images / max natural, also needed for Any Word",
+            ),
         ):
             default = getattr(defaults, attr)
             parser.add_argument(
@@ -203,8 +209,8 @@ class NeuronsAnalysis(Analysis):
                 device,
                 progress,
             )
-        results.table.to_parquet(out / "neurons.parquet", index=False)
-        results.table.to_csv(out / "neurons.csv", index=False)
+        write_parquet(out / "neurons.parquet", results.table)
+        write_text(out / "neurons.csv", results.table.to_csv(index=False))
         figure_files = {
             "CSI per layer": figures.csi_by_layer(
                 results.table, out / "csi_by_layer.png", thresholds.colour_selective
@@ -225,6 +231,11 @@ class NeuronsAnalysis(Analysis):
             "device": device,
             "layers": " ".join(layers),
             "natural images": f"{len(corpus)} from {corpus.name} ({corpus.skipped} skipped)",
+            "natural text images (Any Word check)": (
+                f"{len(corpus.text_items)}"
+                if corpus.text_items
+                else "none: Any Word rests on the Stroop text share alone"
+            ),
             "Stroop images": len(samples),
             "top-k patches": settings.top_k,
             "top-N Stroop images": settings.stroop_top,
@@ -289,8 +300,8 @@ class ItsmAnalysis(Analysis):
                 device=device,
                 progress=progress,
             )
-        results.per_image.to_csv(out / "itsm.csv", index=False)
-        results.groups.reset_index().to_csv(out / "itsm_groups.csv", index=False)
+        write_text(out / "itsm.csv", results.per_image.to_csv(index=False))
+        write_text(out / "itsm_groups.csv", results.groups.reset_index().to_csv(index=False))
         overlay = figures.itsm_overlays(results.examples, out / "itsm_overlays.png")
         meta = {
             "model": args.model,

@@ -4,6 +4,12 @@ The paper ranks patches over ImageNet validation; ``--images DIR`` takes any fol
 of images (one centre crop per file, as CLIP sees them). With no folder, the corpus
 is the photographs and textures scikit-image ships inside its wheel, tiled into
 overlapping crops, so the analysis runs offline with nothing downloaded.
+
+Some corpus images hold text, for the Any Word class's check that a unit fires on
+writing in natural images too: in the built-in corpus the crops of ``page.png`` (a
+printed page) and ``text.png`` (lettering on a textured photo) (:data:`TEXT_IMAGES`);
+in a ``--images`` folder every file under a sub-folder named ``text`` (any depth, any
+case).
 """
 
 from __future__ import annotations
@@ -46,13 +52,23 @@ SKIMAGE_IMAGES = (
 )
 
 
+#: built-in corpus images that show text (their crops feed the Any Word natural-text check)
+TEXT_IMAGES = ("page.png", "text.png")
+#: a ``--images`` sub-folder of this name (any depth, any case) holds text images
+TEXT_FOLDER = "text"
+
+
 @dataclass(frozen=True)
 class Item:
-    """One corpus image: a file, rescaled so its shorter side is ``scale``, cropped at ``box``."""
+    """One corpus image: a file, rescaled so its shorter side is ``scale``, cropped at ``box``.
+
+    ``text``: the image shows writing (see the module docstring).
+    """
 
     path: Path
     scale: int
     box: tuple[int, int]  # top-left (x, y) of the square crop
+    text: bool = False
 
 
 class Corpus:
@@ -67,6 +83,11 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def text_items(self) -> list[int]:
+        """Indices of the items that show text."""
+        return [i for i, item in enumerate(self.items) if item.text]
 
     def _decode_file(self, path: Path, scale: int) -> Image.Image:
         try:
@@ -139,7 +160,8 @@ def folder_corpus(folder: str | Path, size: int = 224) -> Corpus:
             continue
         with Image.open(path) as image:
             sw, sh = _scaled_size(image.size, size)
-        items.append(Item(path, size, ((sw - size) // 2, (sh - size) // 2)))
+        shows_text = any(part.lower() == TEXT_FOLDER for part in path.relative_to(root).parts[:-1])
+        items.append(Item(path, size, ((sw - size) // 2, (sh - size) // 2), shows_text))
     if not items:
         raise ColorbenchError(
             f"--images {folder}: no readable image among {len(files)} files; "
@@ -165,7 +187,7 @@ def skimage_corpus(size: int = 224, scale: int = 448, stride: int = 112) -> Corp
         with Image.open(path) as image:
             sw, sh = _scaled_size(image.size, scale)
         items += [
-            Item(path, scale, (x, y))
+            Item(path, scale, (x, y), name in TEXT_IMAGES)
             for y in range(0, sh - size + 1, stride)
             for x in range(0, sw - size + 1, stride)
         ]

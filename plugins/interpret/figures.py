@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from colorbench.plugins.interpret.indices import CLASSES
+from colorbench.plugins.interpret.itsm import display_map
 from colorbench.plugins.interpret.neurons import NeuronResults
 from colorbench.plugins.interpret.receptive_field import crop_patches
 from colorbench.stimuli.base import StimulusSet
@@ -118,8 +119,9 @@ def class_examples(
 def itsm_overlays(examples: list, path: Path) -> Path:
     """Each example image above its similarity map with the answered colour's text.
 
-    The map (red: similar, blue: dissimilar, symmetric scale) is drawn at image size
-    with the object's outline, as ECLIP shows them.
+    The map is normalised as the ECLIP line of work displays ITSMs (upsampled, min-max per
+    map, :func:`~colorbench.plugins.interpret.itsm.display_map`; red: most similar within
+    the image, blue: least), with the object's outline.
     """
     fig, axes = plt.subplots(
         2, max(len(examples), 1), figsize=(1.8 * max(len(examples), 1), 3.8), squeeze=False
@@ -128,15 +130,7 @@ def itsm_overlays(examples: list, path: Path) -> Path:
         top.imshow(image)
         top.set_title(caption, fontsize=6)
         h, w = image.shape[:2]
-        limit = float(np.abs(sim).max()) or 1.0
-        bottom.imshow(
-            sim,
-            cmap="coolwarm",
-            vmin=-limit,
-            vmax=limit,
-            extent=(0, w, h, 0),
-            interpolation="bilinear",
-        )
+        bottom.imshow(display_map(sim, (h, w)), cmap="jet", vmin=0.0, vmax=1.0)
         bottom.contour(mask.astype(float), levels=[0.5], colors="k", linewidths=0.8)
         for ax in (top, bottom):
             ax.set_xticks([])

@@ -146,7 +146,11 @@ class Thresholds:
       colours, so the three shares of one c sum to at most 1 and this must be <= 1/3.
     - ``any_word``: *Any Word* when at least this share of the unit's activation mass
       on its top-N Stroop images lies on the written word (text mask, dilated by the
-      unit's grid step) and no colour label dominates.
+      unit's grid step) and no colour label dominates...
+    - ``any_word_natural``: ...and the unit also fires on text in natural images: its
+      maximum over the corpus's text images reaches this fraction of its maximum over
+      the whole natural corpus. When the corpus has no text image the check cannot be
+      made and Any Word rests on the Stroop share alone (``max_natural_text`` is NaN).
     """
 
     colour_selective: float = 0.25
@@ -155,6 +159,7 @@ class Thresholds:
     word: float = 0.5
     multimodal: float = 0.2
     any_word: float = 0.5
+    any_word_natural: float = 0.5
 
 
 def classify_units(
@@ -164,6 +169,7 @@ def classify_units(
     max_natural: np.ndarray,
     chromatic: np.ndarray,
     thresholds: Thresholds = Thresholds(),
+    max_natural_text: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class of each unit and the colour (palette index, -1 if none) it is selective to.
 
@@ -194,5 +200,13 @@ def classify_units(
     best = shown.argmax(1)
     kind = np.where(chromatic[best], "Colour chromatic", "Colour achromatic")
     assign(shown.max(1) >= thresholds.colour, kind.astype(object), best)
-    assign(np.nan_to_num(text_share) >= thresholds.any_word, "Any Word")
+    if max_natural_text is None:
+        max_natural_text = np.full(units, np.nan)
+    with np.errstate(invalid="ignore"):
+        on_natural_text = np.where(
+            np.isnan(max_natural_text),
+            True,
+            max_natural_text >= thresholds.any_word_natural * max_natural,
+        )
+    assign((np.nan_to_num(text_share) >= thresholds.any_word) & on_natural_text, "Any Word")
     return classes, colour

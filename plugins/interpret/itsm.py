@@ -3,8 +3,12 @@
 The cosine similarity between a text embedding and each spatial position of the
 image encoder's final feature map, projected into the joint space, shows where in
 the image the model finds the text. On the shapes set, the share of positive
-similarity on the object against the object's share of the area tells whether a
-colour answer comes from the object or from the background.
+similarity on the object against the object's share of the area *describes* where the
+similarity lies. It is not proof of where the answer came from: ECLIP shows that raw
+CLIP similarity maps favour the background in general (the attention pooling shifts
+semantics onto background positions), so a low object share is expected of any CLIP
+and says little about one answer. Maps are shown as the ECLIP line of work shows
+them (:func:`display_map`): upsampled to the image and min-max normalised per map.
 """
 
 from __future__ import annotations
@@ -80,6 +84,22 @@ def open_clip_space(model: nn.Module, preprocess, encode_texts) -> JointSpace:
 def similarity_maps(spatial: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     """Cosine similarity of ``text [B,D]`` with each position of ``spatial [B,D,h,w]``."""
     return F.cosine_similarity(spatial.float(), text.float()[:, :, None, None], dim=1)
+
+
+def display_map(sim: torch.Tensor | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An ITSM as ECLIP displays it: ``norm(resize(S))``, the ``[h,w]`` similarity map
+    upsampled bilinearly to ``size`` (H, W) and min-max normalised to [0, 1] per map.
+
+    Normalising per map shows where the similarity is highest within this image; it
+    discards the level, so maps are compared by shape, never by colour across images. A
+    constant map has no such ordering and becomes all zeros.
+    """
+    sim = torch.as_tensor(np.asarray(sim), dtype=torch.float32)
+    up = F.interpolate(sim[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+    low, high = up.min(), up.max()
+    if high <= low:
+        return torch.zeros_like(up).numpy()
+    return ((up - low) / (high - low)).numpy()
 
 
 def positive_share(maps: torch.Tensor, part: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Three passes, each holding one batch of activations at a time:
 
 1. natural corpus: each unit's top-k images (strongest response, one per image)
-   and where on the feature grid it peaked; the corpus hue histogram;
+   and where on the feature grid it peaked; its strongest response to the corpus's
+   text images (Any Word's natural-text check); the corpus hue histogram;
 2. the grey versions of just those images, for CSI, and the colour crops of the
    units' receptive fields at their peaks, for the neuron features;
 3. the Stroop set: each unit's top-N Stroop images, with the share of the
@@ -74,6 +75,8 @@ class LayerResult:
     gray: torch.Tensor  # [C, k] activation on the grey version of each top patch
     features: torch.Tensor  # [C, 3, S, S] neuron features (NaN outside every patch)
     stroop: TopK  # payload: y, x, text share
+    #: [C] strongest response to a corpus text image (NaN: the corpus has none)
+    natural_text: torch.Tensor | None = None
 
 
 @dataclass
@@ -124,6 +127,9 @@ def _entries(ids: torch.Tensor, batch_ids: torch.Tensor):
 
 def _natural_pass(net: _Encoder, corpus: Corpus, settings: NeuronSettings, progress):
     trackers: dict[str, TopK] = {}
+    text_max: dict[str, torch.Tensor] = {}
+    is_text = torch.zeros(len(corpus), dtype=torch.bool)
+    is_text[corpus.text_items] = True
     hue_counts = torch.zeros(settings.hue_bins, device=net.device)
     n = len(corpus)
     for batch in _tracked(
@@ -140,10 +146,15 @@ def _natural_pass(net: _Encoder, corpus: Corpus, settings: NeuronSettings, progr
         for name, act in net(images).items():
             if name not in trackers:
                 trackers[name] = TopK(act.shape[1], settings.top_k, payload=2, device=net.device)
+                text_max[name] = torch.full((act.shape[1],), float("nan"), device=net.device)
             values, positions = spatial_max(act)
             trackers[name].update(values, ids, positions)
+            text = is_text[list(batch)].to(net.device)
+            if text.any():
+                best = values[:, text].float().max(dim=1).values
+                text_max[name] = torch.fmax(text_max[name], best)
     counts = hue_counts.cpu().numpy()
-    return trackers, counts / max(counts.sum(), 1e-12)
+    return trackers, text_max, counts / max(counts.sum(), 1e-12)
 
 
 def _grey_and_features_pass(
@@ -257,7 +268,7 @@ def analyze_neurons(
     ``preprocess`` maps ``[B,3,H,W]`` uint8 images to its input tensor.
     """
     net = _Encoder(encoder, preprocess, layers, device)
-    natural, corpus_hue = _natural_pass(net, corpus, settings, progress)
+    natural, natural_text, corpus_hue = _natural_pass(net, corpus, settings, progress)
     gray, features = _grey_and_features_pass(net, corpus, natural, settings, progress)
     stroop_top = _stroop_pass(net, stroop, stroop_samples, settings, progress)
     results = {
@@ -268,6 +279,7 @@ def analyze_neurons(
             gray[name].cpu(),
             features[name].cpu(),
             _cpu(stroop_top[name]),
+            natural_text[name].cpu(),
         )
         for name in layers
     }
@@ -302,6 +314,11 @@ def _table(
             "chroma": chroma.numpy(),
             "max_natural": natural.values[:, 0].numpy(),
             "max_stroop": stroop.values[:, 0].numpy(),
+            "max_natural_text": (
+                result.natural_text.numpy()
+                if result.natural_text is not None
+                else np.full(units, np.nan)
+            ),
         }
         weights = stroop.values.clamp(min=0) * stroop.filled()
         share = (weights * stroop.payload[..., 2]).sum(1) / weights.sum(1).clamp(min=1e-12)
@@ -314,7 +331,13 @@ def _table(
             for i, colour in enumerate(palette.names):
                 row[f"f_{role}_{colour}"] = f[role][:, i]
         classes, colour = classify_units(
-            f, row["text_share"], row["max_stroop"], row["max_natural"], chromatic, thresholds
+            f,
+            row["text_share"],
+            row["max_stroop"],
+            row["max_natural"],
+            chromatic,
+            thresholds,
+            row["max_natural_text"],
         )
         row["class"] = classes.astype(str)
         row["class_colour"] = [palette.names[c] if c >= 0 else "" for c in colour]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from colorbench.atomic import write_text
 from colorbench.markdown import escape, table
 from colorbench.plugins.interpret.indices import CLASSES, Thresholds
 from colorbench.plugins.interpret.itsm import ItsmResults
@@ -69,7 +70,7 @@ def neurons_report(
         _figures(figures, out),
     ]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path
 
 
@@ -82,6 +83,11 @@ def itsm_report(results: ItsmResults, out: Path, meta: dict, figures: dict[str, 
         "positive similarity on the object, `part_area` the object's share of the image; "
         "`ratio` > 1 means the map favours the object beyond its size. Per image: "
         "[itsm.csv](itsm.csv).\n",
+        "These shares are descriptive: ECLIP shows that raw CLIP similarity maps favour the "
+        "background in general (a pooling artefact), so they do not show where an answer "
+        "came from. The overlays are normalised as ECLIP displays maps (upsampled, min-max "
+        "per map): colour shows where similarity is highest within one image, not its "
+        "level.\n",
         "## Settings\n",
         _settings(meta),
         "## By colour group\n",
@@ -90,5 +96,5 @@ def itsm_report(results: ItsmResults, out: Path, meta: dict, figures: dict[str, 
         _figures(figures, out),
     ]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path

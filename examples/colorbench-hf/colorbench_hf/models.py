@@ -7,7 +7,6 @@ a local folder), otherwise the factory fails at once with one line that says how
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from transformers import (
 
 from colorbench.device import torch_dtype
 from colorbench.errors import ColorbenchError
+from colorbench.weights import sha256_folder
 from colorbench_hf.adapter import HFContrastiveAdapter, Preprocess, TextInput
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -139,19 +139,6 @@ def locate(reference: str, model_id: str) -> Path:
         ) from None
 
 
-def weights_sha256(folder: Path) -> str:
-    """sha256 over the folder's weight files in name order (the results' provenance)."""
-    files = sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")])
-    if not files:
-        raise ColorbenchError(f"no *.safetensors or *.bin weights in {folder}")
-    digest = hashlib.sha256()
-    for path in files:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def pretrained(family: Family, folder: Path, model_id: str) -> tuple[Any, Any, Preprocess]:
     """Model, tokenizer and preprocessing from a saved folder (``save_pretrained`` layout)."""
     try:
@@ -182,7 +169,7 @@ def create(model_id: str, **options: Any) -> HFContrastiveAdapter:
         if model_id.startswith(f"{family.prefix}:"):
             folder = locate(model_id.partition(":")[2], model_id)
             model, tokenizer, preprocess = pretrained(family, folder, model_id)
-            provenance = {"weights_sha256": weights_sha256(folder), "source": str(folder)}
+            provenance = {"weights_sha256": sha256_folder(folder), "source": str(folder)}
             break
     else:
         raise ColorbenchError(f"colorbench-hf does not provide {model_id!r}")
