@@ -42,7 +42,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
         )
     except OSError as exc:
         raise write_error(path, exc) from None
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
@@ -58,6 +61,21 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise write_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` sets it, racing other threads).
+
+    ``mkstemp`` creates files readable by their owner only; results folders are shared
+    between people and tools, so a result gets the mode any ordinary write would give it.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def write_error(path: Path, exc: OSError) -> ColorbenchError:

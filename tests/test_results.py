@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -93,6 +94,19 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_writes_get_the_mode_of_an_ordinary_write(tmp_path, umask):
+    """Shared results folders: a result is as readable as ``open(path, "w")`` would make it."""
+    old = os.umask(umask)
+    try:
+        write_text(tmp_path / "summary.json", "{}")
+        (tmp_path / "plain.json").write_text("{}")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "summary.json").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_foreign_or_malformed_summaries_are_not_results(tmp_path):
