@@ -73,6 +73,9 @@ def make_fixtures(work: Path) -> dict[str, str]:
     results.mkdir(parents=True)
     (results / "summary.json").write_text("{not json")
     (work / "results" / "README.txt").write_text("a foreign file")
+    (work / "bert").mkdir()
+    (work / "bert" / "config.json").write_text('{"model_type": "bert"}')
+    (work / "empty-cache").mkdir()
     _harness_logs(work)
     return {"plugins": str(plugins), "work": str(work)}
 
@@ -144,6 +147,29 @@ CASES: list[tuple[str, str]] = [
         "colorbench leaderboard --results {work}/results --out {work}/board.md",
     ),
     ("generate with --samples 0", "colorbench generate shapes --samples 0 --out {work}/gen"),
+    (
+        "hf-vlm repo not in the Hugging Face cache",
+        "HF_HUB_CACHE={work}/empty-cache colorbench run --model hf-vlm:Qwen/Qwen2.5-VL-3B-Instruct"
+        " --task stroop-white --out {work}/o",
+    ),
+    (
+        "hf-vlm folder that does not exist",
+        "colorbench run --model hf-vlm:{work}/nowhere --task stroop-white --out {work}/o",
+    ),
+    (
+        "hf-vlm folder of an unsupported architecture",
+        "colorbench run --model hf-vlm:{work}/bert --task stroop-white --out {work}/o",
+    ),
+    (
+        "--weights for an hf-vlm model",
+        "colorbench run --model hf-vlm-tiny-llava --weights {work}/full.pt --task stroop-white"
+        " --out {work}/o",
+    ),
+    (
+        "unknown scoring mode",
+        "colorbench run --model hf-vlm-tiny-llava --scoring logits --task stroop-white"
+        " --out {work}/o",
+    ),
     (
         "export into a folder that is not empty",
         "colorbench export lmms-eval --task stroop-white --out {work}/images",
