@@ -10,7 +10,6 @@ like any other.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from colorbench.provenance import now_iso
 from colorbench.results import result_dir, write_result
 from colorbench.scoring import Answers
 from colorbench.task import Task, TaskSummary
+from colorbench.weights import sha256_file
 
 #: harness-side columns every importer hands to :func:`join`
 ROW_COLUMNS = ("sample_id", "prompt", "response")
@@ -46,11 +46,7 @@ class Source:
 
     @classmethod
     def of(cls, harness: str, path: Path) -> Source:
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        return cls(harness, Path(path), digest.hexdigest())
+        return cls(harness, Path(path), sha256_file(path))
 
 
 def one_spec(specs: pd.DataFrame, task: str, what: str) -> ExportSpec:
