@@ -30,7 +30,7 @@ def worker(config: dict) -> dict:
     """Run the neuron analysis once and measure it (inside a fresh process)."""
     import torch
 
-    from colorbench.pluginmanager import load_plugins
+    from colorbench.plugin.pluginmanager import load_plugins
     from colorbench.plugins.interpret.analyses import open_model, spread_samples
     from colorbench.plugins.interpret.corpus import Corpus, folder_corpus, skimage_corpus
     from colorbench.plugins.interpret.layers import RESNET_LAYERS

@@ -72,11 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def setup(args: argparse.Namespace):
     """Plugins, the validated plan and the batch size, as ``colorbench run`` would have them."""
-    from colorbench.checkpoint import CHUNK_SIZE
     from colorbench.config import RunConfig
-    from colorbench.device import auto_batch_size
-    from colorbench.plan import build_plan
-    from colorbench.pluginmanager import load_plugins
+    from colorbench.plugin.pluginmanager import load_plugins
+    from colorbench.runner.checkpoint import CHUNK_SIZE
+    from colorbench.runner.device import auto_batch_size
+    from colorbench.runner.plan import build_plan
 
     plugins = load_plugins()
     config = RunConfig(
@@ -221,7 +221,7 @@ def agreement(results_dir: Path, model: str, answers, palette) -> float:
     """Share of (image, prompt) answers on which (2) and (3) agree."""
     import pandas as pd
 
-    from colorbench.results import model_slug
+    from colorbench.report.results import model_slug
 
     same = total = 0
     for (task, prompt), index in answers.items():

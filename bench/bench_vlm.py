@@ -37,7 +37,7 @@ from machine import machine
 
 from colorbench.api import evaluate, make_config
 from colorbench.palette import DEFAULT_PALETTE
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
 from colorbench.plugins.hfvlm.adapter import HFVLMAdapter, quiet_transformers
 from colorbench.plugins.hfvlm.load import create_adapter
 from colorbench.plugins.hfvlm.tiny import qwen_vl

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from colorbench.hookspecs import hookimpl
+from colorbench.plugin.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

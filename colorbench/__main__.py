@@ -1,3 +1,3 @@
-from colorbench.cli import main
+from colorbench.cli.app import main
 
 raise SystemExit(main())

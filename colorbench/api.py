@@ -18,7 +18,7 @@ import pandas as pd
 from colorbench.config import RunConfig
 from colorbench.errors import ColorbenchError, suggest
 from colorbench.palette import palette_option
-from colorbench.pluginmanager import Plugins, load_plugins
+from colorbench.plugin.pluginmanager import Plugins, load_plugins
 
 _OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("models", "tasks"))
 
@@ -51,9 +51,9 @@ def evaluate(config: RunConfig, plugins: Plugins) -> list[Any]:
     ``torchrun``; every rank calls this, rank 0 returns the results and the others ``[]``.
     """
     # imported here: torch and the engine are heavy, and `colorbench list` never needs them
-    from colorbench import distributed
-    from colorbench.engine import run
-    from colorbench.plan import build_plan
+    from colorbench.runner import distributed
+    from colorbench.runner.engine import run
+    from colorbench.runner.plan import build_plan
 
     ctx = distributed.from_env(config.device)
     try:
@@ -64,7 +64,7 @@ def evaluate(config: RunConfig, plugins: Plugins) -> list[Any]:
 
 @dataclass
 class Results:
-    """What :func:`run` returns: one :class:`~colorbench.engine.RunResult` per (model, task)."""
+    """What :func:`run` returns: one ``engine.RunResult`` per model and task."""
 
     runs: list[Any]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from colorbench.palette import DEFAULT_PALETTE, Palette
 
-#: ``--precision`` values; ``auto`` is resolved by :func:`colorbench.device.resolve_precision`
+#: ``--precision`` values; ``auto`` is resolved by ``colorbench.runner.device.resolve_precision``
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-#: ``--renderer`` values; ``auto`` is resolved by :func:`colorbench.device.resolve_renderer`
+#: ``--renderer`` values; ``auto`` is resolved by :func:`colorbench.runner.device.resolve_renderer`
 RENDERERS = ("auto", "pil", "torch")
 #: how a model's answer is obtained: statement similarity (contrastive), answer
 #: likelihood or free generation (generative); the mode is recorded in provenance

@@ -8,7 +8,7 @@
 
 Registration reads a snapshot of open_clip's model list (see ``openclip_catalog``) so
 that ``colorbench list`` does not pay for ``import open_clip``; the factory imports it.
-Weights are read only through :mod:`colorbench.weights` (safetensors or
+Weights are read only through :mod:`colorbench.runner.weights` (safetensors or
 ``torch.load(weights_only=True)``), never through open_clip's own loader.
 
 Preprocessing happens on the adapter's device with tensor ops: the uint8 batch is
@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 
 import colorbench
-from colorbench.adapter import ContrastiveAdapter
-from colorbench.device import torch_dtype
 from colorbench.errors import ColorbenchError
+from colorbench.plugin.adapter import ContrastiveAdapter
 from colorbench.plugins import openclip_catalog
 from colorbench.plugins.openclip_catalog import HUB_PREFIX, RANDOM_PREFIX
+from colorbench.runner.device import torch_dtype
 
 
 @colorbench.hookimpl
@@ -53,7 +53,7 @@ def colorbench_register_models(register) -> None:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device``; ``None`` means plain fp32.
 
-    ``auto`` follows colorbench's one rule (:func:`colorbench.device.resolve_precision`).
+    ``auto`` follows colorbench's one rule (:func:`colorbench.runner.device.resolve_precision`).
     Weights stay fp32; autocast casts per operation.
     """
     dtype = torch_dtype(precision, device)
@@ -172,7 +172,7 @@ class OpenClipAdapter(ContrastiveAdapter):
         """Arch, pretrained tag, weights file and sha256 (or ``random``), versions, dtype."""
         import open_clip
 
-        from colorbench.weights import sha256_file
+        from colorbench.runner.weights import sha256_file
 
         if self.weights is not None and self._weights_sha256 is None:
             self._weights_sha256 = sha256_file(self.weights)

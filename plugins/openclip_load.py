@@ -26,7 +26,7 @@ from colorbench.plugins.openclip_weights import (
     pretrained_weights,
     require_hub_repos,
 )
-from colorbench.weights import load_into, load_state_dict
+from colorbench.runner.weights import load_into, load_state_dict
 
 #: preprocessing keys a pretrained tag may override (as open_clip merges them)
 #: a Hugging Face repository id as the hub accepts it: ORG/NAME, letters, digits, ``-_.``
@@ -51,7 +51,7 @@ def build(model_id: str, weights: Path | str | None = None, seed: int = 0) -> Bu
     """Create the model ``model_id`` names; ``weights`` overrides where its weights come from.
 
     ``random-<arch>`` is initialised from ``seed`` (deterministic) and loads ``weights``
-    only when given. Weights never come from open_clip's own loader (see colorbench.weights).
+    only when given. Weights never come from open_clip's own loader (see colorbench.runner.weights).
     """
     weights = Path(weights) if weights is not None else None
     if model_id.startswith(HUB_PREFIX):
@@ -126,7 +126,7 @@ def _create(name: str, seed: int, **create) -> torch.nn.Module:
 
 
 def load_weights(model: torch.nn.Module, weights: Path | None) -> torch.nn.Module:
-    """Load a checkpoint file into an open_clip model through colorbench.weights (safe)."""
+    """Load a checkpoint file into an open_clip model through colorbench.runner.weights (safe)."""
     if weights is not None:
         load_into(model, _to_open_clip_layout(model, load_state_dict(weights)), weights)
     return model.eval()

@@ -40,9 +40,9 @@ import torch
 from skimage.color import deltaE_cie76, rgb2lab
 
 import colorbench
-from colorbench.adapter import AnswerLogLikelihoods, GenerativeAdapter
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
+from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
 
 #: words that make a prompt ask for the foreground part (the object or the text)
 FOREGROUND_WORDS = ("object", "font", "written", "text", "word", "letter", "shape")

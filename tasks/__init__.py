@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import colorbench
-from colorbench.task import Task
+from colorbench.plugin.task import Task
 
 
 def paper_tasks() -> list[Task]:

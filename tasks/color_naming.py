@@ -18,7 +18,7 @@ continuous object colours.
 
 The headline is the agreement over all scored rows; one colour gives up to five
 correlated scored rows, so its Wilson interval is clustered by XKCD colour (the
-effective sample size of :func:`colorbench.stats.design_effect`). The per-term table of
+effective sample size of :func:`colorbench.report.stats.design_effect`). The per-term table of
 the bare prompt on patches rests on one row per colour. ``docs/color_naming.md`` has the
 reference rows.
 
@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 
 import colorbench
 from colorbench.palette import Palette
-from colorbench.task import Headline, Prompt, Task, TaskSummary
+from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
 from colorbench.tasks import questions
 from colorbench.tasks.tables import (
     GROUPS,

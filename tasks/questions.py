@@ -1,7 +1,7 @@
 """The question forms of the built-in prompts: what generative models are asked.
 
 Each question asks what its prompt's statement template asserts, and asks for one
-word so that the answer is a colour term (:mod:`colorbench.answers` reads it). The
+word so that the answer is a colour term (:mod:`colorbench.runner.answers` reads it). The
 wording is shared by the tasks that share a prompt, so that the same question gets the
 same text in every task; docs/TASKS.md lists it.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from colorbench.palette import Palette
-from colorbench.task import Headline, Prompt, Task, TaskSummary
+from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
 from colorbench.tasks import figures, questions
 from colorbench.tasks.tables import (
     confusion,
@@ -83,7 +83,7 @@ class PartAttribution(ShapesTask):
     Headline: % correct (the answer names the asked part) pooled over both prompts;
     the ``correct`` table gives it per prompt. Both prompts ask about the same images,
     so the pooled rows are paired: the interval is clustered by image
-    (:func:`colorbench.stats.design_effect`); each per-prompt row of ``correct`` has
+    (:func:`colorbench.report.stats.design_effect`); each per-prompt row of ``correct`` has
     one answer per image and keeps the plain Wilson interval.
     """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from colorbench.palette import Palette
-from colorbench.task import Prompt, Task, TaskSummary
+from colorbench.plugin.task import Prompt, Task, TaskSummary
 from colorbench.tasks import figures, questions
 from colorbench.tasks.tables import (
     GROUPS,

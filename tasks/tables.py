@@ -3,7 +3,7 @@ confusions and headlines.
 
 All of them aggregate with pandas ``groupby`` / ``crosstab`` (never a Python loop over
 rows): a paper-scale run has about three million prediction rows. Every percentage
-comes with its count ``n`` and a 95% Wilson interval (:mod:`colorbench.stats`).
+comes with its count ``n`` and a 95% Wilson interval (:mod:`colorbench.report.stats`).
 Tables keep a string index (a colour, a prompt id, a group label) so they survive the
 round trip through ``summary.json`` and render as readable markdown.
 """
@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
-from colorbench.stats import (
+from colorbench.plugin.task import Headline
+from colorbench.report.stats import (
     clustered_wilson_interval,
     design_effect,
     proportion_table,
     wilson_interval,
 )
-from colorbench.task import Headline
+from colorbench.runner.answers import UNPARSED
 
 #: the row that pools every group of a per-colour table
 OVERALL = "overall"
@@ -157,7 +157,7 @@ def headline(metric: str, hits: pd.Series, clusters: pd.Series | None = None) ->
 
     ``clusters`` (one label per row, e.g. the image) makes the interval account for rows
     that are paired, as when several prompts are asked about one image: the Wilson
-    interval at the effective sample size (:func:`colorbench.stats.design_effect`).
+    interval at the effective sample size (:func:`colorbench.report.stats.design_effect`).
     Without it the rows count as independent.
     """
     hits = hits.dropna().astype(bool)

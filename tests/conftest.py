@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from plugins_support import private_site
 
-from colorbench.pluginmanager import Plugins, load_plugins
+from colorbench.plugin.pluginmanager import Plugins, load_plugins
 
 
 @pytest.fixture

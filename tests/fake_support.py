@@ -32,11 +32,11 @@ import torch
 from PIL import Image
 
 import colorbench
-from colorbench.adapter import ContrastiveAdapter, ModelAdapter
 from colorbench.config import RunConfig
 from colorbench.palette import Palette
+from colorbench.plugin.adapter import ContrastiveAdapter, ModelAdapter
+from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
 from colorbench.stimuli.base import Batch, Sample, StimulusSet
-from colorbench.task import Headline, Prompt, Task, TaskSummary
 
 torch.set_num_threads(1)  # the test machine's cores are shared
 
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python tests/fake_support.py --out DIR [--samples N] [--task T] [--no-resume] ...``"""
     from colorbench.api import evaluate
     from colorbench.errors import ColorbenchError
-    from colorbench.pluginmanager import load_plugins
+    from colorbench.plugin.pluginmanager import load_plugins
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from colorbench import pluginmanager
+from colorbench.plugin import pluginmanager
 
 _counter = itertools.count()
 
 #: a plugin registering one model and one task, both answering to ``{prefix}``-ids
 MODEL_AND_TASK = """
 import colorbench
-from colorbench.task import Task, TaskSummary, Headline
+from colorbench.plugin.task import Task, TaskSummary, Headline
 
 CALLS = []
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from colorbench.answers import UNPARSED, answer_or_unparsed, parse_answer
 from colorbench.palette import DEFAULT_PALETTE
+from colorbench.runner.answers import UNPARSED, answer_or_unparsed, parse_answer
 
 TERMS = DEFAULT_PALETTE.names
 

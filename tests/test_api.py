@@ -15,7 +15,7 @@ import colorbench
 from colorbench.api import Results, make_config
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE
-from colorbench.task import Headline, TaskSummary
+from colorbench.plugin.task import Headline, TaskSummary
 
 
 def fake_run(model: str, task: str, answers: list[str]) -> types.SimpleNamespace:
@@ -74,7 +74,7 @@ def test_run_loads_plugins_plans_and_calls_the_engine(site, monkeypatch, tmp_pat
         seen.append(plan)
         return [fake_run(m.id, "alpha-task", ["red"]) for m in plan.models]
 
-    monkeypatch.setitem(sys.modules, "colorbench.engine", types.SimpleNamespace(run=run))
+    monkeypatch.setitem(sys.modules, "colorbench.runner.engine", types.SimpleNamespace(run=run))
     results = colorbench.run("alpha-model", "alpha-task", samples=2, plugins=names, out=tmp_path)
     (plan,) = seen
     config = plan.config
@@ -94,7 +94,7 @@ def test_run_loads_plugins_plans_and_calls_the_engine(site, monkeypatch, tmp_pat
 def test_plugin_problems_become_warnings(site, monkeypatch):
     broken = write_module(site, "raise ImportError('no torch here')")
     monkeypatch.setitem(
-        sys.modules, "colorbench.engine", types.SimpleNamespace(run=lambda plan, p, ctx: [])
+        sys.modules, "colorbench.runner.engine", types.SimpleNamespace(run=lambda plan, p, ctx: [])
     )
     names = [broken, plugin(site, "alpha"), stimulus_set(site, "alpha")]
     with pytest.warns(UserWarning, match="no torch here"):

@@ -1,6 +1,6 @@
 """Issue 16, classes 8 and 10: bad input is one ``colorbench: error:`` line, never a traceback.
 
-Each case runs the real command line (``colorbench.cli.main``) or the function behind it; none
+Each case runs the real command line (``colorbench.cli.app.main``) or the function behind it; none
 loads a trained model. Disk-full cases make the write fail the way a full disk does (ENOSPC)
 at the moment a chunk or the leaderboard is written.
 """
@@ -21,11 +21,11 @@ from PIL import Image
 
 from colorbench import atomic
 from colorbench.api import evaluate
-from colorbench.cli import main
-from colorbench.device import resolve_device
+from colorbench.cli.app import main
 from colorbench.errors import ColorbenchError, Interrupted
-from colorbench.leaderboard import build
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.report.leaderboard import build
+from colorbench.runner.device import resolve_device
 from colorbench.stimuli import ShapesSet
 from colorbench.stimuli.export import generate
 

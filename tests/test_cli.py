@@ -13,13 +13,13 @@ import pytest
 from plugins_support import MODEL_AND_TASK, plugin, write_module
 
 from colorbench import __version__, api
-from colorbench.cli import main, split_plugin_specs
+from colorbench.cli.app import main, split_plugin_specs
 from colorbench.config import RunConfig
-from colorbench.task import Headline, TaskSummary
+from colorbench.plugin.task import Headline, TaskSummary
 
 ANALYSIS = """
 import colorbench
-from colorbench.analysis import Analysis
+from colorbench.plugin.analysis import Analysis
 from colorbench.errors import ColorbenchError
 
 SEEN = []

@@ -8,8 +8,8 @@ import types
 import pandas as pd
 from rich.console import Console
 
-from colorbench.display import frame_table, merge_intervals, results_table
-from colorbench.task import Headline, TaskSummary
+from colorbench.cli.display import frame_table, merge_intervals, results_table
+from colorbench.plugin.task import Headline, TaskSummary
 
 
 def render(table) -> str:

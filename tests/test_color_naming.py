@@ -15,7 +15,7 @@ from skimage.color import deltaE_cie76, deltaE_ciede2000, rgb2lab
 
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Color, Palette
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
 from colorbench.tasks.color_naming import ColorNamingTask
 from colorbench.tasks.xkcd import MIN_DELTA_E, XkcdColorsSet, head_term, load_xkcd_colors
 
@@ -228,14 +228,16 @@ def test_plugin_registers_task_and_stimulus_set() -> None:
 
 
 MISSING = [
-    m for m in ("colorbench.engine", "colorbench.cli") if importlib.util.find_spec(m) is None
+    m
+    for m in ("colorbench.runner.engine", "colorbench.cli.app")
+    if importlib.util.find_spec(m) is None
 ]
 
 
 @pytest.mark.slow  # the ideal observer takes ~40 s of CPU on the 2,227 x 2 images
 @pytest.mark.skipif(bool(MISSING), reason=f"engine/CLI not written yet: {MISSING}")
 def test_cli_runs_color_naming_with_the_ideal_observer(tmp_path) -> None:
-    from colorbench.cli import main
+    from colorbench.cli.app import main
 
     argv = ["run", "--model", "ideal-observer", "--task", "color-naming", "--samples", "1",
             "--out", str(tmp_path), "--quiet"]  # fmt: skip

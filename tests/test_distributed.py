@@ -14,9 +14,9 @@ import pytest
 from fake_support import MajorityAdapter, config
 
 from colorbench.api import evaluate
-from colorbench.distributed import rounds
 from colorbench.errors import Interrupted
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.runner.distributed import rounds
 
 HERE = Path(__file__).parent
 SAMPLES = 30  # 3,300 fake-squares images: 4 chunks

@@ -11,12 +11,12 @@ from fake_support import CALLS, FakeGlobal, MajorityAdapter, config
 from plugins_support import write_module
 
 from colorbench.api import evaluate
-from colorbench.checkpoint import CHUNK_SIZE
-from colorbench.cli import main
-from colorbench.device import auto_batch_size, resolve_precision, resolve_renderer
+from colorbench.cli.app import main
 from colorbench.errors import ColorbenchError
-from colorbench.plan import MAX_SAMPLES
-from colorbench.prefetch import prefetch
+from colorbench.runner.checkpoint import CHUNK_SIZE
+from colorbench.runner.device import auto_batch_size, resolve_precision, resolve_renderer
+from colorbench.runner.plan import MAX_SAMPLES
+from colorbench.runner.prefetch import prefetch
 
 SQUARES = 110  # fake-squares combinations: 11 backgrounds x 10 other object colours
 FLAT = 11
@@ -208,7 +208,7 @@ def test_a_factory_result_outside_the_protocol_is_one_line_naming_plugin_id_and_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"colorbench: error: plugin {name!r} created model 'duck' as a Duck ")
-    assert missing in err and "colorbench.adapter.ModelAdapter" in err
+    assert missing in err and "colorbench.plugin.adapter.ModelAdapter" in err
 
 
 def test_a_duck_typed_adapter_that_meets_the_protocol_runs(site, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from colorbench.errors import ColorbenchError
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
 
 pytest.importorskip("transformers")
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "colorbench-hf"

@@ -54,8 +54,8 @@ def test_pip_installed_plugin_shows_up_in_list(installed_site, tmp_path):
 
 @pytest.mark.slow  # a real run in a fresh interpreter: about 25 s on a shared 2-core machine
 @pytest.mark.skipif(
-    importlib.util.find_spec("colorbench.engine") is None,
-    reason="colorbench.engine (issue 3/7 engine) is not in this checkout yet",
+    importlib.util.find_spec("colorbench.runner.engine") is None,
+    reason="colorbench.runner.engine (issue 3/7 engine) is not in this checkout yet",
 )
 def test_pip_installed_plugin_runs_end_to_end(installed_site, tmp_path):
     argv = ["run", "--model", "hf-clip-tiny-random", "--task", "stroop-white", "--samples", "1"]

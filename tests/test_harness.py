@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from colorbench.cli import main
+from colorbench.cli.app import main
 from colorbench.harness import lmms_hooks
 from colorbench.harness.lmms_eval import METRIC
 from colorbench.harness.spec import questions
-from colorbench.leaderboard import build
-from colorbench.pluginmanager import load_plugins
-from colorbench.task import TaskSummary
+from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.plugin.task import TaskSummary
+from colorbench.report.leaderboard import build
 
 TASK = "stroop-white"
 PLUGINS = load_plugins([])

@@ -10,8 +10,8 @@ from matplotlib import colormaps
 from PIL import Image
 from test_leaderboard import write_summary
 
-from colorbench.heatmap import FILENAME, grid
-from colorbench.leaderboard import build, collect
+from colorbench.report.heatmap import FILENAME, grid
+from colorbench.report.leaderboard import build, collect
 
 
 def results(tmp_path: Path) -> Path:

@@ -3,7 +3,7 @@
 - Shared-prefix likelihoods equal one full forward pass per answer (within 1e-4).
 - A model whose output head is biased towards the first token of "Red" answers red on
   every image, by likelihood (sum and mean) and by generation, through the harness's
-  :class:`~colorbench.scoring.Scorer`.
+  :class:`~colorbench.runner.scoring.Scorer`.
 - Scores do not depend on how images are batched.
 """
 
@@ -14,11 +14,11 @@ import torch
 
 pytest.importorskip("transformers")
 
-from colorbench.answers import parse_answer  # noqa: E402
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugins.hfvlm.load import create_adapter  # noqa: E402
-from colorbench.scoring import Scorer, ScoringMode  # noqa: E402
+from colorbench.runner.answers import parse_answer  # noqa: E402
+from colorbench.runner.scoring import Scorer, ScoringMode  # noqa: E402
 from colorbench.stimuli.shapes import ShapesSet  # noqa: E402
 from colorbench.stimuli.stroop import StroopSet  # noqa: E402
 from colorbench.tasks import paper_tasks, questions  # noqa: E402

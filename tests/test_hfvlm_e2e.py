@@ -19,16 +19,16 @@ import torch
 
 pytest.importorskip("transformers")
 
-from colorbench import checkpoint, engine  # noqa: E402
 from colorbench.api import evaluate, make_config  # noqa: E402
-from colorbench.cli import main  # noqa: E402
+from colorbench.cli.app import main  # noqa: E402
 from colorbench.errors import Interrupted  # noqa: E402
 from colorbench.names import model_slug  # noqa: E402
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
-from colorbench.pluginmanager import load_plugins  # noqa: E402
+from colorbench.plugin.pluginmanager import load_plugins  # noqa: E402
 from colorbench.plugins.hfvlm.adapter import HFVLMAdapter  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
+from colorbench.runner import checkpoint, engine  # noqa: E402
 from colorbench.tasks import paper_tasks  # noqa: E402
 
 torch.set_num_threads(1)

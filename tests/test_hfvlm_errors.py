@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from colorbench.cli import main  # noqa: E402
+from colorbench.cli.app import main  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
 

@@ -19,13 +19,13 @@ from test_resume import SAMPLES, interrupt, work_chunks
 
 from colorbench.api import evaluate
 from colorbench.atomic import atomic_path, write_text
-from colorbench.checkpoint import CHUNK_SIZE
-from colorbench.cli import main
+from colorbench.cli.app import main
 from colorbench.errors import ColorbenchError
-from colorbench.leaderboard import build
-from colorbench.lock import DirectoryLock
-from colorbench.results import model_slug
-from colorbench.summary import read as read_summary
+from colorbench.report.leaderboard import build
+from colorbench.report.results import model_slug
+from colorbench.report.summary import read as read_summary
+from colorbench.runner.checkpoint import CHUNK_SIZE
+from colorbench.runner.lock import DirectoryLock
 
 # -- class 1: symlinks ------------------------------------------------------------------
 

@@ -16,14 +16,14 @@ from fake_support import MajorityAdapter, MinorityAdapter, config
 from plugins_support import write_module
 
 import colorbench
-from colorbench import results
 from colorbench.api import evaluate
-from colorbench.checkpoint import WorkDir
-from colorbench.cli import main
+from colorbench.cli.app import main
 from colorbench.errors import ColorbenchError, Interrupted, PluginError
-from colorbench.pluginmanager import load_plugins
-from colorbench.registry import Registry, patterns_overlap
-from colorbench.summary import read as read_summary
+from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.plugin.registry import Registry, patterns_overlap
+from colorbench.report import results
+from colorbench.report.summary import read as read_summary
+from colorbench.runner.checkpoint import WorkDir
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_the_providing_plugin_is_in_provenance(plugins, tmp_path):
 
 PATH_NAMES = """
 import colorbench
-from colorbench.task import Task
+from colorbench.plugin.task import Task
 
 class Escaping(Task):
     name = {task!r}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from colorbench.errors import ColorbenchError
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
 
 torch.set_num_threads(2)
 SKIMAGE = Path(__import__("skimage").__file__).parent / "data"

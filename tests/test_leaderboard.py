@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from colorbench.cli import main
+from colorbench.cli.app import main
 from colorbench.errors import ColorbenchError
-from colorbench.leaderboard import build
-from colorbench.markdown import escape
-from colorbench.results import model_slug
-from colorbench.summary import SCHEMA
+from colorbench.report.leaderboard import build
+from colorbench.report.markdown import escape
+from colorbench.report.results import model_slug
+from colorbench.report.summary import SCHEMA
 
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 

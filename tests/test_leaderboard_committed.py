@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from colorbench.cli import main
+from colorbench.cli.app import main
 
 BOARD = Path(__file__).resolve().parents[1] / "leaderboard"
 

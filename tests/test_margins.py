@@ -12,9 +12,9 @@ import torch
 from fake_support import config
 
 from colorbench.api import evaluate
-from colorbench.margins import NEAR_TIE, margin_report
-from colorbench.pluginmanager import load_plugins
-from colorbench.scoring import Answers, answers_from_scores
+from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.report.margins import NEAR_TIE, margin_report
+from colorbench.runner.scoring import Answers, answers_from_scores
 
 
 def test_margin_is_best_minus_second_best():

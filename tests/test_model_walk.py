@@ -21,8 +21,8 @@ def test_the_model_id_is_resolved_once_and_never_goes_back_to_a_file():
     files = [path for path, _ in steps]
     runs = [f for i, f in enumerate(files) if i == 0 or files[i - 1] != f]
     assert len(runs) == len(set(runs)), tool.report(steps)  # each file one stretch
-    assert runs[0] == "colorbench/cli.py" and runs[-1] == "colorbench/adapter.py"
-    assert runs.index("colorbench/plan.py") < runs.index("colorbench/engine.py")
+    assert runs[0] == "colorbench/cli/app.py" and runs[-1] == "colorbench/plugin/adapter.py"
+    assert runs.index("colorbench/runner/plan.py") < runs.index("colorbench/runner/engine.py")
     assert [f for f in steps if f[1] == "Registry.resolve"] == [
-        ("colorbench/registry.py", "Registry.resolve")
+        ("colorbench/plugin/registry.py", "Registry.resolve")
     ]  # resolved once, by the plan

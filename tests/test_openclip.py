@@ -24,11 +24,11 @@ from safetensors.torch import save
 
 from colorbench.errors import ColorbenchError, WeightsError
 from colorbench.palette import DEFAULT_PALETTE
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
 from colorbench.plugins import openclip_weights
 from colorbench.plugins.openclip import OpenClipAdapter
 from colorbench.plugins.openclip_load import load_weights
-from colorbench.weights import sha256_file
+from colorbench.runner.weights import sha256_file
 
 torch.set_num_threads(2)
 CPU = torch.device("cpu")
@@ -79,7 +79,7 @@ def test_families_resolve_by_pattern_and_unknown_ids_get_suggestions(models) -> 
 
 def test_registration_does_not_import_open_clip() -> None:
     code = (
-        "import sys; from colorbench.pluginmanager import load_plugins; "
+        "import sys; from colorbench.plugin.pluginmanager import load_plugins; "
         "p = load_plugins(['colorbench.plugins.openclip'], entrypoints=False); "
         "assert len(p.models) > 100 and not p.problems; "
         "assert 'open_clip' not in sys.modules, 'open_clip imported at registration'"

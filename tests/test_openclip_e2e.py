@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from colorbench.cli import main
+from colorbench.cli.app import main
 from colorbench.tasks import paper_tasks
 
 PAPER_TASKS = [task.name for task in paper_tasks()]

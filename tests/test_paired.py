@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from colorbench.cli import main
-from colorbench.compare import compare
+from colorbench.cli.app import main
 from colorbench.errors import ColorbenchError
-from colorbench.paired import clustered_mcnemar, mcnemar_exact, paired_difference
+from colorbench.report.compare import compare
+from colorbench.report.paired import clustered_mcnemar, mcnemar_exact, paired_difference
 
 
 def test_exact_mcnemar_matches_the_binomial_by_hand():
@@ -104,7 +104,7 @@ def test_results_from_different_stimuli_are_refused(reference_results, tmp_path)
     assert main(["run", "--model", "chance", "--task", "stroop-white", "--samples", "2",
                  "--out", str(other), "-q"]) == 0  # fmt: skip
     with pytest.raises(ColorbenchError, match="did not see the same stroop-white stimuli"):
-        from colorbench.compare import comparison
+        from colorbench.report.compare import comparison
 
         comparison(
             other / "chance" / "stroop-white" / "summary.json",
@@ -115,7 +115,7 @@ def test_results_from_different_stimuli_are_refused(reference_results, tmp_path)
 
 
 def test_leaderboard_marks_significant_deltas(reference_results, tmp_path):
-    from colorbench.leaderboard import build
+    from colorbench.report.leaderboard import build
 
     out = tmp_path / "board" / "README.md"
     board = build(reference_results, out, baseline="pixel-majority")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from plugins_support import plugin, write_distribution, write_module
 
-from colorbench import pluginmanager
 from colorbench.errors import ColorbenchError, PluginError
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin import pluginmanager
+from colorbench.plugin.pluginmanager import load_plugins
 
 
 def test_dash_p_loads_a_module_from_the_path(site):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from plugins_support import write_module
 
-from colorbench.cli import main
+from colorbench.cli.app import main
 from colorbench.names import model_slug
 from colorbench.tasks import paper_tasks
 
@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 MUMBLER = """
 import torch
 import colorbench
-from colorbench.adapter import AnswerLogLikelihoods, GenerativeAdapter
+from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
 
 QUESTIONS = []
 
@@ -140,7 +140,7 @@ def test_a_prompt_without_a_question_is_one_line(tmp_path, monkeypatch, capsys):
         MUMBLER
         + """
 from colorbench.tasks.shapes_tasks import GlobalColor
-from colorbench.task import Prompt
+from colorbench.plugin.task import Prompt
 
 class NoQuestion(GlobalColor):
     name = "no-question"

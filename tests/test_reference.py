@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from colorbench.answers import parse_answer
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugins import reference
@@ -18,6 +17,7 @@ from colorbench.plugins.reference import (
     region_colors,
     splitmix64,
 )
+from colorbench.runner.answers import parse_answer
 from colorbench.tasks import paper_tasks, questions
 
 NAMES = DEFAULT_PALETTE.names

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 import torch
 
-from colorbench.stats import wilson_interval
+from colorbench.report.stats import wilson_interval
 
 pytest.importorskip(
-    "colorbench.engine", reason="colorbench.engine (the run engine) is not importable yet"
+    "colorbench.runner.engine",
+    reason="colorbench.runner.engine (the run engine) is not importable yet",
 )
 
-from colorbench.cli import main  # noqa: E402  (after the skip: the CLI needs the engine)
+from colorbench.cli.app import main  # noqa: E402  (after the skip: the CLI needs the engine)
 
 torch.set_num_threads(1)
 

@@ -12,8 +12,8 @@ from fake_support import MajorityAdapter, config
 import colorbench
 from colorbench.api import evaluate
 from colorbench.atomic import atomic_path, write_text
-from colorbench.results import model_slug
-from colorbench.summary import read as read_summary
+from colorbench.report.results import model_slug
+from colorbench.report.summary import read as read_summary
 
 PROVENANCE = {
     "colorbench", "model", "weights_sha256", "torch", "device", "dtype", "seed",

@@ -16,11 +16,11 @@ import pytest
 from fake_support import CALLS, MajorityAdapter, config
 
 from colorbench.api import evaluate
-from colorbench.checkpoint import CHUNK_SIZE
 from colorbench.errors import ColorbenchError, Interrupted
-from colorbench.lock import DirectoryLock
 from colorbench.palette import DEFAULT_PALETTE, Color, Palette
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.runner.checkpoint import CHUNK_SIZE
+from colorbench.runner.lock import DirectoryLock
 
 HERE = Path(__file__).parent
 SAMPLES = 20  # 2,200 fake-squares images: chunks of 1024, 1024 and 152

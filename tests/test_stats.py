@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from colorbench.stats import (
+from colorbench.report.stats import (
     clustered_wilson_interval,
     design_effect,
     proportion_table,

@@ -12,7 +12,7 @@ import torch
 
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Color, Palette
-from colorbench.pluginmanager import load_plugins
+from colorbench.plugin.pluginmanager import load_plugins
 from colorbench.stimuli import ShapesSet, StroopSet, StroopWhiteSet
 from colorbench.stimuli.flat import MARGIN
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from colorbench.palette import DEFAULT_PALETTE
-from colorbench.stats import wilson_interval
-from colorbench.task import TaskSummary
+from colorbench.plugin.task import TaskSummary
+from colorbench.report.stats import wilson_interval
 from colorbench.tasks import colorbench_register_tasks, paper_tasks
 from colorbench.tasks.shapes_tasks import GlobalColor, PartAttribution
 from colorbench.tasks.stroop_tasks import PromptChoice, StroopColored, StroopWhite

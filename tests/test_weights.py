@@ -1,4 +1,4 @@
-"""colorbench.weights: only tensors load; hostile, truncated and mismatched files give one line."""
+"""colorbench.runner.weights: only tensors load; hostile, truncated, mismatched files: one line."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from colorbench.errors import WeightsError
-from colorbench.weights import (
+from colorbench.runner.weights import (
     check_state_dict,
     is_torchscript_archive,
     load_into,

@@ -25,7 +25,7 @@ PLUGINS = {
     "nan_scores.py": """
         import torch
         import colorbench
-        from colorbench.adapter import ModelAdapter
+        from colorbench.plugin.adapter import ModelAdapter
 
         class NanScores(ModelAdapter):
             def __init__(self, model_id, **options):

@@ -5,7 +5,7 @@ Run from the repository root: ``python tools/walk_model.py [MODEL_ID]`` (default
 process and records every call into colorbench's own files (``colorbench/``, ``plugins/``,
 ``tasks/``) whose arguments carry the model id: the id itself, a list of ids, or an object
 with the id in an attribute (two levels deep: ``plan.models[0].id``). The walk ends at the
-first such call in ``colorbench/adapter.py``, where what the factory returned is checked.
+first such call in ``colorbench/plugin/adapter.py``, where what the factory returned is checked.
 
 It prints each step (file, function) and, per step, whether it enters a file the walk had
 already left: the count of those is what "touches each file once, in order" means.
@@ -21,7 +21,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = tuple(str(ROOT / folder) + "/" for folder in ("colorbench", "plugins", "tasks"))
-END = str(ROOT / "colorbench" / "adapter.py")
+END = str(ROOT / "colorbench" / "plugin" / "adapter.py")
 
 
 def carries(value: Any, model_id: str, depth: int = 2) -> bool:
@@ -39,7 +39,7 @@ def carries(value: Any, model_id: str, depth: int = 2) -> bool:
 
 def walk(model_id: str) -> list[tuple[str, str]]:
     """The (file, function) calls that carry ``model_id``, from the CLI to the adapter."""
-    from colorbench.cli import main
+    from colorbench.cli.app import main
 
     steps: list[tuple[str, str]] = []
 

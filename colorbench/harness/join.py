@@ -2,9 +2,10 @@
 
 Both importers and the lmms-eval aggregation hook end here, so a harness's answers are
 parsed, classified and summarised by exactly the code a ``colorbench run`` uses: the
-predictions frame is laid out by the engine's own :func:`~colorbench.predictions.chunk_table`,
+predictions frame is laid out by the engine's own
+:func:`~colorbench.runner.predictions.chunk_table`,
 the stimulus attributes come from the stimulus set (never from the file), and the result is
-stored by :func:`~colorbench.results.write_result`, so ``colorbench leaderboard`` reads it
+stored by :func:`~colorbench.report.results.write_result`, so ``colorbench leaderboard`` reads it
 like any other.
 """
 
@@ -18,19 +19,19 @@ import numpy as np
 import pandas as pd
 
 import colorbench
-from colorbench import summary as summary_json
-from colorbench.answers import answer_or_unparsed
 from colorbench.errors import ColorbenchError
 from colorbench.harness.spec import ExportSpec, questions
 from colorbench.palette import Palette
-from colorbench.plan import stimulus_set
-from colorbench.pluginmanager import Plugins
-from colorbench.predictions import chunk_table
-from colorbench.provenance import now_iso
-from colorbench.results import result_dir, write_result
-from colorbench.scoring import Answers
-from colorbench.task import Task, TaskSummary
-from colorbench.weights import sha256_file
+from colorbench.plugin.pluginmanager import Plugins
+from colorbench.plugin.task import Task, TaskSummary
+from colorbench.report import summary as summary_json
+from colorbench.report.results import result_dir, write_result
+from colorbench.runner.answers import answer_or_unparsed
+from colorbench.runner.plan import stimulus_set
+from colorbench.runner.predictions import chunk_table
+from colorbench.runner.provenance import now_iso
+from colorbench.runner.scoring import Answers
+from colorbench.runner.weights import sha256_file
 
 #: harness-side columns every importer hands to :func:`join`
 ROW_COLUMNS = ("sample_id", "prompt", "response")

@@ -29,10 +29,10 @@ from colorbench.errors import ColorbenchError
 from colorbench.harness.folder import staged_folder
 from colorbench.harness.spec import ExportSpec, Item, harness_name, items, questions
 from colorbench.palette import Palette
-from colorbench.plan import stimulus_set
-from colorbench.pluginmanager import Plugins
-from colorbench.progress import progress_bar
-from colorbench.task import Task
+from colorbench.plugin.pluginmanager import Plugins
+from colorbench.plugin.task import Task
+from colorbench.runner.plan import stimulus_set
+from colorbench.runner.progress import progress_bar
 
 HARNESS = "lmms-eval"
 #: the metric ``process_results`` reports and the JSONL line key the import reads

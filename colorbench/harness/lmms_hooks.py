@@ -44,7 +44,7 @@ def aggregate_headline(items: list[dict[str, Any]], palette_file: Path) -> float
     """colorbench's headline (%) of the task from every document's ``process_results``."""
     from colorbench.harness.join import join, one_spec, summarize
     from colorbench.palette import Palette
-    from colorbench.pluginmanager import load_plugins
+    from colorbench.plugin.pluginmanager import load_plugins
 
     rows = pd.DataFrame(items)
     try:

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from colorbench.errors import ColorbenchError
+from colorbench.plugin.task import Prompt, Task
 from colorbench.stimuli.base import Sample, StimulusSet
-from colorbench.task import Prompt, Task
 
 #: images rendered per batch while exporting
 BATCH = 64

@@ -26,10 +26,10 @@ from colorbench.errors import ColorbenchError
 from colorbench.harness.folder import staged_folder
 from colorbench.harness.spec import ExportSpec, harness_name, items, questions
 from colorbench.palette import DEFAULT_PALETTE, Palette
-from colorbench.plan import stimulus_set
-from colorbench.pluginmanager import Plugins
-from colorbench.progress import progress_bar
-from colorbench.task import Task
+from colorbench.plugin.pluginmanager import Plugins
+from colorbench.plugin.task import Task
+from colorbench.runner.plan import stimulus_set
+from colorbench.runner.progress import progress_bar
 
 HARNESS = "VLMEvalKit"
 COLUMNS = ("index", "image", "question", "answer", "category", "sample_id", "prompt")

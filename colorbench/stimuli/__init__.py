@@ -1,13 +1,13 @@
 """Synthetic stimulus sets (shapes, Stroop), generated on demand from an index.
 
-This module is a core plugin (see ``colorbench.pluginmanager.CORE_PLUGINS``): it
+This module is a core plugin (see ``colorbench.plugin.pluginmanager.CORE_PLUGINS``): it
 registers the three sets of the paper through the same hook a third-party plugin
 would use.
 """
 
 from collections.abc import Callable
 
-from colorbench.hookspecs import hookimpl
+from colorbench.plugin.hookspecs import hookimpl
 from colorbench.stimuli.base import Batch, Sample, StimulusSet
 from colorbench.stimuli.shapes import ShapesSet
 from colorbench.stimuli.stroop import StroopSet, StroopWhiteSet

@@ -16,8 +16,8 @@ from PIL import Image
 
 from colorbench.atomic import atomic_path
 from colorbench.errors import ColorbenchError, Interrupted
-from colorbench.plan import check_samples
-from colorbench.progress import progress_bar
+from colorbench.runner.plan import check_samples
+from colorbench.runner.progress import progress_bar
 from colorbench.stimuli.base import StimulusSet
 from colorbench.stimuli.sheet import save_contact_sheet
 

@@ -20,7 +20,7 @@ PREFIX = "hf-vlm:"
 TINY_PREFIX = "hf-vlm-tiny-"
 
 
-def create(model_id: str, **options: Any) -> colorbench.adapter.GenerativeAdapter:
+def create(model_id: str, **options: Any) -> colorbench.plugin.adapter.GenerativeAdapter:
     """The factory of every id this plugin registers (imports transformers on first use)."""
     from colorbench.plugins.hfvlm.load import create_adapter
 

@@ -25,7 +25,7 @@ pass per answer; tests hold the two within 1e-4 for every family, and bench/benc
 measures the speed-up.
 
 **Generate**: greedy decoding of a few tokens from the same prompt; the harness maps
-the text to a colour term (:mod:`colorbench.answers`).
+the text to a colour term (:mod:`colorbench.runner.answers`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from typing import Any
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from colorbench.adapter import AnswerLogLikelihoods, GenerativeAdapter
 from colorbench.errors import ColorbenchError
+from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
 from colorbench.plugins.hfvlm.families import Family
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from colorbench.device import DTYPES
 from colorbench.errors import ColorbenchError
 from colorbench.plugins.hfvlm.families import FAMILIES, Family, supported
-from colorbench.weights import sha256_folder
+from colorbench.runner.device import DTYPES
+from colorbench.runner.weights import sha256_folder
 
 EXTRA_HINT = "pip install 'colorbench[vlm]'"
 

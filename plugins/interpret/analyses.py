@@ -9,14 +9,14 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from colorbench.analysis import Analysis
-from colorbench.argtypes import add_samples_option, add_seed_option, positive_int
 from colorbench.atomic import write_parquet, write_text
+from colorbench.cli.argtypes import add_samples_option, add_seed_option, positive_int
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
-from colorbench.pluginmanager import Plugins
-from colorbench.progress import progress_bar
-from colorbench.results import model_slug
+from colorbench.plugin.analysis import Analysis
+from colorbench.plugin.pluginmanager import Plugins
+from colorbench.report.results import model_slug
+from colorbench.runner.progress import progress_bar
 from colorbench.stimuli.base import Sample, StimulusSet
 
 
@@ -46,8 +46,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def open_model(args: argparse.Namespace, plugins: Plugins, palette: Palette = DEFAULT_PALETTE):
     """The model's adapter, checked to expose ``model`` and ``preprocess`` (open_clip family)."""
-    from colorbench.adapter import check_adapter
-    from colorbench.device import resolve_device
+    from colorbench.plugin.adapter import check_adapter
+    from colorbench.runner.device import resolve_device
 
     device = resolve_device(getattr(args, "device", "auto") or "auto")
     entry = plugins.models.resolve(args.model)

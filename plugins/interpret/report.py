@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from colorbench.atomic import write_text
-from colorbench.markdown import escape, table
 from colorbench.plugins.interpret.indices import CLASSES, Thresholds
 from colorbench.plugins.interpret.itsm import ItsmResults
 from colorbench.plugins.interpret.neurons import NeuronResults
+from colorbench.report.markdown import escape, table
 
 
 def layer_summary(results: NeuronResults, thresholds: Thresholds) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 An example of a third-party plugin: it is found through the ``colorbench`` entry-point
 group in its own pyproject.toml and uses only colorbench's public contracts
-(``colorbench.hookimpl``, ``colorbench.adapter.ContrastiveAdapter``,
+(``colorbench.hookimpl``, ``colorbench.plugin.adapter.ContrastiveAdapter``,
 ``colorbench.errors.ColorbenchError``).
 """
 

@@ -15,7 +15,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
-from colorbench.adapter import ContrastiveAdapter
+from colorbench.plugin.adapter import ContrastiveAdapter
 
 #: PIL resample codes used in Hugging Face ``preprocessor_config.json`` files
 _RESAMPLE = {

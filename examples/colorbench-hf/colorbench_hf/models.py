@@ -24,9 +24,9 @@ from transformers import (
     SiglipModel,
 )
 
-from colorbench.device import torch_dtype
 from colorbench.errors import ColorbenchError
-from colorbench.weights import sha256_folder
+from colorbench.runner.device import torch_dtype
+from colorbench.runner.weights import sha256_folder
 from colorbench_hf.adapter import HFContrastiveAdapter, Preprocess, TextInput
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -19,7 +19,7 @@ from colorbench.atomic import atomic_path
 from colorbench.names import printable
 
 if TYPE_CHECKING:
-    from colorbench.leaderboard import Leaderboard
+    from colorbench.report.leaderboard import Leaderboard
 
 FILENAME = "heatmap.png"
 #: longest model id shown in full; longer ones are cut with an ellipsis

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 
 import colorbench
-from colorbench.adapter import ModelAdapter
 from colorbench.config import RunConfig
-from colorbench.device import DTYPES
+from colorbench.plugin.adapter import ModelAdapter
+from colorbench.runner.device import DTYPES
 
 
 def now_iso() -> str:

@@ -3,8 +3,8 @@
 Both results must come from the same stimuli (stimulus seed, samples per combination and
 palette), so each row of A has its twin in B: the same image asked the same prompt. The
 rows are paired on ``(sample_id, prompt)`` and compared on ``headline_hit``, the per-row
-value the task's headline is the percentage of (:meth:`colorbench.task.Task.headline_hits`);
-the statistics are in :mod:`colorbench.paired`. The leaderboard marks its deltas against the
+value the task's headline is the percentage of (:meth:`colorbench.plugin.task.Task.headline_hits`);
+the statistics are in :mod:`colorbench.report.paired`. The leaderboard marks its deltas against the
 baseline with the same comparison.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from colorbench import summary as summary_json
 from colorbench.errors import ColorbenchError
-from colorbench.paired import PairedDifference, paired_difference
-from colorbench.results import result_dir
+from colorbench.report import summary as summary_json
+from colorbench.report.paired import PairedDifference, paired_difference
+from colorbench.report.results import result_dir
 
 #: the per-row column a headline is the percentage of (written by ``Task.grade``)
 HIT = "headline_hit"

@@ -3,7 +3,7 @@
 ``colorbench leaderboard`` reads ``results/<model-slug>/<task>/summary.json`` (schema in
 docs/ARCHITECTURE.md) and writes ``leaderboard/README.md``, ``leaderboard/leaderboard.csv``
 and the models x tasks picture at the README's top, ``leaderboard/heatmap.png``
-(:mod:`colorbench.heatmap`).
+(:mod:`colorbench.report.heatmap`).
 Everything is sorted and nothing depends on the clock, so regenerating from the same results
 gives the same bytes and the files can be committed and diffed. Files that are not readable
 colorbench summaries are skipped with a warning naming them, never fatal: a results folder is
@@ -21,14 +21,14 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from colorbench import heatmap, reported
 from colorbench.atomic import write_text
-from colorbench.compare import comparison
 from colorbench.errors import ColorbenchError, suggest
-from colorbench.markdown import escape
 from colorbench.names import csv_text
-from colorbench.paired import PairedDifference
-from colorbench.summary import parse
+from colorbench.report import heatmap, reported
+from colorbench.report.compare import comparison
+from colorbench.report.markdown import escape
+from colorbench.report.paired import PairedDifference
+from colorbench.report.summary import parse
 
 #: the leaderboard's configuration file, beside its README (see :class:`Settings`)
 SETTINGS = "leaderboard.json"

@@ -3,9 +3,9 @@
 One pass over a stimulus set serves every selected task on it; a contrastive model
 encodes each image once and each candidate text once per model, and every prompt's
 scores are a single matrix product. The index space is cut into fixed chunks that are
-stored as they finish (:mod:`colorbench.checkpoint`), so a run resumes where it
+stored as they finish (:mod:`colorbench.runner.checkpoint`), so a run resumes where it
 stopped and ``torchrun`` ranks share the chunks round-robin
-(:mod:`colorbench.distributed`). Aggregation reads the chunk files back task by task,
+(:mod:`colorbench.runner.distributed`). Aggregation reads the chunk files back task by task,
 so memory does not grow with ``--samples`` beyond the predictions themselves.
 """
 
@@ -21,10 +21,21 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
-from colorbench import distributed
-from colorbench.adapter import check_adapter
 from colorbench.atomic import parquet_bytes
-from colorbench.checkpoint import (
+from colorbench.names import model_slug, printable
+from colorbench.plugin.adapter import check_adapter
+from colorbench.plugin.pluginmanager import Plugins
+from colorbench.plugin.task import Task, TaskSummary
+from colorbench.report.results import (
+    check_owner,
+    notify,
+    read_predictions,
+    result_dir,
+    write_result,
+)
+from colorbench.report.summary import read as read_stored
+from colorbench.runner import distributed
+from colorbench.runner.checkpoint import (
     CHUNK_SIZE,
     WorkDir,
     batch_spans,
@@ -33,21 +44,16 @@ from colorbench.checkpoint import (
     num_chunks,
     resume_key,
 )
-from colorbench.device import auto_batch_size
-from colorbench.interrupt import interruptible
-from colorbench.lock import DirectoryLock
-from colorbench.names import model_slug, printable
-from colorbench.plan import ModelPlan, Plan, SetPlan
-from colorbench.pluginmanager import Plugins
-from colorbench.predictions import chunk_table
-from colorbench.prefetch import rendered_batches
-from colorbench.progress import progress_bar
-from colorbench.provenance import now_iso, provenance
-from colorbench.results import check_owner, notify, read_predictions, result_dir, write_result
-from colorbench.scoring import Answers, Scorer, join_answers, scoring_mode
+from colorbench.runner.device import auto_batch_size
+from colorbench.runner.interrupt import interruptible
+from colorbench.runner.lock import DirectoryLock
+from colorbench.runner.plan import ModelPlan, Plan, SetPlan
+from colorbench.runner.predictions import chunk_table
+from colorbench.runner.prefetch import rendered_batches
+from colorbench.runner.progress import progress_bar
+from colorbench.runner.provenance import now_iso, provenance
+from colorbench.runner.scoring import Answers, Scorer, join_answers, scoring_mode
 from colorbench.stimuli.base import Sample, StimulusSet
-from colorbench.summary import read as read_stored
-from colorbench.task import Task, TaskSummary
 
 
 @dataclass

@@ -14,25 +14,25 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 
 from colorbench import __version__
-from colorbench.argtypes import (
+from colorbench.cli.argtypes import (
     add_results_option,
     add_stimulus_options,
     add_task_option,
     positive_int,
 )
+from colorbench.cli.session import Session
 from colorbench.config import NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
 
 if TYPE_CHECKING:
-    from colorbench.pluginmanager import Plugins
+    from colorbench.plugin.pluginmanager import Plugins
 
 PLUGIN_FLAGS = ("-p", "--plugin")
 QUIET_HELP = "no progress bars or tables, one line per result"
@@ -40,16 +40,6 @@ QUIET_HELP = "no progress bars or tables, one line per result"
 
 class UsageError(ColorbenchError):
     """A command line argparse rejected."""
-
-
-@dataclass(frozen=True)
-class Session:
-    """What every sub-command gets besides its parsed options."""
-
-    plugins: Plugins
-    #: the ``-p`` specs, passed on to the run's config (``RunConfig.plugins``)
-    specs: list[str]
-    console: Console
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,7 +85,8 @@ def _lazy(module: str, name: str) -> Callable[..., Any]:
 
 
 def _cmd_run(args: argparse.Namespace, session: Session) -> int:
-    from colorbench import api, display
+    from colorbench import api
+    from colorbench.cli import display
 
     config = api.make_config(
         args.model,
@@ -129,7 +120,7 @@ def _cmd_run(args: argparse.Namespace, session: Session) -> int:
 
 
 def _cmd_list(args: argparse.Namespace, session: Session) -> int:
-    from colorbench import display
+    from colorbench.cli import display
 
     plugins, show = session.plugins, args.what
     tables = {
@@ -146,7 +137,7 @@ def _cmd_list(args: argparse.Namespace, session: Session) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
-    from colorbench.leaderboard import build
+    from colorbench.report.leaderboard import build
 
     board = build(args.results, args.out, args.baseline)
     for warning in board.warnings:
@@ -160,8 +151,8 @@ def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace, session: Session) -> int:
-    from colorbench import display
-    from colorbench.compare import compare
+    from colorbench.cli import display
+    from colorbench.report.compare import compare
 
     comparisons = compare(args.results, args.model_a, args.model_b, args.task)
     if args.quiet:
@@ -179,7 +170,7 @@ def _cmd_compare(args: argparse.Namespace, session: Session) -> int:
 
 def _cmd_generate(args: argparse.Namespace, session: Session) -> int:
     from colorbench.palette import palette_option
-    from colorbench.plan import check_seed
+    from colorbench.runner.plan import check_seed
 
     factory = session.plugins.stimulus_sets.get(args.set)
     stimulus_set = factory(palette=palette_option(args.palette), seed=check_seed(args.seed))
@@ -320,7 +311,7 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     )
     gen.set_defaults(func=_cmd_generate)
 
-    from colorbench.harness.commands import add_parsers as add_harness_parsers
+    from colorbench.cli.harness import add_parsers as add_harness_parsers
 
     add_harness_parsers(commands, common)
 
@@ -355,7 +346,7 @@ def _console() -> Console:
 
 
 def _main(argv: Sequence[str]) -> int:
-    from colorbench.pluginmanager import load_plugins, report_problems
+    from colorbench.plugin.pluginmanager import load_plugins, report_problems
 
     specs, rest = split_plugin_specs(argv)
     plugins = load_plugins(specs)

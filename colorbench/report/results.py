@@ -1,7 +1,7 @@
 """The results store: ``results/<model-slug>/<task>/`` with predictions, summary, table, figure.
 
 Every file is written atomically (:mod:`colorbench.atomic`). ``summary.json``
-(:mod:`colorbench.summary`) is written last: its presence marks a finished (model, task)
+(:mod:`colorbench.report.summary`) is written last: its presence marks a finished (model, task)
 result, which is what the leaderboard reads and what a resumed run skips.
 """
 
@@ -15,14 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from colorbench import summary as summary_json
 from colorbench.atomic import atomic_path, write_parquet, write_text
 from colorbench.errors import ColorbenchError
-from colorbench.margins import margin_report
-from colorbench.markdown import escape, table
 from colorbench.names import model_slug, printable
-from colorbench.pluginmanager import call_each
-from colorbench.task import Task, TaskSummary
+from colorbench.plugin.pluginmanager import call_each
+from colorbench.plugin.task import Task, TaskSummary
+from colorbench.report import summary as summary_json
+from colorbench.report.margins import margin_report
+from colorbench.report.markdown import escape, table
 
 PREDICTIONS = "predictions.parquet"
 TABLE = "table.md"

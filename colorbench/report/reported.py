@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from colorbench.markdown import escape
+from colorbench.report.markdown import escape
 
 FILE = Path(__file__).with_name("reported_arias2024.csv")
 SOURCE = "Arias, Baldrich & Vanrell 2024 (CIC; arXiv 2502.04470)"
@@ -59,7 +59,7 @@ def section() -> list[str]:
         "headline, not measured here and **not ranked** with the rows above. They come from the",
         "paper's own stimuli (its RGBs, fonts and renderer), which colorbench re-creates from",
         "the design but not pixel for pixel, and the paper gives no intervals. Source data:",
-        "`colorbench/reported_arias2024.csv`.",
+        "`colorbench/report/reported_arias2024.csv`.",
         "",
         "| task | experiment | headline metric | reported | from | how it was derived |",
         "|---|---|---|---|---|---|",

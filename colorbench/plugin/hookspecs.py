@@ -38,7 +38,7 @@ def colorbench_register_models(register: Callable[..., None]) -> None:
     ``model_id_or_pattern`` is an exact id (``"ideal-observer"``) or an fnmatch
     pattern (``"random-*"``, ``"hf-hub:*"``) for a family; exact ids win over
     patterns. ``factory(model_id, **options)`` returns a
-    :class:`colorbench.adapter.ModelAdapter`. Options the harness passes (factories
+    :class:`colorbench.plugin.adapter.ModelAdapter`. Options the harness passes (factories
     must accept and may ignore any of them, so take ``**options``):
     ``device`` (``torch.device``), ``precision`` (``"fp32"``, ``"fp16"``, ``"bf16"``),
     ``weights`` (``pathlib.Path`` or ``None``), ``palette``
@@ -48,7 +48,7 @@ def colorbench_register_models(register: Callable[..., None]) -> None:
 
 @hookspec
 def colorbench_register_tasks(register: Callable[..., None]) -> None:
-    """Register tasks: ``register(task)`` with a :class:`colorbench.task.Task` instance.
+    """Register tasks: ``register(task)`` with a :class:`colorbench.plugin.task.Task` instance.
 
     The task's ``name`` is its id on the command line (``--task global-color``).
     """
@@ -68,7 +68,7 @@ def colorbench_register_stimulus_sets(register: Callable[..., None]) -> None:
 def colorbench_register_analyses(register: Callable[..., None]) -> None:
     """Register analyses run by ``colorbench analyze NAME``: ``register(analysis)``.
 
-    ``analysis`` is a :class:`colorbench.analysis.Analysis`: it has a ``name``, a
+    ``analysis`` is a :class:`colorbench.plugin.analysis.Analysis`: it has a ``name``, a
     ``description``, ``add_arguments(parser)`` to declare its CLI options and
     ``run(args) -> int`` to execute them.
     """

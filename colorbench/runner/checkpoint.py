@@ -23,10 +23,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from colorbench import summary
 from colorbench.atomic import write_bytes, write_json
 from colorbench.errors import ColorbenchError
 from colorbench.names import path_name_problem
+from colorbench.report import summary
 
 #: images per chunk; changing it invalidates unfinished runs (it is in the manifest)
 CHUNK_SIZE = 1024

@@ -4,13 +4,13 @@ Two steps with one owner each. :class:`Scorer` asks the adapter, in the run's sc
 (:class:`ScoringMode`, chosen by :func:`scoring_mode`):
 
 - ``similarity``: the statement form of each prompt. A
-  :class:`~colorbench.adapter.ContrastiveAdapter` encodes each image once and each text once
+  :class:`~colorbench.plugin.adapter.ContrastiveAdapter` encodes each image once and each text once
   per model, and every prompt is one slice of a single matrix product; any other adapter is
   asked ``score(images, texts)`` once per prompt.
-- ``likelihood``: the question form; a :class:`~colorbench.adapter.GenerativeAdapter` gives
+- ``likelihood``: the question form; a :class:`~colorbench.plugin.adapter.GenerativeAdapter` gives
   log p(answer | image, question) of each colour term, normalised by ``sum`` or ``mean``.
 - ``generate``: the question form; the adapter's free answer is mapped to a colour term by
-  :func:`colorbench.answers.parse_answer`, or to ``unparsed``.
+  :func:`colorbench.runner.answers.parse_answer`, or to ``unparsed``.
 
 :func:`answers_from_scores` and :func:`answers_from_texts` are the places where a score
 matrix or generated texts become :class:`Answers`, so a check of what an adapter returned
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from colorbench.adapter import ContrastiveAdapter, ModelAdapter
-from colorbench.answers import parse_answer
 from colorbench.config import NORMALIZATIONS
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
-from colorbench.task import Prompt
+from colorbench.plugin.adapter import ContrastiveAdapter, ModelAdapter
+from colorbench.plugin.task import Prompt
+from colorbench.runner.answers import parse_answer
 
 #: ``answer`` index of a free answer naming no single colour term (``unparsed`` in the rows)
 UNPARSED_INDEX = -1
@@ -44,7 +44,7 @@ MAX_NEW_TOKENS = 10
 class ScoringMode:
     """How this run obtains a model's answers; recorded in provenance and on the leaderboard."""
 
-    #: ``similarity``, ``likelihood`` or ``generate`` (:data:`colorbench.adapter.SCORINGS`)
+    #: ``similarity``, ``likelihood`` or ``generate`` (:data:`colorbench.plugin.adapter.SCORINGS`)
     scoring: str
     #: ``sum`` or ``mean`` of answer-token log-probabilities (likelihood only)
     normalization: str | None = None
@@ -97,7 +97,7 @@ class Answers:
     answer: np.ndarray  # [B] int64: index of the chosen candidate, or UNPARSED_INDEX
     score: np.ndarray  # [B] float32: the chosen candidate's score (NaN for a free answer)
     #: [B] float32: best minus second-best score (NaN with one candidate or no scores); small
-    #: margins are answers another precision or device could flip (:mod:`colorbench.margins`)
+    #: margins are answers another precision or device could flip (:mod:`colorbench.report.margins`)
     margin: np.ndarray | None = None
     #: [B, K] float32: every candidate's score, kept only with ``keep_scores``
     scores: np.ndarray | None = field(default=None, repr=False)

@@ -1,7 +1,7 @@
 """Answer margins: how close each answer came to being another colour.
 
 Every predictions row stores ``margin``, the chosen candidate's score minus the
-runner-up's (:func:`colorbench.scoring.answers_from_scores`). A margin below
+runner-up's (:func:`colorbench.runner.scoring.answers_from_scores`). A margin below
 :data:`NEAR_TIE` is an answer that another precision (fp16 / bf16), device or batch
 size could flip, so ``summary.json`` counts them: a headline resting on many near-ties
 is less reproducible than its interval suggests.

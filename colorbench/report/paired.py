@@ -8,7 +8,7 @@ the rows come in clusters, and the test is the clustered McNemar statistic of Du
 et al. (Statistics in Medicine 2003), which reduces to McNemar's when every cluster holds
 one pair. The interval of the difference is the normal interval with the variance
 estimated from per-image totals (the ratio estimator behind
-:func:`colorbench.stats.design_effect`), the Wald interval of paired proportions when
+:func:`colorbench.report.stats.design_effect`), the Wald interval of paired proportions when
 clusters hold one row.
 """
 

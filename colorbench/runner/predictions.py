@@ -1,8 +1,8 @@
 """The predictions table: one row per image x prompt, as stored in ``predictions.parquet``.
 
 Columns, in order: :data:`CORE_COLUMNS` (the answer columns come from
-:class:`~colorbench.scoring.Answers`), then every stimulus attribute; the task's
-:meth:`~colorbench.task.Task.grade` adds ``outcome`` and ``correct`` when the chunks are
+:class:`~colorbench.runner.scoring.Answers`), then every stimulus attribute; the task's
+:meth:`~colorbench.plugin.task.Task.grade` adds ``outcome`` and ``correct`` when the chunks are
 read back.
 """
 
@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
-from colorbench.scoring import Answers
+from colorbench.plugin.task import Task
+from colorbench.runner.answers import UNPARSED
+from colorbench.runner.scoring import Answers
 from colorbench.stimuli.base import Sample
-from colorbench.task import Task
 
 #: the sample's identity and the row's task and prompt
 KEY_COLUMNS = ("sample_id", "set", "combination", "sample", "task", "prompt")

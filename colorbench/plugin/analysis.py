@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from colorbench.pluginmanager import Plugins
+    from colorbench.plugin.pluginmanager import Plugins
 
 
 class Analysis(ABC):

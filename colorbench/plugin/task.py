@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from colorbench.answers import UNPARSED
 from colorbench.palette import Palette
+from colorbench.runner.answers import UNPARSED
 
 
 @dataclass(frozen=True)

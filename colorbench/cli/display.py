@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from colorbench.registry import Entry, Registry
-from colorbench.task import TaskSummary
+from colorbench.plugin.registry import Entry, Registry
+from colorbench.plugin.task import TaskSummary
 
 #: a plugin listing more exact model ids than this is collapsed unless ``--all``
 COLLAPSE_OVER = 12

@@ -17,10 +17,10 @@ from typing import Any
 
 import pluggy
 
-from colorbench import hookspecs
 from colorbench.errors import PluginError
 from colorbench.names import printable
-from colorbench.registry import Registry
+from colorbench.plugin import hookspecs
+from colorbench.plugin.registry import Registry
 
 GROUP = "colorbench"
 
@@ -85,7 +85,7 @@ def _register(
         if not caller.has_spec():
             problems.append(
                 f"plugin {name!r} implements unknown hook {caller.name!r}; "
-                "see colorbench/hookspecs.py for the hook names"
+                "see colorbench/plugin/hookspecs.py for the hook names"
             )
 
 

@@ -11,12 +11,12 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from colorbench.argtypes import add_results_option, add_stimulus_options, add_task_option
+from colorbench.cli.argtypes import add_results_option, add_stimulus_options, add_task_option
 from colorbench.errors import ColorbenchError
 from colorbench.palette import palette_option
 
 if TYPE_CHECKING:
-    from colorbench.cli import Session
+    from colorbench.cli.session import Session
 
 #: command-line harness name -> module implementing export / read
 HARNESSES = {
@@ -26,7 +26,7 @@ HARNESSES = {
 
 
 def _cmd_export(args: argparse.Namespace, session: Session) -> int:
-    from colorbench.plan import select_tasks
+    from colorbench.runner.plan import select_tasks
 
     module = importlib.import_module(HARNESSES[args.harness][0])
     tasks = select_tasks(session.plugins, args.task or ["all"])

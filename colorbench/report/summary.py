@@ -20,7 +20,7 @@ from typing import Any
 
 from colorbench.atomic import write_json
 from colorbench.names import model_slug, printable
-from colorbench.task import Headline, TaskSummary
+from colorbench.plugin.task import Headline, TaskSummary
 
 SCHEMA = "colorbench.summary/1"
 #: slack (in percentage points) for a headline computed in floating point, e.g. a CI bound
@@ -70,7 +70,7 @@ def document(
 ) -> dict[str, Any]:
     """The ``summary.json`` content of one result (what reporters receive too).
 
-    ``margins`` is the near-tie count of :func:`colorbench.margins.margin_report`.
+    ``margins`` is the near-tie count of :func:`colorbench.report.margins.margin_report`.
     """
     doc = {
         "schema": SCHEMA,

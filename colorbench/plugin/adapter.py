@@ -17,7 +17,7 @@ in one of two modes (:data:`SCORINGS`): ``likelihood`` asks
 :meth:`GenerativeAdapter.loglikelihood` for log p(answer | image, question) of each of
 the K colour terms and takes the argmax; ``generate`` asks
 :meth:`GenerativeAdapter.generate` for a free answer and maps it to a term with
-:func:`colorbench.answers.parse_answer`.
+:func:`colorbench.runner.answers.parse_answer`.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def check_adapter(adapter: object, model_id: str, plugin: str) -> ModelAdapter:
         raise PluginError(
             f"plugin {plugin!r} created model {model_id!r} as a {type(adapter).__name__} "
             f"without {' or '.join(gaps)}; its factory must return a "
-            "colorbench.adapter.ModelAdapter (docs/PLUGINS.md)"
+            "colorbench.plugin.adapter.ModelAdapter (docs/PLUGINS.md)"
         )
     return adapter  # type: ignore[return-value]
 

@@ -20,14 +20,19 @@ from typing import Any
 import torch
 
 from colorbench.config import NORMALIZATIONS, SCORINGS, RunConfig
-from colorbench.device import check_renderer, resolve_device, resolve_precision, resolve_renderer
 from colorbench.errors import ColorbenchError
 from colorbench.palette import Palette
-from colorbench.pluginmanager import Plugins
-from colorbench.results import model_slug
+from colorbench.plugin.pluginmanager import Plugins
+from colorbench.plugin.task import Task
+from colorbench.report.results import model_slug
+from colorbench.runner.device import (
+    check_renderer,
+    resolve_device,
+    resolve_precision,
+    resolve_renderer,
+)
+from colorbench.runner.weights import require_file
 from colorbench.stimuli.base import StimulusSet
-from colorbench.task import Task
-from colorbench.weights import require_file
 
 #: largest --samples accepted: 20x the paper's 500 (8.8 million shape images); more is a typo
 MAX_SAMPLES = 10_000

@@ -1,0 +1,1 @@
+"""The ``colorbench`` command line: sub-commands, shared option types and terminal display."""
