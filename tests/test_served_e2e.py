@@ -29,6 +29,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from conftest import THREE_COLOURS  # noqa: E402
 from served_support import FaultProxy, Server  # noqa: E402
 
 from colorbench.cli.app import main  # noqa: E402
@@ -97,7 +98,7 @@ def reference(servers, tmp_path_factory) -> dict[tuple[str, str], pd.DataFrame]:
     """``hf-vlm:<folder> --scoring generate`` in-process: the undisturbed answers."""
     out = tmp_path_factory.mktemp("reference")
     palette = out / "three.json"
-    palette.write_text(json.dumps(THREE))
+    palette.write_text(json.dumps(THREE_COLOURS))
     found = {}
     for family, server in servers.items():
         model = f"hf-vlm:{server.folder}"
@@ -111,14 +112,6 @@ def reference(servers, tmp_path_factory) -> dict[tuple[str, str], pd.DataFrame]:
 
 
 COLORED = "stroop-colored"
-THREE = {
-    "name": "three",
-    "colors": [
-        {"name": "black", "rgb": [0, 0, 0], "chromatic": False},
-        {"name": "white", "rgb": [255, 255, 255], "chromatic": False},
-        {"name": "red", "rgb": [255, 0, 0], "chromatic": True},
-    ],
-}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -130,7 +123,7 @@ def test_served_answers_equal_hf_vlm_generate_in_process(servers, reference, tmp
     # stroop-colored with three colours: every image gets another text, so the comparison
     # would catch answers given to the wrong image
     palette = tmp_path / "three.json"
-    palette.write_text(json.dumps(THREE))
+    palette.write_text(json.dumps(THREE_COLOURS))
     assert run(out, model, "--palette", str(palette), task=COLORED) == 0
     served = predictions(out, model, COLORED)
     assert served["response"].nunique() > 1
