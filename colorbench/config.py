@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from colorbench.palette import DEFAULT_PALETTE, Palette
 
@@ -30,6 +31,10 @@ class RunConfig:
     contrastive ones, statements for the references). ``normalization`` (``sum`` /
     ``mean``) applies to likelihood scores.
     ``keep_scores`` stores every candidate's score per row (``score_<colour>`` columns).
+    ``allow_missing`` stores a result although some answers are missing (a served model's
+    endpoint kept failing); the count is recorded and they are left out of n.
+    ``model_options`` go to every model factory as keyword options (the served plugin's
+    ``endpoints``, ``max_in_flight``, ``api_key_env``...); factories ignore what they do not take.
     """
 
     models: list[str]
@@ -49,3 +54,5 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
     scoring: str | None = None
     normalization: str = "sum"
+    allow_missing: bool = False
+    model_options: dict[str, Any] = field(default_factory=dict)

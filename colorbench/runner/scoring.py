@@ -36,6 +36,11 @@ from colorbench.runner.answers import parse_answer
 
 #: ``answer`` index of a free answer naming no single colour term (``unparsed`` in the rows)
 UNPARSED_INDEX = -1
+#: ``answer`` index of a question no answer came back for (a served model's endpoint kept
+#: failing after its retries): such rows are never stored as answers (see the engine)
+MISSING_INDEX = -2
+#: what a missing answer is called in a chunk's rows before the engine removes them
+MISSING = "missing"
 #: new tokens a generative model may write: enough for "The object is light blue."
 MAX_NEW_TOKENS = 10
 
@@ -108,6 +113,10 @@ class Answers:
         if self.margin is None:
             self.margin = np.full(len(self.answer), np.nan, dtype=np.float32)
 
+    def missing(self) -> int:
+        """How many images got no answer at all (:data:`MISSING_INDEX`)."""
+        return int((self.answer == MISSING_INDEX).sum())
+
     @classmethod
     def concat(cls, parts: Sequence[Answers]) -> Answers:
         """Consecutive batches' answers to the same prompt, in order."""
@@ -175,13 +184,18 @@ def answers_from_scores(
     )
 
 
-def answers_from_texts(texts: Sequence[str], terms: Sequence[str]) -> Answers:
+def answers_from_texts(texts: Sequence[str | None], terms: Sequence[str]) -> Answers:
     """Generated texts -> the colour term each names (:data:`UNPARSED_INDEX` if none or
-    several); the text itself is kept."""
+    several); the text itself is kept. ``None`` is an answer that never came
+    (:data:`MISSING_INDEX`): not a text naming no colour, so never ``unparsed``."""
     index = {term: i for i, term in enumerate(terms)}
-    parsed = [parse_answer(text, terms) for text in texts]
+    parsed = [None if text is None else parse_answer(text, terms) for text in texts]
+    codes = [
+        MISSING_INDEX if text is None else UNPARSED_INDEX if p is None else index[p]
+        for text, p in zip(texts, parsed, strict=True)
+    ]
     return Answers(
-        answer=np.array([UNPARSED_INDEX if p is None else index[p] for p in parsed], np.int64),
+        answer=np.array(codes, np.int64),
         score=np.full(len(texts), np.nan, dtype=np.float32),
         response=np.array(list(texts), dtype=object),
     )
@@ -269,18 +283,20 @@ class Scorer:
         with torch.inference_mode():
             return [answers_from_texts(self._texts(images, q), self.terms) for q in self.questions]
 
-    def _texts(self, images: torch.Tensor, question: str) -> list[str]:
-        """The adapter's free answers, one string per image, or one line saying what is wrong."""
+    def _texts(self, images: torch.Tensor, question: str) -> list[str | None]:
+        """The adapter's free answers, one string per image (``None`` where no answer came,
+        see :data:`MISSING_INDEX`), or one line saying what is wrong."""
         texts = self.adapter.generate(images, question, MAX_NEW_TOKENS)
         if (
             isinstance(texts, str | bytes)
             or not isinstance(texts, Sequence)
             or len(texts) != len(images)
-            or not all(isinstance(t, str) for t in texts)
+            or not all(t is None or isinstance(t, str) for t in texts)
         ):
             raise PluginError(
                 f"{self.source} returned {type(texts).__name__} from generate; expected "
-                f"{len(images)} strings, one per image - fix or update the adapter "
+                f"{len(images)} strings (or None: no answer), one per image - fix or update "
+                "the adapter "
                 "(finished chunks are kept)"
             )
         return list(texts)
