@@ -117,7 +117,8 @@ class FaultProxy:
     """A forwarding proxy on 127.0.0.1 whose ``plan(n)`` picks the fate of request ``n``.
 
     Fates: ``"pass"``, ``"429"`` (``Retry-After: 1``), ``"500"``, ``"timeout"`` (hangs ``hang``
-    seconds, then closes without answering), ``"drop"`` (closes at once). ``hold`` (an Event,
+    seconds, then closes without answering), ``"drop"`` (closes at once); the first ``doom``
+    distinct requests fail every time. ``hold`` (an Event,
     when set by :meth:`hold_from`) keeps requests after the N-th answer waiting unforwarded.
     """
 
@@ -135,6 +136,9 @@ class FaultProxy:
         self.abandoned = 0
         self.forwarding = 0
         self.hold_after: int | None = None
+        #: the first ``doom`` distinct requests always get 500 (they end up missing)
+        self.doom = 0
+        self.doomed: set[str] = set()
         self.gate = threading.Event()
         self.client = httpx.Client(timeout=120)
         proxy = self
@@ -156,6 +160,10 @@ class FaultProxy:
                     proxy.received += 1
                     n = proxy.received
                     fate = proxy.plan(n)
+                    if len(proxy.doomed) < proxy.doom and key not in proxy.answered:
+                        proxy.doomed.add(key)
+                    if key in proxy.doomed:
+                        fate = "500"
                     proxy.arrivals.setdefault(key, []).append((time.monotonic(), fate))
                     if fate != "pass":
                         proxy.faults[fate] += 1

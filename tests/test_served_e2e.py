@@ -262,36 +262,33 @@ def test_missing_answers_are_never_graded_and_are_asked_again(
 ):
     monkeypatch.setattr(pool_module, "RETRIES", 2)
     monkeypatch.setattr(pool_module, "BACKOFF", 0.05)
-    failing: set[int] = set(range(1, 200))
-    proxy = FaultProxy(servers["llava"].url, lambda n: "500" if n in failing else "pass")
-    # the first 30 arrivals fail 3 times each -> some requests stay missing
-    failing.clear()
-    failing.update(range(1, 13))
+    proxy = FaultProxy(servers["llava"].url)
+    proxy.doom = 5  # five requests fail every time: they are missing
     try:
         model = served_id(servers["llava"], proxy.url)
         out = tmp_path / "out"
         assert run(out, model, "--max-in-flight", "4") == 2
         line = capsys.readouterr().err.strip().splitlines()[-1]
-        assert "answer(s) missing" in line and "--allow-missing" in line
+        assert "5 answer(s) missing" in line and "--allow-missing" in line
         assert not (out / model_slug(model) / "stroop-white").exists()
-        lost = int(line.split(": ")[-1].split(" answer")[0].split()[-1])
-        assert lost > 0
         # --allow-missing: stored without them, n smaller by as many, the count recorded
         allowed = tmp_path / "allowed"
-        failing.clear()
-        failing.update(range(proxy.received + 1, proxy.received + 13))
         assert run(allowed, model, "--max-in-flight", "4", "--allow-missing") == 0
         doc = json.loads((allowed / model_slug(model) / "stroop-white/summary.json").read_text())
-        missing = doc["provenance"]["missing"]
-        assert doc["provenance"]["allow_missing"] is True and missing > 0
+        assert doc["provenance"]["allow_missing"] is True and doc["provenance"]["missing"] == 5
+        assert doc["summary"]["headline"]["n"] == 85
         rows = pd.read_parquet(allowed / model_slug(model) / "stroop-white/predictions.parquet")
-        assert len(rows) == 90 - missing and "missing" not in set(rows["answer"])
+        assert len(rows) == 85 and "missing" not in set(rows["answer"])
+        assert proxy.counts()["answered"] == 85 + 85
         # the same command without faults asks only the missing ones again
-        failing.clear()
-        before = proxy.received
+        proxy.doomed.clear()
+        proxy.doom = 0
+        proxy.answered.clear()  # count the first --out's requests alone from here
         assert run(out, model, "--max-in-flight", "4") == 0
-        assert proxy.received - before == lost
-        check_undisturbed(proxy, out, model, reference, "missing, then asked again")
+        assert sum(proxy.answered.values()) == 5 and max(proxy.answered.values()) == 1
+        assert usage(out, model)["reused_from_store"] == 85
+        pd.testing.assert_frame_equal(predictions(out, model), reference["llava", "stroop-white"])
+        COUNTS["5 missing, then asked again"] = {**proxy.counts(), **usage(out, model)}
     finally:
         proxy.close()
 
