@@ -46,6 +46,8 @@ class Board(Protocol):
 
     def kind(self, model: str) -> str: ...
 
+    def direction(self, task: str) -> bool | None: ...
+
 
 FILENAME = "heatmap.png"
 #: longest model id shown in full; longer ones are cut with an ellipsis
