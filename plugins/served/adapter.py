@@ -58,7 +58,8 @@ def create_adapter(model_id: str, **options: Any) -> ServedAdapter:
     for problem in problems:
         warn(f"{problem}; going on without it")
     if options.get("scoring") == "likelihood":
-        raise ColorbenchError(likelihood_refusal(infos[0].url))
+        gap = ep.prompt_logprobs_gap(infos[0].url, name, headers, min(timeout, 30.0), key)
+        raise ColorbenchError(likelihood_refusal(infos[0].url, gap))
     pool = Pool(
         [Endpoint(i.url) for i in infos],
         headers,
@@ -83,13 +84,11 @@ def create_adapter(model_id: str, **options: Any) -> ServedAdapter:
     )
 
 
-def likelihood_refusal(url: str) -> str:
-    """Why ``--scoring likelihood`` is refused (one line)."""
+def likelihood_refusal(url: str, gap: str) -> str:
+    """Why ``--scoring likelihood`` is refused (one line): what the server lacks."""
     return (
-        f"--scoring likelihood needs the log-probabilities of the prompt's answer tokens, which "
-        f"the served plugin does not ask {url} for (vLLM's prompt_logprobs with "
-        "continue_final_message is not implemented yet, and most servers lack it); use "
-        "--scoring generate"
+        f"--scoring likelihood needs the log-probabilities of each answer's tokens after the "
+        f"question, and endpoint {url} cannot give them here: {gap}; use --scoring generate"
     )
 
 
@@ -176,7 +175,7 @@ class ServedAdapter(GenerativeAdapter):
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
     ) -> AnswerLogLikelihoods:
-        raise ColorbenchError(likelihood_refusal(self.servers[0].url))
+        raise ColorbenchError(likelihood_refusal(self.servers[0].url, "not implemented"))
 
     def provenance(self) -> dict[str, Any]:
         return {
