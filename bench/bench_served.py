@@ -38,6 +38,7 @@ from served_support import FaultProxy, Server, sigkill_mid_run  # noqa: E402
 from colorbench.cli.app import main as colorbench  # noqa: E402
 from colorbench.names import model_slug  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
+from colorbench.plugins.served.store import store_path  # noqa: E402
 
 DEFAULT_RESULTS = ROOT / "bench" / "RESULTS-served.md"
 IN_FLIGHT = (1, 4, 16)
@@ -84,7 +85,7 @@ def main() -> int:
                 argv = [sys.executable, "-m", "colorbench", "run", "--model", via, "--task"]
                 argv += ["stroop-white", "--samples", str(args.samples), "--out", str(out)]
                 argv += ["-q", "--max-in-flight", "4"]
-                store = out / model_slug(via) / "responses.sqlite"
+                store = store_path(out, str(folder))
                 killed_at = sigkill_mid_run(proxy, argv, store, int(total * 0.4))
                 resumed = run(out, via, args.samples, "--max-in-flight", "4")
                 counts = proxy.counts()

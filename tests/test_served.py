@@ -61,6 +61,11 @@ def test_every_image_is_asked_once_as_png_and_stored(stub, tmp_path, capsys):
     assert stub.bodies == []
     again = pd.read_parquet(folder / "stroop-white" / "predictions.parquet")
     pd.testing.assert_frame_equal(rows, again)
+    # the same model at another URL (a job on other nodes): a new result, nothing re-asked
+    elsewhere = model.replace("127.0.0.1", "localhost")
+    assert run(tmp_path, elsewhere) == 0 and stub.bodies == []
+    moved = tmp_path / "out" / model_slug(elsewhere) / "stroop-white" / "predictions.parquet"
+    assert pd.read_parquet(moved)["response"].tolist() == rows["response"].tolist()
 
 
 def test_the_png_holds_the_stimulus_exactly(stub, tmp_path):

@@ -31,6 +31,7 @@ from colorbench.cli.app import main  # noqa: E402
 from colorbench.names import model_slug  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
 from colorbench.plugins.served import pool as pool_module  # noqa: E402
+from colorbench.plugins.served.store import store_path  # noqa: E402
 
 pytestmark = pytest.mark.served
 
@@ -183,7 +184,7 @@ def test_colorbench_sigkilled_mid_run_resumes_without_asking_twice(servers, refe
     proxy = FaultProxy(server.url)
     out = tmp_path / "out"
     model = served_id(server, proxy.url)
-    store = out / model_slug(model) / "responses.sqlite"
+    store = store_path(out, str(server.folder))
     argv = [sys.executable, "-m", "colorbench", "run", "--model", model, "--task", "stroop-white"]
     argv += ["--samples", "1", "--out", str(out), "-q", "--max-in-flight", "4"]
     try:

@@ -22,12 +22,12 @@ from PIL import Image
 from rich.console import Console
 
 from colorbench.errors import ColorbenchError
-from colorbench.names import model_slug, printable
+from colorbench.names import printable
 from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
 from colorbench.plugins.served import endpoints as ep
 from colorbench.plugins.served import pool as retries
 from colorbench.plugins.served.pool import Endpoint, Pool
-from colorbench.plugins.served.store import FILENAME, Reply, ResponseStore, request_key
+from colorbench.plugins.served.store import Reply, ResponseStore, request_key, store_path
 
 #: requests in flight per endpoint unless ``--max-in-flight`` says otherwise
 MAX_IN_FLIGHT = 8
@@ -71,8 +71,7 @@ def create_adapter(model_id: str, **options: Any) -> ServedAdapter:
         retries=retries.RETRIES,
         backoff=retries.BACKOFF,
     )
-    out = Path(options.get("out") or "results")
-    store = ResponseStore(out / model_slug(model_id) / FILENAME)
+    store = ResponseStore(store_path(Path(options.get("out") or "results"), name))
     return ServedAdapter(
         model_id,
         name,
@@ -188,7 +187,7 @@ class ServedAdapter(GenerativeAdapter):
             "request_timeout_s": self.pool.timeout,
             "token_budget": self.pool.token_budget,
             "servers": [s.provenance() for s in self.servers],
-            "response_store": FILENAME,
+            "response_store": str(self.store.path.relative_to(self.store.path.parents[1])),
         }
 
     def usage(self) -> dict[str, Any]:
