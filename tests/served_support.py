@@ -247,7 +247,7 @@ class FaultProxy:
 class Stub:
     """A tiny OpenAI-compatible server: model ``stub-model`` answers ``Red.`` under ``/ok/v1``;
     ``/auth/v1`` wants ``Bearer secret``; ``/nonjson/v1`` answers HTML; ``/empty/v1`` answers no
-    choice. Records the Authorization headers it saw."""
+    choice; ``/down/v1`` answers 503 to every question. Records the Authorization headers it saw."""
 
     MODEL = "stub-model"
     KEY = "secret-test-key-123"
@@ -295,6 +295,8 @@ class Stub:
                     return self._reply(200, b"<html>gateway</html>", "text/html")
                 if mode == "empty":
                     return self._reply(200, {"choices": [], "usage": {}})
+                if mode == "down":
+                    return self._reply(503, {"error": {"message": "overloaded"}})
                 message = {"role": "assistant", "content": "Red."}
                 usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
                 self._reply(200, {"choices": [{"index": 0, "message": message}], "usage": usage})
