@@ -31,6 +31,9 @@ class Family:
     #: ``token_type_ids`` of answer tokens in a full forward pass, where the model reads
     #: them (PaliGemma: 1 = suffix, attended causally; Gemma 3: 0 = text)
     answer_token_type: int = 0
+    #: the image attends to the question (PaliGemma's prefix is bidirectional), so no KV
+    #: cache of the image alone can be continued by several questions
+    bidirectional_prefix: bool = False
 
 
 FAMILIES: dict[str, Family] = {
@@ -43,7 +46,13 @@ FAMILIES: dict[str, Family] = {
         Family("idefics3", "Idefics3", nested_images=True),
         Family("smolvlm", "SmolVLM", nested_images=True),
         Family("gemma3", "Gemma 3", nested_images=True),
-        Family("paligemma", "PaliGemma", chat_template=False, answer_token_type=1),
+        Family(
+            "paligemma",
+            "PaliGemma",
+            chat_template=False,
+            answer_token_type=1,
+            bidirectional_prefix=True,
+        ),
         Family("internvl", "InternVL"),
     )
 }
