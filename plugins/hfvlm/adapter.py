@@ -98,6 +98,7 @@ class HFVLMAdapter(GenerativeAdapter):
         self.prompt_form = lru_cache(maxsize=64)(self._prompt_form)
         self.answer_tokens = lru_cache(maxsize=64)(self._answer_tokens)
         self.prompt_ids = lru_cache(maxsize=256)(self._prompt_ids)
+        self.nested_images = family.nested_images
         config = model.config
         self.image_token_id = getattr(config, "image_token_id", None)
         if self.image_token_id is None:
@@ -158,14 +159,20 @@ class HFVLMAdapter(GenerativeAdapter):
         """The processor's model inputs for ``images`` with ``question`` (on the device)."""
         form = self.prompt_form(question)
         pictures = list(images.cpu())
-        if self.family.nested_images:
+        if self.nested_images:
             pictures = [[p] for p in pictures]
-        batch = self.processor(
-            text=[form.text] * len(pictures),
-            images=pictures,
-            return_tensors="pt",
-            add_special_tokens=form.add_special_tokens,
-        )
+        try:
+            batch = self.processor(
+                text=[form.text] * len(pictures),
+                images=pictures,
+                return_tensors="pt",
+                add_special_tokens=form.add_special_tokens,
+            )
+        except ValueError:
+            if not self.family.generic or self.nested_images:
+                raise
+            self.nested_images = True  # an unknown processor wanting one list per sample
+            return self.inputs(images, question)
         batch.pop("labels", None)
         return {
             k: v.to(self.device, self.dtype if v.is_floating_point() else None)
@@ -176,6 +183,8 @@ class HFVLMAdapter(GenerativeAdapter):
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
     ) -> AnswerLogLikelihoods:
+        if self.family.generic:
+            return self.loglikelihood_naive(images, question, answers)
         tokens = self.answer_tokens(question, tuple(answers))
         inputs = self.inputs(images, question)
         if not bool(inputs["attention_mask"].all()):  # prompts of different lengths
@@ -198,6 +207,8 @@ class HFVLMAdapter(GenerativeAdapter):
             }
             if self.family.mrope:
                 kwargs["position_ids"] = self._answer_positions(prefix, ids.shape[1], k)
+            for key in self.family.carried:
+                kwargs[key] = _carry(prefix[key], ids.shape[1], k)
             later = self.model(input_ids=ids, past_key_values=cache, use_cache=True, **kwargs)
             first = out.logits[:, -1:].repeat_interleave(k, dim=0)
             logits = torch.cat([first, later.logits[:, :-1]], dim=1)
@@ -247,8 +258,8 @@ class HFVLMAdapter(GenerativeAdapter):
     ) -> list[AnswerLogLikelihoods] | None:
         """The scores from one [template head + image] pass per image, or ``None`` where the
         image does not come first (or the prompts cannot be split there)."""
-        if self.family.bidirectional_prefix:  # the image attends to the question
-            return None
+        if self.family.bidirectional_prefix or self.family.generic:  # the image attends to
+            return None  # the question, or nothing is known of the architecture's positions
         shape = tuple(images.shape[1:])
         prompts = [self.prompt_ids(q, shape) for q in questions]
         head = image_head([*prompts, self.prompt_ids(PROBE, shape)], self.image_token_id)
@@ -279,6 +290,7 @@ class HFVLMAdapter(GenerativeAdapter):
         with torch.inference_mode():
             cache = self.model(**prefix, use_cache=True, logits_to_keep=1).past_key_values
             start = prefix["input_ids"].shape[1] + self._rope_deltas(prefix)
+            carried = {key: prefix[key][:, -1:] for key in self.family.carried}
             groups = [list(range(len(rests)))]
             if self.sliding:
                 lengths = [len(r) for r in rests]
@@ -289,7 +301,7 @@ class HFVLMAdapter(GenerativeAdapter):
             for number, group in enumerate(groups):
                 own = cache if number == len(groups) - 1 else copy.deepcopy(cache)
                 scored = self._answers_after(
-                    own, start, [rests[i] for i in group], [answer_ids[i] for i in group]
+                    own, start, carried, [rests[i] for i in group], [answer_ids[i] for i in group]
                 )
                 scores.update(zip(group, scored, strict=True))
         return [scores[i] for i in range(len(rests))]
@@ -298,6 +310,7 @@ class HFVLMAdapter(GenerativeAdapter):
         self,
         cache: Any,
         start: torch.Tensor,
+        carried: dict[str, torch.Tensor],
         rests: Sequence[Sequence[int]],
         answer_ids: Sequence[Sequence[Sequence[int]]],
     ) -> list[AnswerLogLikelihoods]:
@@ -324,6 +337,7 @@ class HFVLMAdapter(GenerativeAdapter):
             attention_mask=seen,
             use_cache=True,
             **rope_kwargs(start + steps, self.family.mrope),
+            **{key: _carry(v, len(steps), q_count) for key, v in carried.items()},
         )
         ends = rest_mask.sum(dim=1)  # [B*Q]
         rows = torch.arange(len(ends), device=device)
@@ -340,6 +354,7 @@ class HFVLMAdapter(GenerativeAdapter):
             attention_mask=torch.cat([seen.repeat_interleave(k, dim=0), torch.ones_like(ids)], 1),
             use_cache=False,
             **rope_kwargs(positions, self.family.mrope),
+            **{key: _carry(v, len(steps), q_count * k) for key, v in carried.items()},
         )
         logits = torch.cat([first.unsqueeze(1), later.logits[:, :-1]], dim=1)
         total = _token_logprobs(logits, ids, mask).view(batch, q_count, k)
@@ -398,16 +413,24 @@ def _extend(
 ) -> dict[str, torch.Tensor]:
     """The inputs followed by answer tokens ``ids`` ``[B, S]`` (every per-token tensor)."""
     shape = inputs["input_ids"].shape
-    fill = {"input_ids": None, "attention_mask": 1, "token_type_ids": token_type}
+    fill = {"attention_mask": 1, "token_type_ids": token_type, "mm_token_type_ids": 0}
     out = {}
     for key, value in inputs.items():
         if value.shape[:2] != shape:
             out[key] = value
         elif key == "input_ids":
             out[key] = torch.cat([value, ids], dim=1)
-        else:
-            out[key] = torch.cat([value, torch.full_like(ids, fill.get(key, 0))], dim=1)
+        elif key in fill:
+            out[key] = torch.cat([value, torch.full_like(ids, fill[key])], dim=1)
+        else:  # what later tokens continue (mllama's cross-attention mask): the last token's
+            out[key] = torch.cat([value, _carry(value, ids.shape[1])], dim=1)
     return out
+
+
+def _carry(value: torch.Tensor, steps: int, rows: int = 1) -> torch.Tensor:
+    """``value``'s last token's entry for ``steps`` more tokens, each row ``rows`` times."""
+    last = value[:, -1:].repeat_interleave(rows, dim=0)
+    return last.expand(-1, steps, *last.shape[2:])
 
 
 def _token_logprobs(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

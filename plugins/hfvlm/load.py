@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from colorbench.errors import ColorbenchError
-from colorbench.plugins.hfvlm.families import FAMILIES, Family, supported
+from colorbench.plugins.hfvlm.families import FAMILIES, Family, generic, supported
 from colorbench.runner.device import DTYPES
 from colorbench.runner.weights import sha256_folder
 
@@ -55,7 +55,8 @@ def create_adapter(model_id: str, **options: Any):
     if model_id.startswith(TINY_PREFIX):
         from colorbench.plugins.hfvlm.tiny import tiny_model
 
-        family = FAMILIES[model_id.removeprefix(TINY_PREFIX)]
+        model_type = model_id.removeprefix(TINY_PREFIX)
+        family = FAMILIES.get(model_type) or generic(model_type)
         model, processor = tiny_model(family.model_type, int(options.get("seed") or 0))
         provenance = {"weights_sha256": "random", "source": "random init (seeded)"}
     else:
@@ -65,6 +66,12 @@ def create_adapter(model_id: str, **options: Any):
         provenance = {"weights_sha256": sha256_folder(folder), "source": str(folder)}
     transformers = require_transformers(model_id)
     provenance["transformers"] = transformers.__version__
+    if family.generic:
+        warn(
+            f"{model_id}: architecture {family.model_type!r} has no hf-vlm table entry; it runs "
+            "the generic path (generate; likelihood with one full forward pass per answer, "
+            "about K times slower than the shared-prefix path of the supported families)"
+        )
     return HFVLMAdapter(model_id, model, processor, family, device, dtype, provenance)
 
 
@@ -106,12 +113,28 @@ def family_of(folder: Path, model_id: str) -> Family:
             f"{model_id}: {folder} has no readable config.json ({type(exc).__name__}); "
             "pass a folder saved with save_pretrained or a hub snapshot"
         ) from None
-    if model_type not in FAMILIES:
+    if model_type in FAMILIES:
+        return FAMILIES[model_type]
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES as IMAGE_TEXT_TO_TEXT,
+    )
+
+    if model_type not in IMAGE_TEXT_TO_TEXT:
         raise ColorbenchError(
-            f"{model_id}: architecture {model_type!r} is not supported by hf-vlm; supported "
-            f"families: {supported()}"
+            f"{model_id}: architecture {model_type!r} is not an image-text-to-text model "
+            "transformers can load (AutoModelForImageTextToText); hf-vlm runs those, fastest "
+            f"the families: {supported()}"
         )
-    return FAMILIES[model_type]
+    return generic(model_type)
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr, as the harness writes its own."""
+    from rich.console import Console
+
+    Console(stderr=True).print(
+        f"colorbench: warning: {line}", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 def pretrained(folder: Path, model_id: str, dtype: torch.dtype) -> tuple[Any, Any]:
