@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("transformers")
 
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
-from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
+from colorbench.plugins.hfvlm.families import FAMILIES, TINY_OUTSIDE_TABLE, generic  # noqa: E402
 from colorbench.plugins.hfvlm.load import create_adapter  # noqa: E402
 from colorbench.runner.answers import parse_answer  # noqa: E402
 from colorbench.runner.scoring import Scorer, ScoringMode  # noqa: E402
@@ -106,6 +106,19 @@ def test_a_question_before_the_image_is_scored_one_prefix_per_question(images):
         torch.testing.assert_close(scores.total, naive, atol=1e-4, rtol=0)
 
 
+def test_the_generic_path_scores_as_the_fast_path(images):
+    """A family run as if it had no table entry (one full pass per answer, the model's own
+    positions) gives the fast path's scores."""
+    adapter = tiny("qwen2_5_vl")
+    fast = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
+    adapter.family = generic("qwen2_5_vl")
+    calls = count_image_passes(adapter.model)
+    slow = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
+    assert calls[0] == 2 * len(NAMES)  # one full pass per question and answer
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a.total, b.total, atol=1e-4, rtol=0)
+
+
 def test_answers_at_the_prefix_length_instead_of_the_mrope_offset_are_caught(images):
     """The pitfall the M-RoPE families guard against moves scores far beyond the tolerance."""
     adapter = tiny("qwen2_5_vl")
@@ -159,7 +172,7 @@ def bias_towards_red(adapter) -> int:
     return red[0]
 
 
-@pytest.mark.parametrize("family", FAMILY_IDS)
+@pytest.mark.parametrize("family", [*FAMILY_IDS, *TINY_OUTSIDE_TABLE])
 def test_a_head_biased_towards_red_answers_red_in_every_mode(family, images):
     adapter = tiny(family)
     bias_towards_red(adapter)

@@ -99,6 +99,7 @@ class HFVLMAdapter(GenerativeAdapter):
         self.answer_tokens = lru_cache(maxsize=64)(self._answer_tokens)
         self.prompt_ids = lru_cache(maxsize=256)(self._prompt_ids)
         self.nested_images = family.nested_images
+        self._check_template()
         config = model.config
         self.image_token_id = getattr(config, "image_token_id", None)
         if self.image_token_id is None:
@@ -110,6 +111,22 @@ class HFVLMAdapter(GenerativeAdapter):
             bool(getattr(text, "sliding_window", None))
             and getattr(text, "use_sliding_window", True) is not False
         )
+
+    def _check_template(self) -> None:
+        """Render the chat template once, so that one the Jinja sandbox refuses (it reaches
+        for Python internals: SecurityError) or stops (a range or string beyond its limits:
+        OverflowError) is one line at start-up, not a traceback in the first batch."""
+        from jinja2 import TemplateError
+
+        try:
+            self.prompt_form(PROBE)
+        except (TemplateError, OverflowError) as exc:
+            why = " ".join(str(exc).split())[:160]
+            raise ColorbenchError(
+                f"{self.model_id}: the chat template was refused by transformers' Jinja sandbox "
+                f"({type(exc).__name__}: {why}); nothing in it ran - use the checkpoint's "
+                "original chat_template.jinja"
+            ) from None
 
     def provenance(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,8 @@ def locate(reference: str, model_id: str) -> Path:
 def family_of(folder: Path, model_id: str) -> Family:
     """The supported family of the checkpoint in ``folder`` (its ``config.json``)."""
     try:
-        model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+        config = json.loads((folder / "config.json").read_text())
+        model_type = config.get("model_type")
     except (OSError, ValueError, AttributeError) as exc:
         raise ColorbenchError(
             f"{model_id}: {folder} has no readable config.json ({type(exc).__name__}); "
@@ -119,11 +121,19 @@ def family_of(folder: Path, model_id: str) -> Family:
         MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES as IMAGE_TEXT_TO_TEXT,
     )
 
+    remote = config.get("auto_map")
+    if model_type not in IMAGE_TEXT_TO_TEXT and remote:
+        code = ", ".join(sorted(set(map(str, remote.values()))))[:120]
+        raise ColorbenchError(
+            f"{model_id}: {folder} asks for remote code ({code}); colorbench never runs code "
+            "shipped with a checkpoint (trust_remote_code): use a transformers-native "
+            "conversion of the model (often a '-hf' repo)"
+        )
     if model_type not in IMAGE_TEXT_TO_TEXT:
         raise ColorbenchError(
-            f"{model_id}: architecture {model_type!r} is not an image-text-to-text model "
-            "transformers can load (AutoModelForImageTextToText); hf-vlm runs those, fastest "
-            f"the families: {supported()}"
+            f"{model_id}: architecture {model_type!r} is not supported by hf-vlm: not an "
+            "image-text-to-text model transformers can load (AutoModelForImageTextToText); "
+            f"fastest are the families {supported()}"
         )
     return generic(model_type)
 
@@ -146,6 +156,12 @@ def pretrained(folder: Path, model_id: str, dtype: torch.dtype) -> tuple[Any, An
         model = AutoModelForImageTextToText.from_pretrained(
             folder, local_files_only=True, dtype=dtype
         )
+    except pickle.UnpicklingError:
+        raise ColorbenchError(
+            f"{model_id}: {folder} holds pickled weights that torch.load(weights_only=True) "
+            "refuses (loading them could run code); use the checkpoint's .safetensors files, "
+            "or convert the weights where you trust them"
+        ) from None
     except (OSError, ValueError, ImportError, KeyError, TypeError) as exc:
         message = " ".join(str(exc).split())[:300]
         raise ColorbenchError(f"{model_id}: cannot load {folder}: {message}") from None

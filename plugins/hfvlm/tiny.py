@@ -541,3 +541,54 @@ def tiny_model(family: str, seed: int = 0) -> tuple[torch.nn.Module, Any]:
         torch.manual_seed(seed)
         model = transformers.AutoModelForImageTextToText.from_config(config)
     return model.eval(), processor
+
+
+#: hostile checkpoint folders (tests and tools/bad_inputs.py): what each one holds
+HOSTILE = {
+    "sandbox": "a chat template reaching for Python internals (Jinja SecurityError)",
+    "overflow": "a chat template looping beyond the Jinja sandbox's limits (OverflowError)",
+    "pickle": "pickled weights that would run a command (torch.load weights_only refuses)",
+    "remote-code": "a config asking for remote code (auto_map) that would run a command",
+}
+
+
+def hostile_folder(folder: Any, kind: str, marker: Any) -> None:
+    """Save the tiny LLaVA to ``folder`` made hostile as :data:`HOSTILE` says; anything in
+    it that ran would create the file ``marker`` (the proof that code ran)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    model, processor = tiny_model("llava")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    command = f"touch {marker}"
+    if kind == "sandbox":
+        (folder / "chat_template.jinja").write_text(
+            "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+        )
+    elif kind == "overflow":
+        (folder / "chat_template.jinja").write_text("{% for i in range(10**9) %}x{% endfor %}")
+    elif kind == "pickle":
+        (folder / "model.safetensors").unlink()
+        torch.save({"evil": _Hostile(command)}, folder / "pytorch_model.bin")
+    elif kind == "remote-code":
+        config = json.loads((folder / "config.json").read_text())
+        config["model_type"] = "evil_vlm"
+        config["auto_map"] = {"AutoModelForImageTextToText": "modeling_evil.EvilModel"}
+        (folder / "config.json").write_text(json.dumps(config))
+        (folder / "modeling_evil.py").write_text(f"import os\nos.system({command!r})\n")
+    else:
+        raise ValueError(f"kind must be one of {list(HOSTILE)}")
+
+
+class _Hostile:
+    """Unpickling this would run ``command``."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
