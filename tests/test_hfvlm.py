@@ -95,7 +95,7 @@ def test_a_question_before_the_image_is_scored_one_prefix_per_question(images):
     template = adapter.processor.chat_template
     adapter.processor.chat_template = template.replace(
         "{% if c['type'] == 'image' %}", "{% if c['type'] == 'imageX' %}"
-    ).replace("{% endfor %}" + " ", "{% endfor %}<image>\n ", 1)
+    ).replace("{% endif %}" + " ", "{% endif %}<image>\n ", 1)
     text = adapter.prompt_form(questions.OBJECT).text
     assert text.index("<image>") > text.index("What")
     calls = count_image_passes(adapter.model)

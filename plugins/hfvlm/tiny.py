@@ -138,11 +138,14 @@ class TinySpec:
 
 # ------------------------------------------------------------------ chat templates
 def _chat(user: str, image: str, assistant: str, end: str, bos: str = "") -> str:
-    """A Jinja chat template: ``user``/``assistant`` turn openers, ``end`` closes a turn."""
+    """A Jinja chat template: ``user``/``assistant`` turn openers, ``end`` closes a turn;
+    content is a list of image / text parts, or a string (as harnesses such as lmms-eval's
+    ``llava_hf`` send it, with the image token written in)."""
     return (
         bos + "{% for m in messages %}{% if m['role'] == 'user' %}" + user + "{% else %}"
-        + assistant + "{% endif %}{% for c in m['content'] %}{% if c['type'] == 'image' %}"
-        + image + "{% else %}{{ c['text'] }}{% endif %}{% endfor %}" + end
+        + assistant + "{% endif %}{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+        + "{% for c in m['content'] %}{% if c['type'] == 'image' %}"
+        + image + "{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}" + end
         + "{% endfor %}{% if add_generation_prompt %}" + assistant + "{% endif %}"
     )  # fmt: skip
 
