@@ -288,7 +288,8 @@ class _ModelRun:
         results = []
         computed = {t.name for t in todo}
         for task in todo:
-            frame = task.grade(work.read_task(task.name, num_chunks(size)).to_pandas())
+            frame = work.read_task(task.name, num_chunks(size)).to_pandas()
+            frame = task.grade(frame, self.config.palette)
             summary = task.summarize(frame, self.config.palette)
             final = {
                 **prov,
