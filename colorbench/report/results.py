@@ -70,7 +70,14 @@ def write_result(
         (directory / FIGURE).unlink(missing_ok=True)
     margins = margin_report(predictions)
     doc = summary_json.document(
-        model_id, task.name, summary, provenance, files, margins, task.higher_is_better
+        model_id,
+        task.name,
+        summary,
+        provenance,
+        files,
+        margins,
+        task.higher_is_better,
+        task.cluster,
     )
     summary_json.write(directory, doc)
     return directory, doc
