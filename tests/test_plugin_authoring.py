@@ -16,7 +16,7 @@ from plugins_support import write_module
 
 from colorbench import testing
 from colorbench.cli.app import main
-from colorbench.template import new_plugin
+from colorbench.template import new_plugin, template_text
 
 REFERENCE = ("--model", "ideal-observer", "--model", "chance")
 
@@ -229,3 +229,8 @@ def test_a_new_task_version_is_recomputed_not_kept(task_plugin, site, tmp_path, 
         assert (said in err) if said else ("already done" not in err), (version, err)
         doc = json.loads((out / "chance/square-versioned/summary.json").read_text())
         assert doc["provenance"]["task_version"] == version
+
+
+def test_plugins_doc_walks_through_the_task_template_verbatim():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "PLUGINS.md").read_text()
+    assert template_text("task", "__init__.py.tmpl") in doc

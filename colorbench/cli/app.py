@@ -149,7 +149,8 @@ def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
     if not args.quiet:
         session.console.print(
             f"leaderboard of {len(board.models)} models x {len(board.tasks)} tasks "
-            f"written to {args.out} and {args.out.parent / 'leaderboard.csv'}"
+            f"from {board.results} written to {args.out} and "
+            f"{args.out.parent / 'leaderboard.csv'}"
         )
     return 0
 
@@ -308,7 +309,13 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     lst.set_defaults(func=_cmd_list)
 
     board = commands.add_parser("leaderboard", parents=[common], help="build leaderboard/")
-    board.add_argument("--results", type=Path, default=Path("results"), metavar="DIR")
+    board.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="results folder; default: the one leaderboard.json beside --out names, else results/",
+    )
     board.add_argument(
         "--out",
         type=Path,

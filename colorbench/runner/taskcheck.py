@@ -39,8 +39,6 @@ def task_problems(task: Task, sample: Sample, palette: Palette, plugin: str) -> 
                 f"{task.stimulus_set!r} (it has: {', '.join(sorted(map(str, attrs)))}); "
                 "name an attribute in outcome_parts or add it to the samples' attrs"
             )
-    if not task.prompts:
-        problems.append(f"{where}: no prompts; give the task at least one Prompt")
     ids = [getattr(p, "id", None) for p in task.prompts]
     if len(set(ids)) != len(ids):
         problems.append(
@@ -80,9 +78,16 @@ def _prompt_problems(prompt: Prompt, task: Task, palette: Palette) -> list[str]:
 
 
 def task_advice(task: Task, plugin: str) -> list[str]:
-    """Gaps that stop only some runs: a prompt without a question cannot be put to a
-    generative model (the run refuses it then), contrastive models still run it."""
-    return [
+    """Gaps a run survives: a task without prompts asks nothing; a prompt without a question
+    cannot be put to a generative model (the run refuses it then), contrastive models still
+    run it."""
+    lines = []
+    if not task.prompts:
+        lines.append(
+            f"plugin {plugin!r} task {task.name!r}: no prompts, so nothing is asked; give the "
+            "task at least one Prompt"
+        )
+    return lines + [
         f"plugin {plugin!r} task {task.name!r}: prompt {p.id!r} has no question, so generative "
         'models cannot be asked; add Prompt(..., question="What colour is ...? Answer with '
         'one word.")'
