@@ -55,7 +55,7 @@ def group_heatmaps(
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=shade)
             ax.set_xticks([0, 1], [f"{g} object" for g in GROUPS])
             ax.set_yticks([0, 1], [f"{g}\nbackground" for g in GROUPS])
-            ax.set_title(f'{outcome} %  |  "{title}"', fontsize=9)
+            ax.set_title(f'{outcome} % [95% CI], n  |  "{title}"', fontsize=9)
             fig.colorbar(image, ax=ax, shrink=0.8)
     return save(fig, path, summary)
 
