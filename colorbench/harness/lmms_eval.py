@@ -143,7 +143,7 @@ def _yaml(task: Task, data: Path) -> str:
 def _direction(task: Task) -> list[str]:
     """The metric's ``higher_is_better`` from the task; none for a headline that is not a
     score (``Task.higher_is_better`` None), which lmms-eval then shows without a direction."""
-    direction = getattr(task, "higher_is_better", True)
+    direction = task.higher_is_better
     return [] if direction is None else [f"    higher_is_better: {json.dumps(bool(direction))}"]
 
 

@@ -1,14 +1,15 @@
 """The leaderboard picture: a models x tasks heatmap of headline figures.
 
-Each cell is coloured by the task's headline (0-100 %) and shows the value with its 95%
-confidence interval and n (an n = 18 cell must not look as solid as one of n = 2,785);
-each column names the task, its headline metric and the ``chance`` model's figure when
-that model has one (the level a model that sees nothing reaches); each row names the model
-and its kind (contrastive, generative, reference), so a reader sees at a glance where a
-new VLM sits between CLIP and the reference bounds. The PNG is drawn with matplotlib's Agg
-canvas (no pyplot state), a fixed size, dpi and font, and without the metadata matplotlib
-would otherwise stamp (software version), so the same results draw the same bytes and the
-file can be committed.
+Each cell of a score is coloured by the task's headline (0-100 %; a task whose headline is
+not a score, ``higher_is_better`` None, is left uncoloured and its column says so) and
+shows the value with its 95% confidence interval and n (an n = 18 cell must not look as
+solid as one of n = 2,785); each column names the task, its headline metric and the
+``chance`` model's figure when that model has one (the level a model that sees nothing
+reaches); each row names the model and its kind (contrastive, generative, reference), so a
+reader sees at a glance where a new VLM sits between CLIP and the reference bounds. The
+PNG is drawn with matplotlib's Agg canvas (no pyplot state), a fixed size, dpi and font,
+and without the metadata matplotlib would otherwise stamp (software version), so the same
+results draw the same bytes and the file can be committed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Board(Protocol):
     def score(self, model: str, task: str) -> Cell | None: ...
 
     def kind(self, model: str) -> str: ...
+
+    def direction(self, task: str) -> bool | None: ...
 
 
 FILENAME = "heatmap.png"
@@ -92,6 +95,8 @@ def column_label(board: Board, task: str) -> str:
     chance = board.score(CHANCE, task)
     if chance is not None:
         lines.append(f"chance {chance.value:.1f}")
+    if board.direction(task) is None:
+        lines.append("(not a score: uncoloured)")
     return "\n".join(lines)
 
 
@@ -104,17 +109,21 @@ def draw(board: Board, path: Path) -> Path | None:
 
     values = grid(board)
     rows, cols = values.shape
+    scored = np.array([board.direction(t) is not None for t in board.tasks], dtype=bool)
+    coloured = np.where(scored[None, :], values, np.nan)
     size = (2.0 + 1.6 * cols + 0.07 * MAX_LABEL, 2.0 + 0.7 * rows)
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    image = ax.imshow(
+        np.ma.masked_invalid(coloured), cmap="viridis", vmin=0, vmax=100, aspect="auto"
+    )
     for i, model in enumerate(board.models):
         for j, task in enumerate(board.tasks):
             s = board.score(model, task)
             if s is None:
                 ax.text(j, i, "—", ha="center", va="center", color="#808080")
                 continue
-            ink = "black" if s.value > 60 else "white"
+            ink = "black" if s.value > 60 or not scored[j] else "white"
             text = f"{s.value:.1f}\n{s.ci_low:.1f}–{s.ci_high:.1f}\nn={s.n:,}"
             ax.text(j, i, text, ha="center", va="center", color=ink, fontsize=8, parse_math=False)
     kinds = [board.kind(m) for m in board.models]

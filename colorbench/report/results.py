@@ -73,7 +73,9 @@ def write_result(
         files["figure"] = FIGURE
     write_text(directory / TABLE, render_tables(model_id, summary, files.get("figure")))
     margins = margin_report(predictions)
-    doc = summary_json.document(model_id, task.name, summary, provenance, files, margins)
+    doc = summary_json.document(
+        model_id, task.name, summary, provenance, files, margins, task.higher_is_better
+    )
     summary_json.write(directory, doc)
     return directory, doc
 
