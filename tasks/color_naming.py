@@ -82,6 +82,10 @@ class ColorNamingTask(Task):
     outcome_parts = ("human_term", "background")
     description = "XKCD survey colours named against the human basic term (beyond the paper)"
     reference = "Munroe 2010, XKCD colour survey (matplotlib.colors.XKCD_COLORS)"
+    #: a colour's rows (patch, shapes on each background) share it: one cluster per colour,
+    #: in the headline and in ``colorbench compare`` alike
+    combination_unit = "xkcd_name"
+    cluster = "combination"
 
     def correct(self, predictions: pd.DataFrame) -> pd.Series:
         """Answer == human term on patches and for the object prompt; NA for bare on shapes."""
@@ -117,7 +121,7 @@ class ColorNamingTask(Task):
         metric = "agreement with human colour names (%)"
         return ColorNamingSummary(
             self.name,
-            headline(metric, frame["correct"], frame["xkcd_name"]),
+            headline(metric, frame["correct"], frame[self.combination_unit]),
             tables,
             _per_color(scored),
         )

@@ -29,7 +29,7 @@ from colorbench.cli.argtypes import (
     positive_int,
 )
 from colorbench.cli.session import Session
-from colorbench.config import NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
+from colorbench.config import CLUSTER_UNITS, NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
 
@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 PLUGIN_FLAGS = ("-p", "--plugin")
 QUIET_HELP = "no progress bars or tables, one line per result"
+CLUSTER_HELP = (
+    "unit the paired test clusters rows by: image (this set of images) or combination "
+    "(generalises over samples of each factor combination); default: each task's headline unit "
+    "(image; XKCD colour for color-naming)"
+)
 
 
 class UsageError(ColorbenchError):
@@ -143,7 +148,7 @@ def _cmd_list(args: argparse.Namespace, session: Session) -> int:
 def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
     from colorbench.report.leaderboard import build
 
-    board = build(args.results, args.out, args.baseline)
+    board = build(args.results, args.out, args.baseline, args.cluster)
     for warning in board.warnings:
         print(f"colorbench: warning: {printable(warning)}", file=sys.stderr)
     if not args.quiet:
@@ -159,7 +164,7 @@ def _cmd_compare(args: argparse.Namespace, session: Session) -> int:
     from colorbench.cli import display
     from colorbench.report.compare import compare
 
-    comparisons = compare(args.results, args.model_a, args.model_b, args.task)
+    comparisons = compare(args.results, args.model_a, args.model_b, args.task, args.cluster)
     if args.quiet:
         for c in comparisons:
             r = c.result
@@ -329,6 +334,7 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         help="model the other rows are compared with; default: the baseline in "
         "leaderboard.json beside --out, if it has results",
     )
+    board.add_argument("--cluster", choices=CLUSTER_UNITS, help=CLUSTER_HELP)
     board.set_defaults(func=_cmd_leaderboard)
 
     cmp = commands.add_parser(
@@ -338,6 +344,7 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     cmp.add_argument("model_b", metavar="B", help="model id it is compared with")
     cmp.add_argument("--task", action="append", metavar="NAME", help="repeatable; default: all")
     cmp.add_argument("--results", type=Path, default=Path("results"), metavar="DIR")
+    cmp.add_argument("--cluster", choices=CLUSTER_UNITS, help=CLUSTER_HELP)
     cmp.set_defaults(func=_cmd_compare)
 
     gen = commands.add_parser("generate", parents=[common], help="export stimuli as PNG files")

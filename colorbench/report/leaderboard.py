@@ -32,6 +32,12 @@ from colorbench.report.summary import parse
 
 #: the leaderboard's configuration file, beside its README (see :class:`Settings`)
 SETTINGS = "leaderboard.json"
+#: how the README names the unit the Δ tests cluster by (``--cluster``)
+UNITS = {
+    None: "image, XKCD colour for color-naming (each headline's own unit)",
+    "image": "image (`--cluster image`)",
+    "combination": "factor combination (`--cluster combination`)",
+}
 #: how the README names a task's headline direction
 DIRECTION = {True: "higher is better", False: "lower is better", None: "not a score"}
 
@@ -121,6 +127,8 @@ class Leaderboard:
     footer: tuple[str, ...] = ()
     #: the results folder it was built from
     results: Path | None = None
+    #: the unit the Δ tests cluster rows by; None: each task's headline unit
+    cluster: str | None = None
 
     @property
     def models(self) -> list[str]:
@@ -188,9 +196,10 @@ class Leaderboard:
             "Each cell is the task's headline figure with its 95% confidence interval and n,"
             " the number of samples it rests on; the figure links to the task's full table.",
             f"Δ is the difference from the baseline model ({base}); Δ\\* marks a difference"
-            " significant at 95% by a paired test on the identical stimuli (McNemar, as"
-            " `colorbench compare`), Δ° one that could not be tested (different stimuli or"
-            " results stored before headline hits were).",
+            " significant at 95% by a paired test on the identical stimuli (as"
+            " `colorbench compare`: exact McNemar with its exact interval, or a cluster-robust"
+            f" t with G-1 df; rows clustered by {UNITS[self.cluster]}), Δ° one that could not"
+            " be tested (different stimuli or results stored before headline hits were).",
             "",
             "| task | headline metric | direction | paper |",
             "|---|---|---|---|",
@@ -254,8 +263,11 @@ class Leaderboard:
         return str(found[0]) if len(found) == 1 else f"{found[0]}–{found[-1]}"
 
 
-def baseline_tests(board: Leaderboard) -> dict[tuple[str, str], PairedDifference | None]:
-    """The paired test of every Δ against the baseline; None where the pair cannot be made."""
+def baseline_tests(
+    board: Leaderboard, cluster: str | None = None
+) -> dict[tuple[str, str], PairedDifference | None]:
+    """The paired test of every Δ against the baseline, rows clustered by ``cluster``
+    (:func:`colorbench.report.compare.comparison`); None where the pair cannot be made."""
     tests: dict[tuple[str, str], PairedDifference | None] = {}
     for model in board.models:
         for task in board.tasks:
@@ -265,7 +277,8 @@ def baseline_tests(board: Leaderboard) -> dict[tuple[str, str], PairedDifference
             tests[(model, task)] = None
             if mine and base and mine.source and base.source:
                 try:
-                    tests[(model, task)] = comparison(mine.source, base.source).result
+                    result = comparison(mine.source, base.source, cluster).result
+                    tests[(model, task)] = result
                 except ColorbenchError:
                     pass  # different stimuli or older results: shown as untested
     return tests
@@ -339,6 +352,7 @@ def build(
     results: Path | None = None,
     out: Path = Path("leaderboard/README.md"),
     baseline: str | None = None,
+    cluster: str | None = None,
 ) -> Leaderboard:
     """Write ``out`` (markdown), ``leaderboard.csv`` and the heatmap beside it; return what
     was built. ``results`` defaults to :func:`results_folder`.
@@ -364,7 +378,8 @@ def build(
         )
     default = settings.baseline if settings.baseline in board.models else None
     board.baseline = baseline or default
-    board.tests = baseline_tests(board)
+    board.cluster = cluster
+    board.tests = baseline_tests(board, cluster)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, board.to_markdown(out.parent, results))
     write_text(out.parent / "leaderboard.csv", board.to_frame(out.parent).to_csv(index=False))

@@ -74,7 +74,14 @@ def write_result(
     write_text(directory / TABLE, render_tables(model_id, summary, files.get("figure")))
     margins = margin_report(predictions)
     doc = summary_json.document(
-        model_id, task.name, summary, provenance, files, margins, task.higher_is_better
+        model_id,
+        task.name,
+        summary,
+        provenance,
+        files,
+        margins,
+        task.higher_is_better,
+        task.cluster,
     )
     summary_json.write(directory, doc)
     return directory, doc
