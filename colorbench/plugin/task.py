@@ -64,6 +64,9 @@ class TaskSummary:
     task: str
     headline: Headline
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: the model whose answers these are; set by the engine before ``Task.figure`` is called
+    #: (figures name it, :func:`colorbench.figures.caption`), not part of ``to_dict``
+    model: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -91,10 +94,17 @@ def _frame_to_json(df: pd.DataFrame) -> dict:
     return split
 
 
+#: the columns :meth:`Task.grade` adds to the predictions table
+GRADE_COLUMNS = ("outcome", "correct", "headline_hit")
+
+
 class Task(ABC):
     """A benchmark task. Subclasses set the class attributes and implement ``summarize``."""
 
     name: str = ""
+    #: the task's own version: change it whenever prompts, outcomes or tables change, so that
+    #: results of the old version are recomputed instead of kept (it is in the resume key)
+    version: str = "1"
     #: name of the registered stimulus set this task runs on
     stimulus_set: str = ""
     prompts: tuple[Prompt, ...] = ()

@@ -44,15 +44,20 @@ DIRECTION = {True: "higher is better", False: "lower is better", None: "not a sc
 
 @dataclass(frozen=True)
 class Settings:
-    """What a leaderboard folder configures in ``leaderboard.json``; both keys optional.
+    """What a leaderboard folder configures in ``leaderboard.json``; every key optional.
 
     ``baseline``: the model the other rows are compared with by default (when it has
-    results); ``footer``: markdown lines closing the README (e.g. how to add a row). The
-    core names no model: which one is the baseline is this leaderboard's choice.
+    results); ``footer``: markdown lines closing the README (e.g. how to add a row);
+    ``results``: the results folder the board is built from when ``--results`` is not
+    given, relative to the leaderboard's folder (the committed board names its own
+    ``results``, so regenerating it in a fresh clone never reads an unrelated
+    ``./results`` and drops committed rows). The core names no model: which one is the
+    baseline is this leaderboard's choice.
     """
 
     baseline: str | None = None
     footer: tuple[str, ...] = ()
+    results: str | None = None
 
 
 def read_settings(folder: Path) -> Settings:
@@ -68,18 +73,21 @@ def read_settings(folder: Path) -> Settings:
         ) from None
     baseline = data.get("baseline") if isinstance(data, dict) else None
     footer = data.get("footer", []) if isinstance(data, dict) else None
+    results = data.get("results") if isinstance(data, dict) else None
     if (
         not isinstance(data, dict)
-        or set(data) - {"baseline", "footer"}
+        or set(data) - {"baseline", "footer", "results"}
         or not isinstance(baseline, str | None)
+        or not isinstance(results, str | None)
         or not isinstance(footer, list)
         or not all(isinstance(line, str) for line in footer)
     ):
         raise ColorbenchError(
-            f'{path} must be a JSON object with an optional "baseline" (a model id) and '
-            '"footer" (a list of markdown lines); fix it or remove it'
+            f'{path} must be a JSON object with an optional "baseline" (a model id), '
+            '"results" (the results folder, relative to it) and "footer" (a list of '
+            "markdown lines); fix it or remove it"
         )
-    return Settings(baseline, tuple(footer))
+    return Settings(baseline, tuple(footer), results)
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,8 @@ class Leaderboard:
     tests: dict[tuple[str, str], PairedDifference | None] = field(default_factory=dict)
     #: markdown lines closing the README (:attr:`Settings.footer`)
     footer: tuple[str, ...] = ()
+    #: the results folder it was built from
+    results: Path | None = None
     #: the unit the Δ tests cluster rows by; None: each task's headline unit
     cluster: str | None = None
 
@@ -329,14 +339,23 @@ def collect(results: Path) -> Leaderboard:
     return board
 
 
+def results_folder(results: Path | None, out: Path) -> Path:
+    """The results folder a board is built from: ``--results`` when given, else the one
+    ``leaderboard.json`` beside ``out`` names (relative to that folder), else ``results``."""
+    if results is not None:
+        return Path(results)
+    named = read_settings(Path(out).parent).results
+    return Path(out).parent / named if named is not None else Path("results")
+
+
 def build(
-    results: Path = Path("results"),
+    results: Path | None = None,
     out: Path = Path("leaderboard/README.md"),
     baseline: str | None = None,
     cluster: str | None = None,
 ) -> Leaderboard:
     """Write ``out`` (markdown), ``leaderboard.csv`` and the heatmap beside it; return what
-    was built.
+    was built. ``results`` defaults to :func:`results_folder`.
 
     ``baseline`` defaults to the settings' baseline (``leaderboard.json`` beside ``out``)
     when that model has results, else no baseline; a baseline that was asked for but has
@@ -348,7 +367,9 @@ def build(
             "written beside it, so pass e.g. --out leaderboard/README.md"
         )
     settings = read_settings(out.parent)
+    results = results_folder(results, out)
     board = collect(results)
+    board.results = results
     board.footer = settings.footer
     if baseline is not None and baseline not in board.models:
         raise ColorbenchError(
