@@ -155,8 +155,38 @@ DEFAULT_PALETTE = Palette(
 )
 
 
+#: the XKCD colour survey's own colour for each basic term (Munroe 2010; the survey's
+#: ``rgb.txt``, shipped as ``matplotlib.colors.XKCD_COLORS``): where some 140,000
+#: respondents put the name, a centroid-type estimate of the term's focal colour. The
+#: World Color Survey / Berlin & Kay focal chips are not available offline; see
+#: docs/DESIGN.md for what this palette changes (tests check these values against
+#: matplotlib's table).
+XKCD_PALETTE = Palette(
+    colors=(
+        Color("black", (0, 0, 0), False),
+        Color("white", (255, 255, 255), False),
+        Color("grey", (146, 149, 145), False),
+        Color("red", (229, 0, 0), True),
+        Color("orange", (249, 115, 6), True),
+        Color("yellow", (255, 255, 20), True),
+        Color("green", (21, 176, 26), True),
+        Color("blue", (3, 67, 223), True),
+        Color("purple", (126, 30, 156), True),
+        Color("pink", (255, 129, 192), True),
+        Color("brown", (101, 55, 0), True),
+    ),
+    name="xkcd-11",
+)
+
+#: the built-in palettes, selectable by name with ``--palette``
+PALETTES = {p.name: p for p in (DEFAULT_PALETTE, XKCD_PALETTE)}
+
+
 def palette_option(value: Palette | str | Path | None) -> Palette:
-    """A ``--palette`` value: none means the default, a path is read, a palette is itself."""
+    """A ``--palette`` value: none means the default, a built-in name (:data:`PALETTES`)
+    that palette, a path is read, a palette is itself."""
     if value is None:
         return DEFAULT_PALETTE
-    return value if isinstance(value, Palette) else Palette.from_file(value)
+    if isinstance(value, Palette):
+        return value
+    return PALETTES.get(str(value)) or Palette.from_file(value)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from colorbench.colors import contrast_ratio
 from colorbench.palette import Palette
 from colorbench.plugin.task import Prompt, Task, TaskSummary
 from colorbench.tables import (
@@ -26,6 +28,29 @@ from colorbench.tables import (
     with_groups,
 )
 from colorbench.tasks import figures, questions
+
+#: WCAG 2 luminance-contrast bands of the font on its background: below 1.5 barely
+#: legible, 3 the minimum for large text, 4.5 for body text
+CONTRAST_BANDS = (1.5, 3.0, 4.5)
+CONTRAST_LABELS = ("< 1.5", "1.5-3", "3-4.5", ">= 4.5")
+
+
+def legibility(predictions: pd.DataFrame, palette: Palette) -> pd.Series:
+    """The WCAG luminance contrast ratio of each row's font colour on its background.
+
+    A word's legibility, and with it how readily it is read (the Stroop effect), depends
+    on it, and it varies a lot across the palette's pairs (docs/DESIGN.md)."""
+    rgb = {c.name: c.rgb for c in palette}
+    font = np.array([rgb[n] for n in predictions["font"]], dtype=float).reshape(-1, 3)
+    ground = np.array([rgb[n] for n in predictions["background"]], dtype=float).reshape(-1, 3)
+    return pd.Series(contrast_ratio(font, ground), index=predictions.index, name="contrast")
+
+
+def contrast_band(contrast: pd.Series) -> pd.Series:
+    """Each contrast ratio's :data:`CONTRAST_BANDS` label."""
+    band = np.searchsorted(np.array(CONTRAST_BANDS), contrast.to_numpy(), side="right")
+    return pd.Series(np.array(CONTRAST_LABELS)[band], index=contrast.index, name="contrast")
+
 
 FONT_PROMPT = Prompt("font", "The word is written in {c} font", "font", questions.FONT)
 
@@ -113,7 +138,9 @@ class StroopTask(Task):
 
     The summary has one row per font colour (and an ``overall`` row) with correct
     (``font``) %, ``word`` %, ``background`` % (coloured background only) and ``none``
-    %, and the same shares per written word; on coloured backgrounds also per
+    %, and the same shares per written word and per legibility band (``by_contrast``: the
+    WCAG contrast ratio of the font on its background; on the white card ``by_font`` also
+    gives each font's ratio); on coloured backgrounds also per
     background colour and per achromatic / chromatic background, which the paper's
     conclusions about the background rest on. Headline: % correct (font) over all images.
     """
@@ -122,7 +149,13 @@ class StroopTask(Task):
 
     def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
         table = outcome_rates(predictions, "font", self.outcomes, palette.names, overall=True)
+        contrast = legibility(predictions, palette)
+        if predictions["background"].nunique() == 1:  # one card: each font has one ratio
+            per_font = contrast.groupby(predictions["font"]).first()
+            table.insert(1, "contrast", table.index.map(per_font))
         tables = {"by_font": table}
+        banded = predictions.assign(contrast=contrast_band(contrast))
+        tables["by_contrast"] = outcome_rates(banded, "contrast", self.outcomes, CONTRAST_LABELS)
         breakdowns = stroop_breakdowns(predictions, palette, self.outcomes)
         if "background" in self.outcome_parts:
             tables.update(breakdowns)

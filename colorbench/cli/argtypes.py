@@ -32,7 +32,12 @@ def add_stimulus_options(parser: argparse.ArgumentParser) -> None:
     """
     add_samples_option(parser)
     add_seed_option(parser)
-    parser.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON file")
+    parser.add_argument(
+        "--palette",
+        type=Path,
+        metavar="NAME|FILE",
+        help="built-in palette (berlin-kay-11, the default; xkcd-11) or a palette JSON file",
+    )
 
 
 def add_samples_option(parser: argparse.ArgumentParser) -> None:
