@@ -261,11 +261,11 @@ def test_stroop_colored_breaks_down_by_background_group_and_word():
     assert word.index.tolist() == ["red", "green"]
     assert word.loc["red", cols].tolist() == [0.0, 75.0, 25.0, 0.0]
     assert word.loc["green", cols].tolist() == [25.0, 25.0, 50.0, 0.0]
-    # on white the background never varies: only the per-word table is added
+    # on white the background never varies: only the per-word and legibility tables are added
     white = StroopWhite()
     rows = stroop_rows("font", "red", "blue", "white", ["blue", "red"])
     tables = white.summarize(classified(white, rows), DEFAULT_PALETTE).tables
-    assert set(tables) == {"by_font", "by_word"}
+    assert set(tables) == {"by_font", "by_word", "by_contrast"}
 
 
 def test_prompt_choice_breakdowns_are_per_prompt():
