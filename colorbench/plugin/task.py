@@ -100,6 +100,12 @@ class Task(ABC):
     description: str = ""
     #: where the task comes from, e.g. "Arias et al. 2024, Exp. 1, Table 2"
     reference: str = ""
+    #: combination factors whose every level is a reported figure that ``--target-ci`` sizes
+    #: as it sizes the headline (``background_group``: achromatic / chromatic background)
+    reported: tuple[str, ...] = ()
+    #: the combination factor whose values are the headline's independent items when its
+    #: interval is clustered on a fixed pool of them (more samples cannot narrow it further)
+    item_factor: str | None = None
 
     @property
     def outcomes(self) -> tuple[str, ...]:

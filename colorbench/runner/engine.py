@@ -54,6 +54,7 @@ from colorbench.runner.prefetch import rendered_batches
 from colorbench.runner.progress import progress_bar
 from colorbench.runner.provenance import now_iso, provenance
 from colorbench.runner.scoring import Answers, Scorer, join_answers, scoring_mode
+from colorbench.runner.sizing import Sizing, achieved
 from colorbench.stimuli.base import Sample, StimulusSet
 
 
@@ -154,15 +155,18 @@ class _ModelRun:
 
     def _run_set(self, planned: SetPlan) -> list[RunResult]:
         stim, tasks = planned.stimuli, planned.tasks
-        size = stim.size(self.config.samples)
+        size = stim.size(planned.samples)
         work = WorkDir(self.directory, planned.name)
         prov = {
             **self.provenance,
+            "samples": planned.samples,
             "stimulus_set": planned.name,
             "renderer": planned.renderer,
             "chunk_size": CHUNK_SIZE,
         }
-        todo_names, pending = self.ctx.agree(lambda: self._prepare(work, tasks, prov, size))
+        for sizing in planned.sizing:
+            self._say(f"{self.result_id} {sizing.line(stim)}")
+        todo_names, pending = self.ctx.agree(lambda: self._prepare(work, tasks, prov, planned))
         # an unfinished run's manifest may name tasks outside this selection; it finishes them
         by_name = {t.name: t for t in tasks}
         todo = [by_name.get(name) or self.plugins.tasks.get(name) for name in todo_names]
@@ -180,20 +184,27 @@ class _ModelRun:
         if missing:
             self._warn(f"{self.result_id} {planned.name}: {missing} answer(s) missing, left out")
             prov = {**prov, "allow_missing": True, "missing": missing}
-        return self._finish(tasks, todo, work, prov, size)
+        return self._finish(planned, todo, work, prov)
 
     def _prepare(
-        self, work: WorkDir, tasks: list[Task], prov: dict, size: int
+        self, work: WorkDir, tasks: list[Task], prov: dict, planned: SetPlan
     ) -> tuple[list[str], list[int]]:
         """Rank 0: which tasks still need computing and which chunks are missing."""
+        size = planned.stimuli.size(planned.samples)
         plan = decide(
             work,
             [t.name for t in tasks],
             resume_key(prov),
-            size,
+            planned.stimuli,
+            planned.samples,
             self.config.resume,
             lambda task: result_dir(self.config.out, self.result_id, task),
         )
+        if plan.seeded:
+            self._say(
+                f"{self.result_id} {work.path.name}: {plan.seeded} chunk(s) taken from the "
+                "stored results of the same run at other samples per combination"
+            )
         for name in plan.kept:
             self._say(f"{self.result_id} {name}: already done, kept")
         for line in plan.damaged:
@@ -243,7 +254,7 @@ class _ModelRun:
         bar = self.progress.add_task(
             f"{self.result_id} · {stim.name}", total=size, completed=size - remaining
         )
-        batches = rendered_batches(stim, renderer, spans, self.config.samples, self.device)
+        batches = rendered_batches(stim, renderer, spans, self.device)
         missing = 0
         try:
             for chunk in mine:
@@ -276,9 +287,11 @@ class _ModelRun:
         return missing
 
     def _finish(
-        self, tasks: list[Task], todo: list[Task], work: WorkDir, prov: dict, size: int
+        self, planned: SetPlan, todo: list[Task], work: WorkDir, prov: dict
     ) -> list[RunResult]:
         """Rank 0: aggregate each computed task from the chunk files, store it, report it."""
+        tasks, size = planned.tasks, planned.stimuli.size(planned.samples)
+        sizings = {s.task: s for s in planned.sizing}
         results = []
         computed = {t.name for t in todo}
         for task in todo:
@@ -289,6 +302,8 @@ class _ModelRun:
                 "prompts": self._prompt_texts(task),
                 "wall_time_s": round(time.monotonic() - self.t0, 3),
             }
+            if task.name in sizings:
+                final.update(self._sized(task, sizings[task.name], frame, summary, planned))
             usage = getattr(self.adapter, "usage", None)  # served: requests, tokens, endpoints
             if callable(usage):
                 final["usage"] = usage()
@@ -309,6 +324,36 @@ class _ModelRun:
                     )
                 )
         return results
+
+    def _sized(
+        self,
+        task: Task,
+        sizing: Sizing,
+        frame: pd.DataFrame,
+        summary: TaskSummary,
+        planned: SetPlan,
+    ) -> dict:
+        """The ``--target-ci`` provenance of one task and its line: images used, achieved
+        half-widths of the headline and of every reported figure."""
+        widths = achieved(task, frame, planned.stimuli)
+        top = summary.headline
+        widths["headline"] = round((top.ci_high - top.ci_low) / 2, 3)
+        worst = max(widths, key=widths.__getitem__)
+        self._say(
+            f"{self.result_id} {task.name}: {planned.stimuli.size(planned.samples)} images "
+            f"(n={planned.samples}); achieved 95% half-width: headline +-{widths['headline']:.2f}"
+            f" pp, widest reported figure {worst} +-{widths[worst]:.2f} pp "
+            f"(target +-{sizing.target_pp:g})"
+        )
+        return {
+            "target_ci": sizing.target_pp,
+            "sizing": {
+                **sizing.provenance(),
+                "n_needed": sizing.samples,
+                "n": planned.samples,
+                "achieved_pp": widths,
+            },
+        }
 
     def _prompt_texts(self, task: Task) -> dict[str, str]:
         """The exact text each prompt put to the model: its statement template or question."""
