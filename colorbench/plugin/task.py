@@ -106,6 +106,11 @@ class Task(ABC):
     #: the combination factor whose values are the headline's independent items when its
     #: interval is clustered on a fixed pool of them (more samples cannot narrow it further)
     item_factor: str | None = None
+    #: the headline's direction: True when a higher figure is a better model, False when a
+    #: lower one is, None when it is not a score at all (a description such as global-color's
+    #: "% background", which has no correct answer): the leaderboard and the heatmap then
+    #: neither colour it as good or bad nor export it as a metric to maximise
+    higher_is_better: bool | None = True
 
     @property
     def outcomes(self) -> tuple[str, ...]:
