@@ -132,3 +132,23 @@ def test_unfinished_work_grows_to_a_larger_size(plugins, tmp_path, monkeypatch):
     fresh = evaluate(config(tmp_path / "b", samples=21), plugins)
     for a, b in zip(grown, fresh, strict=True):
         pd.testing.assert_frame_equal(_sorted(a.predictions), _sorted(b.predictions))
+
+
+def test_stop_early_stops_at_the_ceiling_and_reports_the_sequence(tmp_path, capsys):
+    """ideal-observer is right on every stroop-white image: its confidence sequence is
+    within +-5 pp after 2 of the 5 rounds the fixed rule needs; chance's (about 9%) needs
+    more. Both store the sequence as the headline interval."""
+    argv = ["run", "--task", "stroop-white", "--target-ci", "5", "--stop-early"]
+    assert (
+        main([*argv, "--model", "ideal-observer", "--model", "chance", "--out", str(tmp_path)]) == 0
+    )
+    ideal = json.loads((tmp_path / "ideal-observer" / "stroop-white" / "summary.json").read_text())
+    chance = json.loads((tmp_path / "chance" / "stroop-white" / "summary.json").read_text())
+    assert samples_for(5.0, 90) == 5
+    assert ideal["provenance"]["samples"] == 2 < chance["provenance"]["samples"] <= 5
+    assert ideal["provenance"]["sizing"]["stop_early"]["rounds"] == 2
+    top = ideal["summary"]["headline"]
+    assert top["value"] == 100.0 and top["n"] == 180 and 95.0 <= top["ci_low"] < 99.0
+    half = chance["provenance"]["sizing"]["achieved_pp"]["headline"]
+    low, high = chance["summary"]["headline"]["ci_low"], chance["summary"]["headline"]["ci_high"]
+    assert high - low == pytest.approx(2 * half, abs=0.01)

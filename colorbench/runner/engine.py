@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +54,7 @@ from colorbench.runner.prefetch import rendered_batches
 from colorbench.runner.progress import progress_bar
 from colorbench.runner.provenance import now_iso, provenance
 from colorbench.runner.scoring import Answers, Scorer, join_answers, scoring_mode
-from colorbench.runner.sizing import Sizing, achieved
+from colorbench.runner.sizing import CS_METHOD, Sizing, achieved, sequences
 from colorbench.stimuli.base import Sample, StimulusSet
 
 
@@ -102,6 +102,8 @@ class _ModelRun:
         self.model, self.model_id = model, model.id
         self.console, self.warnings, self.progress = console, warnings, progress
         self.text_cache: dict[str, torch.Tensor] = {}
+        #: ``--stop-early``: per task, each sized figure's CS ``(centre, half-width)`` in pp
+        self.sequences: dict[str, dict[str, tuple[float, float]]] = {}
 
     def run(self) -> list[RunResult]:
         config = self.config
@@ -171,7 +173,11 @@ class _ModelRun:
         by_name = {t.name: t for t in tasks}
         todo = [by_name.get(name) or self.plugins.tasks.get(name) for name in todo_names]
         missing = asked = 0
-        if todo:
+        if todo and self.config.stop_early and planned.sizing:
+            missing, asked, rounds = self._compute_rounds(planned, todo, work, pending)
+            planned = replace(planned, samples=rounds)  # this model's; the plan is shared
+            prov = {**prov, "samples": rounds}
+        elif todo:
             missing, asked = self._compute(stim, planned.renderer, todo, work, pending, size)
         if not self.ctx.is_main:
             return []
@@ -292,6 +298,48 @@ class _ModelRun:
             batches.close()
         return missing, asked
 
+    def _compute_rounds(
+        self, planned: SetPlan, todo: list[Task], work: WorkDir, pending: list[int]
+    ) -> tuple[int, int, int]:
+        """``--stop-early``: compute one sample of every combination at a time (the chunks that
+        round needs) and stop once every sized figure's confidence sequence is within the
+        target, or at ``planned.samples``; missing and asked answers, and the rounds done."""
+        stim, cap = planned.stimuli, planned.samples
+        size, k = stim.size(cap), stim.num_combinations()
+        missing = asked = 0
+        for rounds in range(1, cap + 1):
+            needed = [c for c in pending if chunk_bounds(c, size)[0] < rounds * k]
+            pending = [c for c in pending if c not in needed]
+            if needed:
+                lost, count = self._compute(stim, planned.renderer, todo, work, needed, size)
+                missing, asked = missing + lost, asked + count
+            if missing:  # the caller reports it; rounds stop here
+                break
+            if self.ctx.agree(lambda r=rounds: self._narrow_enough(planned, todo, work, r)):
+                break
+        return missing, asked, rounds
+
+    def _narrow_enough(
+        self, planned: SetPlan, todo: list[Task], work: WorkDir, rounds: int
+    ) -> bool:
+        """Rank 0: whether every reachable sized figure's confidence sequence after
+        ``rounds`` rounds is within the target (kept in ``self.sequences`` for the result)."""
+        sizings = {s.task: s for s in planned.sizing}
+        stim = planned.stimuli
+        chunks = num_chunks(stim.size(rounds))
+        narrow = True
+        for task in todo:
+            sizing = sizings.get(task.name)
+            if sizing is None:
+                continue
+            frame = work.read_task(task.name, chunks).to_pandas()
+            frame = task.grade(frame[frame["sample"] < rounds].reset_index(drop=True))
+            found = sequences(task, frame, stim)
+            self.sequences[task.name] = found
+            if sizing.floor_pp is None:
+                narrow &= all(half <= sizing.target_pp for _, half in found.values())
+        return narrow
+
     def _finish(
         self, planned: SetPlan, todo: list[Task], work: WorkDir, prov: dict
     ) -> list[RunResult]:
@@ -301,8 +349,18 @@ class _ModelRun:
         results = []
         computed = {t.name for t in todo}
         for task in todo:
-            frame = task.grade(work.read_task(task.name, num_chunks(size)).to_pandas())
+            frame = work.read_task(task.name, num_chunks(size)).to_pandas()
+            if self.config.stop_early:  # the last round's chunk may hold later samples
+                frame = frame[frame["sample"] < planned.samples].reset_index(drop=True)
+            frame = task.grade(frame)
             summary = task.summarize(frame, self.config.palette)
+            if task.name in self.sequences:  # stopped early: only the CS is still valid
+                centre, half = self.sequences[task.name]["headline"]
+                summary.headline = replace(
+                    summary.headline,
+                    ci_low=max(0.0, centre - half),
+                    ci_high=min(100.0, centre + half),
+                )
             final = {
                 **prov,
                 "prompts": self._prompt_texts(task),
@@ -341,9 +399,13 @@ class _ModelRun:
     ) -> dict:
         """The ``--target-ci`` provenance of one task and its line: images used, achieved
         half-widths of the headline and of every reported figure."""
-        widths = achieved(task, frame, planned.stimuli)
-        top = summary.headline
-        widths["headline"] = round((top.ci_high - top.ci_low) / 2, 3)
+        sequence = self.sequences.get(task.name)
+        if sequence is not None:
+            widths = {name: round(half, 3) for name, (_, half) in sequence.items()}
+        else:
+            widths = achieved(task, frame, planned.stimuli)
+            top = summary.headline
+            widths["headline"] = round((top.ci_high - top.ci_low) / 2, 3)
         worst = max(widths, key=widths.__getitem__)
         self._say(
             f"{self.result_id} {task.name}: {planned.stimuli.size(planned.samples)} images "
@@ -351,7 +413,7 @@ class _ModelRun:
             f" pp, widest reported figure {worst} +-{widths[worst]:.2f} pp "
             f"(target +-{sizing.target_pp:g})"
         )
-        return {
+        found = {
             "target_ci": sizing.target_pp,
             "sizing": {
                 **sizing.provenance(),
@@ -360,6 +422,14 @@ class _ModelRun:
                 "achieved_pp": widths,
             },
         }
+        if self.config.stop_early:
+            found["sizing"]["stop_early"] = {
+                "rounds": planned.samples,
+                "cap": max(s.samples for s in planned.sizing),  # the set's fixed size
+                "interval": CS_METHOD,
+                "alpha_per_figure": round(0.05 / len(widths), 6),
+            }
+        return found
 
     def _prompt_texts(self, task: Task) -> dict[str, str]:
         """The exact text each prompt put to the model: its statement template or question."""

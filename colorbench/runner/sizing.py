@@ -33,6 +33,7 @@ import pandas as pd
 
 from colorbench.errors import ColorbenchError
 from colorbench.plugin.task import Task
+from colorbench.report.sequential import ConfidenceSequence
 from colorbench.report.stats import clustered_wilson_interval
 from colorbench.stimuli.base import StimulusSet
 
@@ -42,6 +43,11 @@ Z95 = 1.959963984540054
 RULE = "worst-case: half-width <= z/(2*sqrt(images)), images = K_min * n; n = ceil((z/2h)^2/K_min)"
 #: ``--target-ci`` range in percentage points: below 0.05 pp needs ~1.5 M images per figure
 MIN_TARGET, MAX_TARGET = 0.05, 50.0
+#: how provenance names the ``--stop-early`` interval
+CS_METHOD = (
+    "empirical-Bernstein confidence sequence (Waudby-Smith & Ramdas 2024, Thm 2; Howard et "
+    "al. 2021), one observation per image, alpha 0.05 split over the task's sized figures"
+)
 #: suffix of a reported factor that groups colour names into achromatic / chromatic
 GROUP_SUFFIX = "_group"
 
@@ -179,3 +185,32 @@ def achieved(task: Task, frame: pd.DataFrame, stimuli: StimulusSet) -> dict[str,
         )
         widths[aggregate.name] = round(100 * (high - low) / 2, 3)
     return widths
+
+
+def sequences(
+    task: Task, frame: pd.DataFrame, stimuli: StimulusSet, alpha: float = 0.05
+) -> dict[str, tuple[float, float]]:
+    """``--stop-early``: the confidence sequence ``(centre, half-width)`` in pp of every
+    sized figure of a graded ``frame`` holding whole rounds, alpha split evenly (Bonferroni)
+    over the figures so that all of them cover at once.
+
+    One observation per image: its share of headline hits (several prompts on one image
+    are one observation); rounds are the sample indices (:mod:`colorbench.report.sequential`).
+    """
+    figures = aggregates(task, stimuli)
+    hits = frame["headline_hit"]
+    rows = frame.loc[hits.notna(), ["sample", "combination"]].assign(
+        hit=hits.dropna().astype(float)
+    )
+    images = rows.groupby(["sample", "combination"], sort=True)["hit"].mean().reset_index()
+    found: dict[str, tuple[float, float]] = {}
+    for figure in figures:
+        mine = images[images["combination"].isin(figure.combinations)]
+        if mine.empty:
+            continue
+        cs = ConfidenceSequence(alpha / len(figures))
+        for _, round_ in mine.groupby("sample", sort=True):
+            cs.update(round_["hit"].to_numpy())
+        centre, half = cs.interval()
+        found[figure.name] = (100 * centre, 100 * half)
+    return found
