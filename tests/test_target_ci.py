@@ -152,3 +152,11 @@ def test_stop_early_stops_at_the_ceiling_and_reports_the_sequence(tmp_path, caps
     half = chance["provenance"]["sizing"]["achieved_pp"]["headline"]
     low, high = chance["summary"]["headline"]["ci_low"], chance["summary"]["headline"]["ci_high"]
     assert high - low == pytest.approx(2 * half, abs=0.01)
+
+
+def test_export_sizes_by_target(tmp_path, capsys):
+    argv = ["export", "vlmevalkit", "--task", "stroop-white", "--target-ci", "8"]
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 0
+    out = capsys.readouterr().out
+    assert "stroop-white: +-8 pp needs n=2 per combination (180 images" in out
+    assert "180 " in out.splitlines()[-1]  # one row per image: two samples of 90 combinations
