@@ -72,17 +72,23 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["sample_id", "prompt"]).reset_index(drop=True)
 
 
+def assert_grown_like_fresh(plugins, tmp_path, samples: int) -> None:
+    """Growing ``tmp_path/a`` to ``samples`` computes all but one chunk and gives the
+    predictions and headlines of a fresh run."""
+    CALLS.clear()
+    grown = evaluate(config(tmp_path / "a", samples=samples), plugins)
+    assert sum(n for kind, n in CALLS if kind == "images") == K * samples - CHUNK_SIZE
+    fresh = evaluate(config(tmp_path / "b", samples=samples), plugins)
+    for a, b in zip(grown, fresh, strict=True):
+        pd.testing.assert_frame_equal(_sorted(a.predictions), _sorted(b.predictions))
+        assert a.summary.headline == b.summary.headline
+
+
 def test_a_larger_run_adds_only_what_the_smaller_one_lacks(plugins, tmp_path):
     """10 samples (1,100 images) then 20: the chunk the stored rows fill is not computed
     again, and the result equals a fresh run at 20."""
     evaluate(config(tmp_path / "a", samples=10), plugins)
-    CALLS.clear()
-    grown = evaluate(config(tmp_path / "a", samples=20), plugins)
-    assert sum(n for kind, n in CALLS if kind == "images") == K * 20 - CHUNK_SIZE
-    fresh = evaluate(config(tmp_path / "b", samples=20), plugins)
-    for a, b in zip(grown, fresh, strict=True):
-        pd.testing.assert_frame_equal(_sorted(a.predictions), _sorted(b.predictions))
-        assert a.summary.headline == b.summary.headline
+    assert_grown_like_fresh(plugins, tmp_path, 20)
 
 
 def test_compare_pairs_a_target_run_with_a_larger_run_on_shared_images(tmp_path):
@@ -126,12 +132,7 @@ def test_unfinished_work_grows_to_a_larger_size(plugins, tmp_path, monkeypatch):
         patch.setattr(MajorityAdapter, "encode_images", encode)
         with pytest.raises(Interrupted):
             evaluate(config(tmp_path / "a", samples=20, batch_size=256), plugins)
-    CALLS.clear()
-    grown = evaluate(config(tmp_path / "a", samples=21), plugins)
-    assert sum(n for kind, n in CALLS if kind == "images") == K * 21 - CHUNK_SIZE
-    fresh = evaluate(config(tmp_path / "b", samples=21), plugins)
-    for a, b in zip(grown, fresh, strict=True):
-        pd.testing.assert_frame_equal(_sorted(a.predictions), _sorted(b.predictions))
+    assert_grown_like_fresh(plugins, tmp_path, 21)
 
 
 def test_stop_early_stops_at_the_ceiling_and_reports_the_sequence(tmp_path, capsys):
