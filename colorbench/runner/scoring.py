@@ -30,7 +30,7 @@ import torch
 from colorbench.config import NORMALIZATIONS
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
-from colorbench.plugin.adapter import ContrastiveAdapter, ModelAdapter
+from colorbench.plugin.adapter import AnswerLogLikelihoods, ContrastiveAdapter, ModelAdapter
 from colorbench.plugin.task import Prompt
 from colorbench.runner.answers import parse_answer
 
@@ -301,15 +301,26 @@ class Scorer:
             )
         return list(texts)
 
+    def _likelihoods(self, images: torch.Tensor) -> list[AnswerLogLikelihoods]:
+        """Per prompt, log p of each colour term: every distinct question of the batch in
+        one adapter call, so the adapter can share each image's prefix among them
+        (:meth:`GenerativeAdapter.loglikelihood_prompts`; duck-typed adapters one by one)."""
+        distinct = list(dict.fromkeys(self.questions))
+        ask = getattr(self.adapter, "loglikelihood_prompts", None)
+        if ask is None:
+            scored = [self.adapter.loglikelihood(images, q, self.terms) for q in distinct]
+        else:
+            scored = ask(images, distinct, self.terms)
+        by_question = dict(zip(distinct, scored, strict=True))
+        return [by_question[q] for q in self.questions]
+
     def scores(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Per prompt, the adapter's ``[B, K]`` scores of its candidates."""
         with torch.inference_mode():
             if self.mode.scoring == "likelihood":
                 return [
-                    self.adapter.loglikelihood(images, q, self.terms).normalized(
-                        self.mode.normalization or "sum"
-                    )
-                    for q in self.questions
+                    s.normalized(self.mode.normalization or "sum")
+                    for s in self._likelihoods(images)
                 ]
             if self.text_matrix is None:
                 return [self.adapter.score(images, texts) for texts in self.prompts]
