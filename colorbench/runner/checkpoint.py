@@ -58,6 +58,9 @@ RESUME_KEYS = (
     "scoring",
     "normalization",
     "keep_scores",
+    # per task (:func:`task_key`): a changed task or a new release of its plugin is recomputed
+    "task_version",
+    "task_plugin_version",
 )
 
 
@@ -92,6 +95,11 @@ def batch_spans(start: int, stop: int, batch_size: int) -> list[tuple[int, int]]
 def resume_key(provenance: dict[str, Any]) -> dict[str, Any]:
     """The provenance fields a stored result or unfinished work must match to be reused."""
     return {k: provenance.get(k) for k in RESUME_KEYS}
+
+
+def task_key(version: str, plugin_version: str | None) -> dict[str, Any]:
+    """The resume-key fields of one task: its ``Task.version`` and its plugin's release."""
+    return {"task_version": version, "task_plugin_version": plugin_version}
 
 
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -255,19 +263,22 @@ def decide(
     samples: int,
     resume: bool,
     result_dir: Callable[[str], Path],
+    task_keys: dict[str, dict[str, Any]] | None = None,
 ) -> Resume:
     """The resume decision for one set (rank 0, under the model's lock).
 
     With ``resume``: unfinished work in ``work`` is continued (and must cover every selected
     task that has no finished result), and a task whose stored result has the same
-    :func:`resume_key` and ``samples`` is kept. Chunks that stored results of another
+    :func:`resume_key` (with the task's own part from ``task_keys``, :func:`task_key`, which
+    the set-wide ``key`` lacks) and ``samples`` is kept. Chunks that stored results of another
     ``samples`` hold (same key) are rebuilt from them (:func:`seed_chunks`). Without
     ``resume``, earlier work is discarded and everything runs. ``result_dir(task)`` is where
     the task's stored result would be.
     """
+    task_keys = task_keys or {}
 
     def finished(task: str) -> bool:
-        stored = _stored(result_dir(task), key)
+        stored = _stored(result_dir(task), {**key, **task_keys.get(task, {})})
         return stored is not None and stored.provenance.get("samples") == samples
 
     size = stim.size(samples)
@@ -289,8 +300,9 @@ def decide(
         work.discard()
     if not todo:
         return Resume([], [], kept, 0)
-    work.open(key, todo, size)
-    seeded = seed_chunks(work, todo, key, stim, size, result_dir) if resume else 0
+    # the chunks hold every todo task's rows: a task changed since they were written is refused
+    work.open({**key, "tasks_versions": {t: task_keys.get(t) for t in todo}}, todo, size)
+    seeded = seed_chunks(work, todo, key, task_keys, stim, size, result_dir) if resume else 0
     done, damaged = work.verified()
     pending = [k for k in range(num_chunks(size)) if k not in done]
     return Resume(todo, pending, kept, len(done), damaged, seeded)
@@ -309,6 +321,7 @@ def seed_chunks(
     work: WorkDir,
     tasks: list[str],
     key: dict[str, Any],
+    task_keys: dict[str, dict[str, Any]],
     stim: StimulusSet,
     size: int,
     result_dir: Callable[[str], Path],
@@ -319,7 +332,7 @@ def seed_chunks(
     the number of chunks written."""
     frames, covered = [], size
     for task in tasks:
-        stored = _stored(result_dir(task), key)
+        stored = _stored(result_dir(task), {**key, **task_keys.get(task, {})})
         n = stored.provenance.get("samples") if stored is not None else None
         if not isinstance(n, int) or stored.provenance.get("allow_missing"):
             return 0
