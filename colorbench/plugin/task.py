@@ -26,6 +26,8 @@ from colorbench.runner.answers import UNPARSED
 
 #: the predictions column :meth:`Task.grade` fills with each row's combination-level cluster
 COMBINATION_UNIT = "combination_unit"
+#: the columns :meth:`Task.grade` adds (a stored chunk holds the rows before grading)
+GRADED_COLUMNS = ("outcome", "correct", "headline_hit", COMBINATION_UNIT)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from colorbench.atomic import parquet_bytes, write_bytes, write_json
 from colorbench.errors import ColorbenchError
 from colorbench.names import path_name_problem
+from colorbench.plugin.task import GRADED_COLUMNS
 from colorbench.report import summary
 from colorbench.stimuli.base import Sample, StimulusSet
 
@@ -66,8 +67,6 @@ RESUME_KEYS = (
 
 #: how work indices map to samples; recorded so work of another order is never resumed
 ORDER = "sample-major"
-#: columns :meth:`~colorbench.plugin.task.Task.grade` adds; a chunk holds the rows before it
-GRADED = ("outcome", "correct", "headline_hit")
 
 
 def work_samples(stim: StimulusSet, start: int, stop: int) -> list[Sample]:
@@ -345,7 +344,7 @@ def seed_chunks(
     k = stim.num_combinations()
     tables = []
     for table in frames:
-        table = table.drop_columns([c for c in GRADED if c in table.column_names])
+        table = table.drop_columns([c for c in GRADED_COLUMNS if c in table.column_names])
         index = pc.add(
             pc.multiply(table["sample"], k), table["combination"]
         )  # the work index of each row
