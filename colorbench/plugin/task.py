@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from colorbench.palette import Palette
+from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.runner.answers import UNPARSED
 
 #: the predictions column :meth:`Task.grade` fills with each row's combination-level cluster
@@ -153,9 +153,10 @@ class Task(ABC):
         result = (predictions["outcome"] == asks).astype("boolean")
         return result.mask(asks.isna())
 
-    def grade(self, predictions: pd.DataFrame) -> pd.DataFrame:
+    def grade(self, predictions: pd.DataFrame, palette: Palette = DEFAULT_PALETTE) -> pd.DataFrame:
         """Add the ``outcome``, ``correct``, ``headline_hit`` and ``combination_unit`` columns
-        (in place) and return ``predictions``.
+        (in place), with ``<part>_chromatic`` for each outcome part (whether its colour is a
+        chromatic one of ``palette``; NA for a value outside it), and return ``predictions``.
 
         The engine and the tests grade through this one method, so they cannot disagree.
         ``headline_hit`` (:meth:`headline_hits`) and ``combination_unit`` (the
@@ -164,6 +165,9 @@ class Task(ABC):
         """
         predictions["outcome"] = self.classify(predictions)
         predictions["correct"] = self.correct(predictions)
+        chromatic = {c.name: c.chromatic for c in palette}
+        for part in self.outcome_parts:
+            predictions[f"{part}_chromatic"] = predictions[part].map(chromatic).astype("boolean")
         predictions["headline_hit"] = self.headline_hits(predictions).astype("boolean")
         if self.combination_unit in predictions:  # hand-made tables may lack it
             predictions[COMBINATION_UNIT] = predictions[self.combination_unit].astype(str)

@@ -365,7 +365,7 @@ class _ModelRun:
             if self.config.stop_early:  # the last round's chunk may hold later samples
                 frame = frame[frame["sample"] < planned.samples].reset_index(drop=True)
             try:  # the task plugin's code: a crash costs this task, never the others
-                frame = task.grade(frame)
+                frame = task.grade(frame, self.config.palette)
                 summary = task.summarize(frame, self.config.palette)
                 summary.model = self.result_id
             except Exception as exc:
