@@ -34,6 +34,7 @@ class ShapesTask(Task):
 
     stimulus_set = "shapes"
     outcome_parts = ("background", "object")
+    reported = ("background_group",)
 
     @abstractmethod
     def headline(self, predictions: pd.DataFrame) -> Headline:

@@ -26,6 +26,8 @@ from colorbench.runner.answers import UNPARSED
 
 #: the predictions column :meth:`Task.grade` fills with each row's combination-level cluster
 COMBINATION_UNIT = "combination_unit"
+#: the columns :meth:`Task.grade` adds (a stored chunk holds the rows before grading)
+GRADED_COLUMNS = ("outcome", "correct", "headline_hit", COMBINATION_UNIT)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,12 @@ class Task(ABC):
     description: str = ""
     #: where the task comes from, e.g. "Arias et al. 2024, Exp. 1, Table 2"
     reference: str = ""
+    #: combination factors whose every level is a reported figure that ``--target-ci`` sizes
+    #: as it sizes the headline (``background_group``: achromatic / chromatic background)
+    reported: tuple[str, ...] = ()
+    #: the combination factor whose values are the headline's independent items when its
+    #: interval is clustered on a fixed pool of them (more samples cannot narrow it further)
+    item_factor: str | None = None
     #: the headline's direction: True when a higher figure is a better model, False when a
     #: lower one is, None when it is not a score at all (a description such as global-color's
     #: "% background", which has no correct answer): the leaderboard and the heatmap then
