@@ -166,7 +166,8 @@ class Task(ABC):
         predictions["outcome"] = self.classify(predictions)
         predictions["correct"] = self.correct(predictions)
         chromatic = {c.name: c.chromatic for c in palette}
-        for part in self.outcome_parts:
+        for part in self.outcome_parts:  # dropped first: re-graded rows keep one column order
+            predictions.drop(columns=f"{part}_chromatic", errors="ignore", inplace=True)
             predictions[f"{part}_chromatic"] = predictions[part].map(chromatic).astype("boolean")
         predictions["headline_hit"] = self.headline_hits(predictions).astype("boolean")
         if self.combination_unit in predictions:  # hand-made tables may lack it
