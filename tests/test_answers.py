@@ -43,7 +43,7 @@ PHRASINGS = [
     ("Red. The object is red.", "red"),
     ("The text says RED.", "red"),
     ("blue-green", None),
-    ("The word says red but it is written in blue.", None),
+    ("The word says red but it is written in blue.", "blue"),
     ("The background is white and the object is black.", None),
     ("I cannot tell.", None),
     ("", None),

@@ -257,6 +257,24 @@ def _link(path: Path, out_dir: Path) -> str:
     return quote(Path(rel).as_posix())
 
 
+def scoring_label(provenance: dict) -> str:
+    """How the row's answers were obtained, as the scoring column shows it: the mode, then
+    what else changes the answers (``likelihood (sum, end)``, ``generate (choices, 32
+    tokens)``); results from before generative models were statements (``similarity``)."""
+    scoring = provenance.get("scoring")
+    if not isinstance(scoring, str) or not scoring:
+        return "similarity"
+    details = [provenance.get("normalization")]
+    if provenance.get("score_end"):
+        details.append("end")
+    details.append(provenance.get("question_form"))
+    tokens = provenance.get("max_new_tokens")
+    if isinstance(tokens, int) and not isinstance(tokens, bool):
+        details.append(f"{tokens} tokens")
+    shown = [d for d in details if isinstance(d, str) and d]
+    return f"{scoring} ({', '.join(shown)})" if shown else scoring
+
+
 def read_score(path: Path) -> Score:
     """One summary.json as a leaderboard score; ``ValueError`` says why a file is not usable."""
     stored = parse(path)
@@ -267,12 +285,6 @@ def read_score(path: Path) -> Score:
         # results from before adapters declared a kind: a reference adapter or a contrastive one
         kind = "reference" if "reference" in stored.provenance else "contrastive"
     h = stored.headline
-    scoring = stored.provenance.get("scoring")
-    if not isinstance(scoring, str) or not scoring:
-        scoring = "similarity"  # results from before generative models: statements only
-    normalization = stored.provenance.get("normalization")
-    if isinstance(normalization, str) and normalization:
-        scoring = f"{scoring} ({normalization})"
     return Score(
         model=stored.model,
         task=stored.task,
@@ -285,7 +297,7 @@ def read_score(path: Path) -> Score:
         weights=weights if isinstance(weights, str) else None,
         table=stored.file("table"),
         kind=kind,
-        scoring=scoring,
+        scoring=scoring_label(stored.provenance),
         source=Path(path),
     )
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from colorbench.palette import Palette
 from colorbench.plugin.task import Task
-from colorbench.runner.answers import UNPARSED
+from colorbench.runner.answers import TRUNCATED, UNPARSED
 from colorbench.runner.scoring import Answers
 from colorbench.stimuli.base import Sample
 
@@ -50,8 +50,9 @@ def chunk_table(
     )
     attrs = pd.DataFrame([s.attrs for s in samples], index=range(n))
     attrs = attrs.drop(columns=[c for c in attrs.columns if c in CORE_COLUMNS])
-    # the last name is what UNPARSED_INDEX (-1) picks: a free answer naming no single colour
-    names = np.array([*palette.names, UNPARSED], dtype=object)
+    # the last names are what TRUNCATED_INDEX (-2) and UNPARSED_INDEX (-1) pick: a free
+    # answer cut by the token limit, and one naming no single colour
+    names = np.array([*palette.names, TRUNCATED, UNPARSED], dtype=object)
     frames, offset = [], 0
     for task in tasks:
         ids = [p.id for p in task.prompts]

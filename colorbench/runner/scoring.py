@@ -8,9 +8,13 @@ Two steps with one owner each. :class:`Scorer` asks the adapter, in the run's sc
   per model, and every prompt is one slice of a single matrix product; any other adapter is
   asked ``score(images, texts)`` once per prompt.
 - ``likelihood``: the question form; a :class:`~colorbench.plugin.adapter.GenerativeAdapter` gives
-  log p(answer | image, question) of each colour term, normalised by ``sum`` or ``mean``.
+  log p(answer | image, question) of every accepted spelling of each colour term
+  (:meth:`~colorbench.palette.Palette.spellings`: ``Grey`` and ``Gray``), normalised by ``sum``
+  or ``mean``; a term's score is the log-sum-exp over its spellings (:func:`term_scores`), so
+  no term loses for being spelled another way. With ``score_end`` each spelling is scored
+  followed by the adapter's end-of-answer token, so ``Red`` stops collecting ``Reddish``.
 - ``generate``: the question form; the adapter's free answer is mapped to a colour term by
-  :func:`colorbench.runner.answers.parse_answer`, or to ``unparsed``.
+  :func:`colorbench.runner.answers.parse_answer`, or to ``unparsed`` / ``truncated``.
 
 :func:`answers_from_scores` and :func:`answers_from_texts` are the places where a score
 matrix or generated texts become :class:`Answers`, so a check of what an adapter returned
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from colorbench.config import NORMALIZATIONS
+from colorbench.config import DEFAULT_QUESTION_FORMS, MAX_NEW_TOKENS, NORMALIZATIONS
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
 from colorbench.plugin.adapter import ContrastiveAdapter, ModelAdapter
@@ -36,8 +40,8 @@ from colorbench.runner.answers import parse_answer
 
 #: ``answer`` index of a free answer naming no single colour term (``unparsed`` in the rows)
 UNPARSED_INDEX = -1
-#: new tokens a generative model may write: enough for "The object is light blue."
-MAX_NEW_TOKENS = 10
+#: ``answer`` index of a free answer cut by ``max_new_tokens`` (``truncated`` in the rows)
+TRUNCATED_INDEX = -2
 
 
 @dataclass(frozen=True)
@@ -48,23 +52,39 @@ class ScoringMode:
     scoring: str
     #: ``sum`` or ``mean`` of answer-token log-probabilities (likelihood only)
     normalization: str | None = None
+    #: likelihood only: each answer is scored followed by the adapter's ``answer_end``
+    score_end: bool = False
+    #: ``choices`` or ``open`` (:func:`colorbench.plugin.task.ask`; question modes only)
+    question_form: str | None = None
+    #: generate only: the longest answer; one that reaches it is ``truncated``
+    max_new_tokens: int | None = None
 
     def provenance(self) -> dict[str, object]:
         facts: dict[str, object] = {"scoring": self.scoring, "normalization": self.normalization}
+        if self.scoring == "likelihood":
+            facts["score_end"] = self.score_end
+        if self.form == "question":
+            facts["question_form"] = self.question_form
         if self.scoring == "generate":
-            facts["max_new_tokens"] = MAX_NEW_TOKENS
+            facts["max_new_tokens"] = self.max_new_tokens
         return facts
 
     def result_id(self, model_id: str, adapter: ModelAdapter) -> str:
         """The id the results are stored and ranked under: the model id, with ``@<mode>``
         when the run asks the model another way than its default (``@generate``,
-        ``@likelihood-mean``), so that both modes of one model sit side by side."""
-        if self == scoring_mode(adapter, None, NORMALIZATIONS[0]):
-            return model_id
-        suffix = self.scoring
+        ``@generate-open``, ``@likelihood-mean-end``), so that the modes of one model sit
+        side by side. The token limit is not part of it (it is in provenance)."""
+        details = []
         if self.normalization not in (None, NORMALIZATIONS[0]):
-            suffix += f"-{self.normalization}"
-        return f"{model_id}@{suffix}"
+            details.append(self.normalization)
+        if self.score_end:
+            details.append("end")
+        if self.question_form not in (None, DEFAULT_QUESTION_FORMS.get(self.scoring)):
+            details.append(self.question_form)
+        default = scoring_mode(adapter, None, NORMALIZATIONS[0]).scoring
+        if self.scoring == default and not details:
+            return model_id
+        return f"{model_id}@{'-'.join([self.scoring, *details])}"
 
     @property
     def form(self) -> str:
@@ -72,15 +92,40 @@ class ScoringMode:
         return "statement" if self.scoring == "similarity" else "question"
 
 
-def scoring_mode(adapter: ModelAdapter, scoring: str | None, normalization: str) -> ScoringMode:
-    """The run's ``--scoring`` if the adapter supports it, else the adapter's own default.
+def scoring_mode(
+    adapter: ModelAdapter,
+    scoring: str | None,
+    normalization: str,
+    *,
+    score_end: bool = False,
+    question_form: str | None = None,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> ScoringMode:
+    """The run's ``--scoring`` if the adapter supports it, else the adapter's own default,
+    with the options that apply to the chosen mode (the others are ``None`` / False).
 
     A run may mix contrastive and generative models: ``--scoring generate`` applies to the
     models that can answer that way and leaves CLIP scored by similarity.
     """
     supported = getattr(adapter, "scorings", ModelAdapter.scorings)  # duck-typed adapters
     chosen = scoring if scoring in supported else supported[0]
-    return ScoringMode(chosen, normalization if chosen == "likelihood" else None)
+    if chosen == "similarity":
+        return ScoringMode(chosen)
+    likelihood = chosen == "likelihood"
+    return ScoringMode(
+        chosen,
+        normalization if likelihood else None,
+        score_end=score_end and likelihood,
+        question_form=question_form or DEFAULT_QUESTION_FORMS[chosen],
+        max_new_tokens=None if likelihood else max_new_tokens,
+    )
+
+
+def term_scores(scores: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
+    """``[B, S]`` scores of S spellings -> ``[B, K]``: per term, the log-sum-exp of its
+    spellings' scores (``groups[k]`` are term k's columns). With summed log-probabilities
+    this is log p(any spelling of the term), so ``Grey`` and ``Gray`` pool their mass."""
+    return torch.stack([scores[:, list(g)].logsumexp(dim=1) for g in groups], dim=1)
 
 
 @dataclass
@@ -175,15 +220,25 @@ def answers_from_scores(
     )
 
 
-def answers_from_texts(texts: Sequence[str], terms: Sequence[str]) -> Answers:
+def answers_from_texts(
+    texts: Sequence[str], terms: Sequence[str], spellings: Sequence[Sequence[str]] | None = None
+) -> Answers:
     """Generated texts -> the colour term each names (:data:`UNPARSED_INDEX` if none or
-    several); the text itself is kept."""
+    several, :data:`TRUNCATED_INDEX` if the token limit cut it); the text itself is kept.
+    ``spellings[k]`` are the words accepted for term k (default: the built-in ones)."""
     index = {term: i for i, term in enumerate(terms)}
-    parsed = [parse_answer(text, terms) for text in texts]
+    words = None if spellings is None else dict(zip(terms, spellings, strict=True))
+
+    def answer(text: str) -> int:
+        if getattr(text, "truncated", False):
+            return TRUNCATED_INDEX
+        term = parse_answer(text, terms, words)
+        return UNPARSED_INDEX if term is None else index[term]
+
     return Answers(
-        answer=np.array([UNPARSED_INDEX if p is None else index[p] for p in parsed], np.int64),
+        answer=np.array([answer(t) for t in texts], np.int64),
         score=np.full(len(texts), np.nan, dtype=np.float32),
-        response=np.array(list(texts), dtype=object),
+        response=np.array([str(t) for t in texts], dtype=object),
     )
 
 
@@ -217,8 +272,8 @@ class Scorer:
         self.mode = mode
         self.keep_scores = keep_scores
         self.terms = list(palette.names)
+        self.spellings = [palette.spellings(t) for t in self.terms]
         self.prompts = [p.texts(palette) for p in prompts]
-        self.questions = [p.question for p in prompts]
         self.max_batch = sys.maxsize
         self.text_matrix: torch.Tensor | None = None
         if mode.form == "question":
@@ -228,6 +283,8 @@ class Scorer:
                     f"{adapter.model_id} answers questions, but prompt(s) {', '.join(missing)} "
                     "have no question form; the task must give each Prompt a question="
                 )
+            self.questions = [p.asked(palette, mode.question_form or "open") for p in prompts]
+            self.answer_texts, self.groups = self._likelihood_answers(mode.score_end)
         elif isinstance(adapter, ContrastiveAdapter):
             missing = list(dict.fromkeys(t for texts in self.prompts for t in texts))
             missing = [t for t in missing if t not in text_cache]
@@ -238,6 +295,23 @@ class Scorer:
                 encoded = check_output(encoded, shape, self.source, "encode_texts").float()
                 text_cache.update(zip(missing, encoded, strict=True))
             self.text_matrix = torch.stack([text_cache[t] for texts in self.prompts for t in texts])
+
+    def _likelihood_answers(self, score_end: bool) -> tuple[list[str], list[list[int]]]:
+        """The answers the adapter scores (every spelling of every term, each followed by
+        the end-of-answer token with ``score_end``) and, per term, its answers' columns."""
+        end = ""
+        if score_end:
+            end = getattr(self.adapter, "answer_end", None)
+            if not end:
+                raise ColorbenchError(
+                    f"{self.source} does not say how its answers end (answer_end), so "
+                    "--score-end cannot score it; run it without --score-end"
+                )
+        texts, groups = [], []
+        for words in self.spellings:
+            groups.append(list(range(len(texts), len(texts) + len(words))))
+            texts += [word + end for word in words]
+        return texts, groups
 
     def __call__(self, images: torch.Tensor) -> list[Answers]:
         """Per prompt, the answers for ``images``; halves the batch on CUDA out-of-memory."""
@@ -267,11 +341,14 @@ class Scorer:
                 for block, texts in zip(blocks, self.prompts, strict=True)
             ]
         with torch.inference_mode():
-            return [answers_from_texts(self._texts(images, q), self.terms) for q in self.questions]
+            return [
+                answers_from_texts(self._texts(images, q), self.terms, self.spellings)
+                for q in self.questions
+            ]
 
     def _texts(self, images: torch.Tensor, question: str) -> list[str]:
         """The adapter's free answers, one string per image, or one line saying what is wrong."""
-        texts = self.adapter.generate(images, question, MAX_NEW_TOKENS)
+        texts = self.adapter.generate(images, question, self.mode.max_new_tokens or MAX_NEW_TOKENS)
         if (
             isinstance(texts, str | bytes)
             or not isinstance(texts, Sequence)
@@ -285,16 +362,22 @@ class Scorer:
             )
         return list(texts)
 
+    def _term_scores(self, images: torch.Tensor, question: str) -> torch.Tensor:
+        """``[B, K]``: each term's log-sum-exp over its normalised spellings' scores."""
+        scored = self.adapter.loglikelihood(images, question, self.answer_texts)
+        spelled = check_output(
+            scored.normalized(self.mode.normalization or "sum"),
+            (len(images), len(self.answer_texts)),
+            self.source,
+            "loglikelihood",
+        )
+        return term_scores(spelled.float(), self.groups)
+
     def scores(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Per prompt, the adapter's ``[B, K]`` scores of its candidates."""
         with torch.inference_mode():
             if self.mode.scoring == "likelihood":
-                return [
-                    self.adapter.loglikelihood(images, q, self.terms).normalized(
-                        self.mode.normalization or "sum"
-                    )
-                    for q in self.questions
-                ]
+                return [self._term_scores(images, q) for q in self.questions]
             if self.text_matrix is None:
                 return [self.adapter.score(images, texts) for texts in self.prompts]
             embeddings = check_output(

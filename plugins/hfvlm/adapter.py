@@ -33,14 +33,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from colorbench.errors import ColorbenchError
-from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
+from colorbench.plugin.adapter import AnswerLogLikelihoods, GeneratedText, GenerativeAdapter
 from colorbench.plugins.hfvlm.families import Family
 
 
@@ -103,6 +103,24 @@ class HFVLMAdapter(GenerativeAdapter):
             "architecture": self.family.name,
             "answer_form": "capitalised, after the generation prompt",
         }
+
+    @cached_property
+    def answer_end(self) -> str:
+        """The token the template puts right after an answer (``<|im_end|>``), where that is
+        a special token; else the tokenizer's EOS (PaliGemma, templates ending in a space)."""
+        if self.family.chat_template:
+            turn = [{"type": "text", "text": "\x00"}]
+            messages = [
+                {"role": "user", "content": [{"type": "text", "text": "?"}]},
+                {"role": "assistant", "content": turn},
+            ]
+            rendered = self.processor.apply_chat_template(messages, tokenize=False)
+            after = rendered.partition("\x00")[2]
+            ids = self.tokenizer(after, add_special_tokens=False)["input_ids"]
+            first = self.tokenizer.convert_ids_to_tokens(ids[:1])
+            if first and first[0] in self.tokenizer.get_added_vocab():
+                return first[0]
+        return self.tokenizer.eos_token
 
     # ----------------------------------------------------------------- prompt and answers
     def _prompt_form(self, question: str) -> PromptForm:
@@ -223,7 +241,9 @@ class HFVLMAdapter(GenerativeAdapter):
         return AnswerLogLikelihoods(torch.stack(columns, dim=1), lengths)
 
     # ----------------------------------------------------------------- generation
-    def generate(self, images: torch.Tensor, question: str, max_new_tokens: int) -> list[str]:
+    def generate(
+        self, images: torch.Tensor, question: str, max_new_tokens: int
+    ) -> list[GeneratedText]:
         inputs = self.inputs(images, question)
         with torch.inference_mode():
             out = self.model.generate(
@@ -234,7 +254,13 @@ class HFVLMAdapter(GenerativeAdapter):
                 pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             )
         new = out[:, inputs["input_ids"].shape[1] :]
-        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        stops = self.model.generation_config.eos_token_id
+        stops = {*(stops if isinstance(stops, list) else [stops]), self.tokenizer.eos_token_id}
+        stop_ids = torch.tensor(sorted(s for s in stops if s is not None), device=new.device)
+        ended = torch.isin(new, stop_ids).any(dim=1)
+        cut = (~ended.cpu()) & (new.shape[1] >= max_new_tokens)
+        return [GeneratedText(t, bool(c)) for t, c in zip(texts, cut, strict=True)]
 
 
 def surface(answer: str) -> str:
