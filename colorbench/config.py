@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from colorbench.palette import DEFAULT_PALETTE, Palette
 
@@ -43,6 +44,10 @@ class RunConfig:
     questions are put (``None``: :data:`DEFAULT_QUESTION_FORMS`); ``max_new_tokens`` bounds a
     generated answer (one that reaches it is ``truncated``).
     ``keep_scores`` stores every candidate's score per row (``score_<colour>`` columns).
+    ``allow_missing`` stores a result although some answers are missing (a served model's
+    endpoint kept failing); the count is recorded and they are left out of n.
+    ``model_options`` go to every model factory as keyword options (the served plugin's
+    ``endpoints``, ``max_in_flight``, ``api_key_env``...); factories ignore what they do not take.
     """
 
     models: list[str]
@@ -65,3 +70,5 @@ class RunConfig:
     score_end: bool = False
     question_form: str | None = None
     max_new_tokens: int = MAX_NEW_TOKENS
+    allow_missing: bool = False
+    model_options: dict[str, Any] = field(default_factory=dict)

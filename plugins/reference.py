@@ -20,8 +20,9 @@ to end:
 Perception is exact on the flat-coloured stimuli: a region's colour is its most
 frequent exact RGB value (anti-aliased edge pixels are spread over many blends and
 never win), and the answer is the candidate whose palette colour is nearest to it in
-CIELAB (CIE76 Delta E, the Euclidean distance; :func:`delta_e_to_palette`). A palette
-colour is at distance 0 from itself; an off-palette colour gets its nearest prototype.
+CIELAB (CIE76 Delta E, the Euclidean distance;
+:func:`colorbench.colors.delta_e_to_palette`). A palette colour is at distance 0
+from itself; an off-palette colour gets its nearest prototype.
 CIE76 and CIEDE2000 agree equally often with the human names of the XKCD survey
 (55.6% and 55.0% of the 558 basic-term colours), so the simpler one is used.
 """
@@ -37,9 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from skimage.color import deltaE_cie76, rgb2lab
 
 import colorbench
+from colorbench.colors import delta_e_to_palette
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
@@ -113,20 +114,6 @@ def _word_boundary_prefix(texts: Sequence[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- perception
-def delta_e_to_palette(rgb: np.ndarray, palette: Palette) -> np.ndarray:
-    """CIE76 Delta E (Euclidean distance in CIELAB) of each sRGB colour ``[M,3]`` (0..255)
-    to each palette colour: ``[M,K]``. The nearest prototype is the argmin."""
-    rgb = np.asarray(rgb, dtype=float).reshape(-1, 1, 3) / 255.0
-    lab = rgb2lab(rgb)[:, 0, :]
-    prototypes = rgb2lab(palette.rgb_array().reshape(-1, 1, 3) / 255.0)[:, 0, :]
-    return deltaE_cie76(lab[:, None, :], prototypes[None, :, :])
-
-
-def nearest_palette_color(rgb: np.ndarray, palette: Palette) -> list[str]:
-    """The palette colour name nearest (CIE76) to each sRGB colour ``[M,3]``."""
-    return [palette.names[i] for i in delta_e_to_palette(rgb, palette).argmin(axis=1)]
-
-
 def unpack_rgb(codes: torch.Tensor) -> np.ndarray:
     """Colour codes ``r << 16 | g << 8 | b`` ``[M]`` -> ``[M,3]`` uint8 RGB."""
     c = codes.cpu().numpy()

@@ -35,10 +35,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 import colorbench
+from colorbench.colors import lab
 from colorbench.palette import Palette
 from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
-from colorbench.tasks import questions
-from colorbench.tasks.tables import (
+from colorbench.tables import (
     GROUPS,
     color_group,
     confusion,
@@ -46,7 +46,8 @@ from colorbench.tasks.tables import (
     hit_rates,
     outcome_rates,
 )
-from colorbench.tasks.xkcd import BASIC_TERMS, XkcdColorsSet, lab
+from colorbench.tasks import questions
+from colorbench.tasks.xkcd import BASIC_TERMS, XkcdColorsSet
 
 #: chroma C*ab below which a colour is drawn in the neutral strip of the figure: its hue
 #: angle is numerically unstable and means nothing to a viewer

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from colorbench.tasks.tables import GROUPS
+from colorbench.tables import GROUPS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

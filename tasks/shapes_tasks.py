@@ -16,8 +16,7 @@ import pandas as pd
 
 from colorbench.palette import Palette
 from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
-from colorbench.tasks import figures, questions
-from colorbench.tasks.tables import (
+from colorbench.tables import (
     confusion,
     group_table,
     headline,
@@ -26,6 +25,7 @@ from colorbench.tasks.tables import (
     outcome_rates,
     pairing_table,
 )
+from colorbench.tasks import figures, questions
 
 
 class ShapesTask(Task):

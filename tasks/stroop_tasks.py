@@ -15,8 +15,7 @@ import pandas as pd
 
 from colorbench.palette import Palette
 from colorbench.plugin.task import Prompt, Task, TaskSummary
-from colorbench.tasks import figures, questions
-from colorbench.tasks.tables import (
+from colorbench.tables import (
     GROUPS,
     breakdown,
     headline,
@@ -26,6 +25,7 @@ from colorbench.tasks.tables import (
     pairing_table,
     with_groups,
 )
+from colorbench.tasks import figures, questions
 
 FONT_PROMPT = Prompt("font", "The word is written in {c} font", "font", questions.FONT)
 

@@ -30,8 +30,9 @@ from functools import cache
 import numpy as np
 import torch
 from matplotlib.colors import XKCD_COLORS, to_rgb
-from skimage.color import deltaE_ciede2000, rgb2lab
+from skimage.color import deltaE_ciede2000
 
+from colorbench.colors import lab
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.stimuli.base import Sample
@@ -82,11 +83,6 @@ def load_xkcd_colors() -> tuple[XkcdColor, ...]:
             rgb = tuple(int(round(255 * v)) for v in to_rgb(XKCD_COLORS[key]))
             colors.append(XkcdColor(key.removeprefix("xkcd:"), term, rgb))
     return tuple(colors)
-
-
-def lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of uint8 sRGB triples ``[..., 3]``."""
-    return rgb2lab(np.asarray(rgb, dtype=np.float64) / 255.0)
 
 
 class XkcdColorsSet(ShapesSet):

@@ -15,8 +15,8 @@ import torch
 pytest.importorskip("transformers")
 
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
-from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugin.task import ask  # noqa: E402
+from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
 from colorbench.plugins.hfvlm.load import create_adapter  # noqa: E402
 from colorbench.runner.answers import parse_answer  # noqa: E402
 from colorbench.runner.scoring import Scorer, ScoringMode  # noqa: E402

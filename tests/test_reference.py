@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from colorbench.colors import nearest_palette_color
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugins import reference
@@ -12,7 +13,6 @@ from colorbench.plugins.reference import (
     ColorCounts,
     IdealObserver,
     PixelMajority,
-    nearest_palette_color,
     parse_candidates,
     region_colors,
     splitmix64,

@@ -21,7 +21,9 @@ from rich.console import Console
 
 from colorbench import __version__
 from colorbench.cli.argtypes import (
+    SERVED_OPTIONS,
     add_results_option,
+    add_served_options,
     add_stimulus_options,
     add_task_option,
     positive_int,
@@ -116,6 +118,8 @@ def _cmd_run(args: argparse.Namespace, session: Session) -> int:
         keep_scores=args.keep_scores,
         quiet=args.quiet,
         plugins=session.specs,
+        allow_missing=args.allow_missing,
+        model_options={k: getattr(args, k) for k in SERVED_OPTIONS if getattr(args, k) is not None},
     )
     results = api.evaluate(config, session.plugins)
     for result in results:
@@ -292,6 +296,7 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     run.add_argument(
         "--no-resume", action="store_true", help="start over instead of resuming an interrupted run"
     )
+    add_served_options(run)
     run.set_defaults(func=_cmd_run)
 
     lst = commands.add_parser("list", parents=[common], help="tasks, models, sets, analyses")

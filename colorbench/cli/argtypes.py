@@ -58,3 +58,59 @@ def add_results_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="results store; default results/",
     )
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (seconds), with a one-line error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+#: ``colorbench run`` options of served models (``served:NAME@URL``), by factory keyword
+SERVED_OPTIONS = ("endpoints", "max_in_flight", "api_key_env", "request_timeout", "token_budget")
+
+
+def add_served_options(parser: argparse.ArgumentParser) -> None:
+    """Options of models behind an OpenAI-compatible endpoint (``served:NAME@URL``); they reach
+    the model factory as keyword options (:data:`SERVED_OPTIONS`), other models ignore them."""
+    group = parser.add_argument_group("served models (served:NAME@URL)")
+    group.add_argument(
+        "--endpoint",
+        action="append",
+        dest="endpoints",
+        metavar="URL",
+        help="another base URL serving the same model (repeatable); all share one work queue",
+    )
+    group.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        metavar="N",
+        help="requests in flight per endpoint; default 8",
+    )
+    group.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="environment variable holding the API key (the key itself is never recorded)",
+    )
+    group.add_argument(
+        "--request-timeout",
+        type=positive_float,
+        metavar="S",
+        help="seconds before a request is given up and retried; default 120",
+    )
+    group.add_argument(
+        "--token-budget",
+        type=positive_int,
+        metavar="N",
+        help="stop cleanly (resumable) once this run has used N tokens",
+    )
+    group.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="store results although some answers are still missing (recorded; excluded from n)",
+    )

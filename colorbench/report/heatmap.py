@@ -11,15 +11,40 @@ version), so the same results draw the same bytes and the file can be committed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from colorbench.atomic import atomic_path
 from colorbench.names import printable
 
-if TYPE_CHECKING:
-    from colorbench.report.leaderboard import Leaderboard
+
+class Cell(Protocol):
+    """What the heatmap reads of one (model, task) headline."""
+
+    value: float
+    n: int
+    ci_low: float
+    ci_high: float
+
+
+class Board(Protocol):
+    """What the heatmap reads of a leaderboard (:class:`colorbench.report.leaderboard.
+    Leaderboard`); a protocol, so that the picture does not import the table it sits in."""
+
+    @property
+    def models(self) -> list[str]: ...
+
+    @property
+    def tasks(self) -> list[str]: ...
+
+    @property
+    def scores(self) -> list: ...
+
+    def score(self, model: str, task: str) -> Cell | None: ...
+
+    def kind(self, model: str) -> str: ...
+
 
 FILENAME = "heatmap.png"
 #: longest model id shown in full; longer ones are cut with an ellipsis
@@ -33,7 +58,7 @@ KIND_STYLE = {
 UNKNOWN_KIND = ("?", "#000000")
 
 
-def grid(board: Leaderboard) -> np.ndarray:
+def grid(board: Board) -> np.ndarray:
     """``[models, tasks]`` headline values in the leaderboard's order, NaN where missing."""
     values = np.full((len(board.models), len(board.tasks)), np.nan)
     for i, model in enumerate(board.models):
@@ -51,7 +76,7 @@ def _label(model: str, kind: str) -> str:
     return f"{name} {marker} {kind}"
 
 
-def draw(board: Leaderboard, path: Path) -> Path | None:
+def draw(board: Board, path: Path) -> Path | None:
     """Draw the heatmap to ``path`` (atomically); None, and no file, when there are no scores."""
     if not board.scores:
         Path(path).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from colorbench.atomic import parquet_bytes
+from colorbench.errors import ColorbenchError
 from colorbench.names import model_slug, printable
 from colorbench.plugin.adapter import check_adapter
 from colorbench.plugin.pluginmanager import Plugins
@@ -48,7 +49,7 @@ from colorbench.runner.device import auto_batch_size
 from colorbench.runner.interrupt import interruptible
 from colorbench.runner.lock import DirectoryLock
 from colorbench.runner.plan import ModelPlan, Plan, SetPlan
-from colorbench.runner.predictions import chunk_table
+from colorbench.runner.predictions import chunk_table, without_missing
 from colorbench.runner.prefetch import rendered_batches
 from colorbench.runner.progress import progress_bar
 from colorbench.runner.provenance import now_iso, provenance
@@ -111,6 +112,10 @@ class _ModelRun:
             weights=config.weights,
             palette=config.palette,
             seed=config.seed,
+            out=config.out,
+            scoring=config.scoring,
+            resume=config.resume,
+            **config.model_options,
         )
         self.adapter = check_adapter(created, self.model_id, self.model.plugin)
         self.mode = scoring_mode(
@@ -125,7 +130,9 @@ class _ModelRun:
         self.result_id = self.mode.result_id(self.model_id, self.adapter)
         self.directory = Path(config.out) / model_slug(self.result_id)
         self.device = torch.device(self.adapter.device)
-        self.batch_size = config.batch_size or auto_batch_size(self.device, CHUNK_SIZE)
+        preferred = getattr(self.adapter, "preferred_batch_size", None)  # served: wide fan-out
+        preferred = preferred if isinstance(preferred, int) and preferred > 0 else None
+        self.batch_size = config.batch_size or preferred or auto_batch_size(self.device, CHUNK_SIZE)
         self.batch_size = min(self.batch_size, CHUNK_SIZE)
         self.t0 = time.monotonic()
         self.provenance = provenance(
@@ -166,10 +173,20 @@ class _ModelRun:
         # an unfinished run's manifest may name tasks outside this selection; it finishes them
         by_name = {t.name: t for t in tasks}
         todo = [by_name.get(name) or self.plugins.tasks.get(name) for name in todo_names]
+        missing = 0
         if todo:
-            self._compute(stim, planned.renderer, todo, work, pending, size)
+            missing = self._compute(stim, planned.renderer, todo, work, pending, size)
         if not self.ctx.is_main:
             return []
+        if missing and not self.config.allow_missing:
+            raise ColorbenchError(
+                f"{self.result_id} {planned.name}: {missing} answer(s) missing (the endpoint "
+                "kept failing); answers so far are stored and no summary was written - rerun "
+                "the same command to ask only those again, or pass --allow-missing"
+            )
+        if missing:
+            self._warn(f"{self.result_id} {planned.name}: {missing} answer(s) missing, left out")
+            prov = {**prov, "allow_missing": True, "missing": missing}
         return self._finish(tasks, todo, work, prov, size)
 
     def _prepare(
@@ -206,8 +223,10 @@ class _ModelRun:
         work: WorkDir,
         pending: list[int],
         size: int,
-    ) -> None:
-        """Score the pending chunks (this rank's share) and store them on rank 0."""
+    ) -> int:
+        """Score the pending chunks (this rank's share) and store them on rank 0; the number
+        of answers that are missing (a chunk with any is stored only with ``allow_missing``,
+        without them, so that the next run asks them again)."""
         palette = self.config.palette
         prompts = [p for t in tasks for p in t.prompts]
         scorer = Scorer(
@@ -232,6 +251,7 @@ class _ModelRun:
             f"{self.result_id} · {stim.name}", total=size, completed=size - remaining
         )
         batches = rendered_batches(stim, renderer, spans, self.config.samples, self.device)
+        missing = 0
         try:
             for chunk in mine:
                 data, count = None, 0
@@ -245,17 +265,22 @@ class _ModelRun:
                         samples += batch.samples
                         self.progress.advance(bar, len(batch.samples))
                     answers = join_answers(parts)
-                    data = parquet_bytes(chunk_table(samples, tasks, answers, palette))
+                    table = chunk_table(samples, tasks, answers, palette)
+                    lost = sum(a.missing() for a in answers)
+                    missing += lost
+                    if not lost or self.config.allow_missing:
+                        data = parquet_bytes(without_missing(table) if lost else table)
                     count = len(samples)
                 gathered = self.ctx.collect((chunk, data, count))
                 for other, blob, count in gathered or []:
-                    if other is None:
+                    if other is None or blob is None:
                         continue
                     work.write_chunk(other, blob)
                     if other != chunk:
                         self.progress.advance(bar, count)
         finally:
             batches.close()
+        return missing
 
     def _finish(
         self, tasks: list[Task], todo: list[Task], work: WorkDir, prov: dict, size: int
@@ -271,6 +296,9 @@ class _ModelRun:
                 "prompts": self._prompt_texts(task),
                 "wall_time_s": round(time.monotonic() - self.t0, 3),
             }
+            usage = getattr(self.adapter, "usage", None)  # served: requests, tokens, endpoints
+            if callable(usage):
+                final["usage"] = usage()
             directory, doc = write_result(
                 self.config.out, self.result_id, task, summary, frame, final
             )

@@ -14,11 +14,12 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from colorbench.palette import Palette
 from colorbench.plugin.task import Task
 from colorbench.runner.answers import TRUNCATED, UNPARSED
-from colorbench.runner.scoring import Answers
+from colorbench.runner.scoring import MISSING, Answers
 from colorbench.stimuli.base import Sample
 
 #: the sample's identity and the row's task and prompt
@@ -50,9 +51,10 @@ def chunk_table(
     )
     attrs = pd.DataFrame([s.attrs for s in samples], index=range(n))
     attrs = attrs.drop(columns=[c for c in attrs.columns if c in CORE_COLUMNS])
-    # the last names are what TRUNCATED_INDEX (-2) and UNPARSED_INDEX (-1) pick: a free
-    # answer cut by the token limit, and one naming no single colour
-    names = np.array([*palette.names, TRUNCATED, UNPARSED], dtype=object)
+    # the last names are what TRUNCATED_INDEX (-3), MISSING_INDEX (-2) and UNPARSED_INDEX
+    # (-1) pick: a free answer cut by the token limit, an answer that never came, and a
+    # free answer naming no single colour
+    names = np.array([*palette.names, TRUNCATED, MISSING, UNPARSED], dtype=object)
     frames, offset = [], 0
     for task in tasks:
         ids = [p.id for p in task.prompts]
@@ -75,3 +77,8 @@ def chunk_table(
                 frame[field.name] = names[values] if field.name == "answer" else values
         frames.append(pd.concat([frame, attrs.iloc[rows].reset_index(drop=True)], axis=1))
     return pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+
+
+def without_missing(table: pa.Table) -> pa.Table:
+    """The rows of ``table`` that hold an answer (``--allow-missing`` stores only those)."""
+    return table.filter(pc.not_equal(table["answer"], MISSING))

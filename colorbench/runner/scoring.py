@@ -40,8 +40,13 @@ from colorbench.runner.answers import parse_answer
 
 #: ``answer`` index of a free answer naming no single colour term (``unparsed`` in the rows)
 UNPARSED_INDEX = -1
+#: ``answer`` index of a question no answer came back for (a served model's endpoint kept
+#: failing after its retries): such rows are never stored as answers (see the engine)
+MISSING_INDEX = -2
+#: what a missing answer is called in a chunk's rows before the engine removes them
+MISSING = "missing"
 #: ``answer`` index of a free answer cut by ``max_new_tokens`` (``truncated`` in the rows)
-TRUNCATED_INDEX = -2
+TRUNCATED_INDEX = -3
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,10 @@ class Answers:
         if self.margin is None:
             self.margin = np.full(len(self.answer), np.nan, dtype=np.float32)
 
+    def missing(self) -> int:
+        """How many images got no answer at all (:data:`MISSING_INDEX`)."""
+        return int((self.answer == MISSING_INDEX).sum())
+
     @classmethod
     def concat(cls, parts: Sequence[Answers]) -> Answers:
         """Consecutive batches' answers to the same prompt, in order."""
@@ -221,15 +230,21 @@ def answers_from_scores(
 
 
 def answers_from_texts(
-    texts: Sequence[str], terms: Sequence[str], spellings: Sequence[Sequence[str]] | None = None
+    texts: Sequence[str | None],
+    terms: Sequence[str],
+    spellings: Sequence[Sequence[str]] | None = None,
 ) -> Answers:
     """Generated texts -> the colour term each names (:data:`UNPARSED_INDEX` if none or
     several, :data:`TRUNCATED_INDEX` if the token limit cut it); the text itself is kept.
-    ``spellings[k]`` are the words accepted for term k (default: the built-in ones)."""
+    ``spellings[k]`` are the words accepted for term k (default: the built-in ones).
+    ``None`` is an answer that never came (:data:`MISSING_INDEX`): not a text naming no
+    colour, so never ``unparsed``."""
     index = {term: i for i, term in enumerate(terms)}
     words = None if spellings is None else dict(zip(terms, spellings, strict=True))
 
-    def answer(text: str) -> int:
+    def answer(text: str | None) -> int:
+        if text is None:
+            return MISSING_INDEX
         if getattr(text, "truncated", False):
             return TRUNCATED_INDEX
         term = parse_answer(text, terms, words)
@@ -238,7 +253,7 @@ def answers_from_texts(
     return Answers(
         answer=np.array([answer(t) for t in texts], np.int64),
         score=np.full(len(texts), np.nan, dtype=np.float32),
-        response=np.array([str(t) for t in texts], dtype=object),
+        response=np.array([None if t is None else str(t) for t in texts], dtype=object),
     )
 
 
@@ -346,18 +361,20 @@ class Scorer:
                 for q in self.questions
             ]
 
-    def _texts(self, images: torch.Tensor, question: str) -> list[str]:
-        """The adapter's free answers, one string per image, or one line saying what is wrong."""
+    def _texts(self, images: torch.Tensor, question: str) -> list[str | None]:
+        """The adapter's free answers, one string per image (``None`` where no answer came,
+        see :data:`MISSING_INDEX`), or one line saying what is wrong."""
         texts = self.adapter.generate(images, question, self.mode.max_new_tokens or MAX_NEW_TOKENS)
         if (
             isinstance(texts, str | bytes)
             or not isinstance(texts, Sequence)
             or len(texts) != len(images)
-            or not all(isinstance(t, str) for t in texts)
+            or not all(t is None or isinstance(t, str) for t in texts)
         ):
             raise PluginError(
                 f"{self.source} returned {type(texts).__name__} from generate; expected "
-                f"{len(images)} strings, one per image - fix or update the adapter "
+                f"{len(images)} strings (or None: no answer), one per image - fix or update "
+                "the adapter "
                 "(finished chunks are kept)"
             )
         return list(texts)

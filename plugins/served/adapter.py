@@ -1,0 +1,212 @@
+"""A model behind OpenAI-compatible endpoints as a colorbench :class:`GenerativeAdapter`.
+
+The harness hands :meth:`ServedAdapter.generate` a batch of images and the task's question
+(the same question form and answer parser as ``hf-vlm --scoring generate``); each image
+becomes one chat completion request, answered from the response store when an earlier run
+already asked it, otherwise fanned out over the endpoints (:class:`~.pool.Pool`) and stored
+as the reply arrives. An answer that never came is returned as ``None`` (missing).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+
+from colorbench.errors import ColorbenchError
+from colorbench.names import model_slug, printable
+from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
+from colorbench.plugins.served import endpoints as ep
+from colorbench.plugins.served import pool as retries
+from colorbench.plugins.served.pool import Endpoint, Pool
+from colorbench.plugins.served.store import FILENAME, Reply, ResponseStore, request_key
+
+#: requests in flight per endpoint unless ``--max-in-flight`` says otherwise
+MAX_IN_FLIGHT = 8
+#: seconds before a request is given up and retried unless ``--request-timeout`` says otherwise
+REQUEST_TIMEOUT = 120.0
+#: the image format of every request (lossless; recorded in provenance)
+IMAGE_FORMAT = "png"
+
+
+def create_adapter(model_id: str, **options: Any) -> ServedAdapter:
+    """``served:NAME@URL`` (+ ``endpoints``) checked against the servers, ready to ask."""
+    try:
+        import httpx  # noqa: F401
+    except ImportError:
+        raise ColorbenchError(f"{model_id} needs httpx: pip install 'colorbench[served]'") from None
+    name, url = ep.parse_id(model_id)
+    urls = list(dict.fromkeys([url, *(ep.check_url(u) for u in options.get("endpoints") or [])]))
+    key = ep.api_key(options.get("api_key_env"))
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    timeout = float(options.get("request_timeout") or REQUEST_TIMEOUT)
+    infos, problems = [], []
+    for u in urls:
+        found = ep.probe(u, name, headers, min(timeout, 30.0), key)
+        (problems if isinstance(found, str) else infos).append(found)
+    if not infos:
+        raise ColorbenchError(problems[0] if len(problems) == 1 else "; ".join(problems))
+    warn = _warner()
+    for problem in problems:
+        warn(f"{problem}; going on without it")
+    if options.get("scoring") == "likelihood":
+        raise ColorbenchError(likelihood_refusal(infos[0].url))
+    pool = Pool(
+        [Endpoint(i.url) for i in infos],
+        headers,
+        int(options.get("max_in_flight") or MAX_IN_FLIGHT),
+        timeout,
+        key=key,
+        token_budget=options.get("token_budget"),
+        warn=warn,
+        retries=retries.RETRIES,
+        backoff=retries.BACKOFF,
+    )
+    out = Path(options.get("out") or "results")
+    store = ResponseStore(out / model_slug(model_id) / FILENAME)
+    return ServedAdapter(
+        model_id,
+        name,
+        pool,
+        store,
+        infos,
+        int(options.get("seed") or 0),
+        options.get("resume", True),
+    )
+
+
+def likelihood_refusal(url: str) -> str:
+    """Why ``--scoring likelihood`` is refused (one line)."""
+    return (
+        f"--scoring likelihood needs the log-probabilities of the prompt's answer tokens, which "
+        f"the served plugin does not ask {url} for (vLLM's prompt_logprobs with "
+        "continue_final_message is not implemented yet, and most servers lack it); use "
+        "--scoring generate"
+    )
+
+
+def _warner():
+    console = Console(stderr=True)
+
+    def warn(line: str) -> None:
+        console.print(
+            f"colorbench: warning: {printable(line)}", markup=False, highlight=False, soft_wrap=True
+        )
+
+    return warn
+
+
+def png_data_uri(image: torch.Tensor) -> str:
+    """``[3, H, W]`` uint8 -> ``data:image/png;base64,...`` (lossless, same bytes every time)."""
+    array = image.detach().to("cpu", torch.uint8).permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class ServedAdapter(GenerativeAdapter):
+    """Asks a served model each question by chat completion; answers come from the store first."""
+
+    scorings = ("generate",)
+    device = torch.device("cpu")
+
+    def __init__(
+        self,
+        model_id: str,
+        name: str,
+        pool: Pool,
+        store: ResponseStore,
+        servers: list[ep.ServerInfo],
+        seed: int,
+        reuse: bool = True,
+    ) -> None:
+        self.model_id = model_id
+        self.name = name
+        self.pool = pool
+        self.store = store
+        self.servers = servers
+        self.seed = seed
+        self.reuse = reuse
+        self.reused = 0
+        self.t0 = time.monotonic()
+        #: enough images per batch to keep every endpoint's requests in flight busy
+        self.preferred_batch_size = max(64, 4 * len(pool.endpoints) * pool.max_in_flight)
+
+    def request(self, image: torch.Tensor, question: str, max_new_tokens: int) -> dict[str, Any]:
+        """The chat completion body for one image: image then question in one user turn
+        (as ``hf-vlm`` puts it through the chat template), greedy."""
+        content = [
+            {"type": "image_url", "image_url": {"url": png_data_uri(image)}},
+            {"type": "text", "text": question},
+        ]
+        return {
+            "model": self.name,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": 0,
+            "max_tokens": max_new_tokens,
+            "seed": self.seed,
+        }
+
+    def generate(
+        self, images: torch.Tensor, question: str, max_new_tokens: int
+    ) -> list[str | None]:
+        bodies = [self.request(image, question, max_new_tokens) for image in images]
+        keys = [request_key(self.name, body) for body in bodies]
+        stored = self.store.get_many(keys) if self.reuse else {}
+        self.reused += sum(k in stored for k in keys)
+        todo = [i for i, k in enumerate(keys) if k not in stored]
+
+        def keep(index: int, reply: Reply) -> None:
+            self.store.put(keys[todo[index]], self.name, reply)
+
+        replies = self.pool.ask([bodies[i] for i in todo], keep)
+        texts: list[str | None] = [stored.get(k) for k in keys]
+        for i, reply in zip(todo, replies, strict=True):
+            texts[i] = None if reply is None else reply.text
+        return texts
+
+    def loglikelihood(
+        self, images: torch.Tensor, question: str, answers: Sequence[str]
+    ) -> AnswerLogLikelihoods:
+        raise ColorbenchError(likelihood_refusal(self.servers[0].url))
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "served_model": self.name,
+            "api": "chat.completions",
+            "image_format": IMAGE_FORMAT,
+            "temperature": 0,
+            "request_seed": self.seed,
+            "max_in_flight": self.pool.max_in_flight,
+            "request_timeout_s": self.pool.timeout,
+            "token_budget": self.pool.token_budget,
+            "servers": [s.provenance() for s in self.servers],
+            "response_store": FILENAME,
+        }
+
+    def usage(self) -> dict[str, Any]:
+        """Requests, tokens, time and per-endpoint counts of this run so far."""
+        wall = time.monotonic() - self.t0
+        answered = sum(e.answered for e in self.pool.endpoints)
+        return {
+            "requests_sent": sum(e.sent for e in self.pool.endpoints),
+            "answered": answered,
+            "retried": sum(e.retried for e in self.pool.endpoints),
+            "missing": self.pool.missing,
+            "reused_from_store": self.reused,
+            "prompt_tokens": self.pool.prompt_tokens,
+            "completion_tokens": self.pool.completion_tokens,
+            "total_tokens": self.pool.tokens,
+            "request_seconds": round(self.pool.seconds, 3),
+            "wall_time_s": round(wall, 3),
+            "answers_per_s": round(answered / self.pool.seconds, 3) if self.pool.seconds else None,
+            "endpoints": [e.counts() for e in self.pool.endpoints],
+        }

@@ -1,0 +1,112 @@
+"""The append-only response store: every answer a served model gave, as it arrived.
+
+One SQLite file (WAL mode) per model in the results folder, ``<out>/<model>/responses.sqlite``.
+A row is keyed by :func:`request_key`, a hash of the served model name and the exact request
+(question, image bytes, decoding settings), never of the URL: any endpoint serving the same
+model may answer it, and a later run with other endpoints reuses it. Rows are only ever
+inserted; a re-asked request (``--no-resume``) adds a row and the newest one counts. Each insert
+is committed before the answer is used, so a run killed at any moment has lost at most the
+requests that were in flight. Token usage per request is kept beside each answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from colorbench.errors import ColorbenchError
+
+FILENAME = "responses.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    seconds REAL NOT NULL,
+    answered_at REAL NOT NULL,
+    response TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_key ON responses (key);
+"""
+
+
+def request_key(model: str, body: dict[str, Any]) -> str:
+    """sha256 of the served model name and the request body (canonical JSON)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{model}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer: the text, who gave it, its token usage and the response as received."""
+
+    text: str
+    endpoint: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    seconds: float
+    response: dict[str, Any]
+
+
+class ResponseStore:
+    """Answers by request key, read and appended by one thread (the run's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+            self.db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ColorbenchError(
+                f"cannot open the response store {self.path} ({exc}); move the damaged file "
+                "away (its answers are then asked again) or pass another --out"
+            ) from None
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        """The newest stored text of each of ``keys`` that has one."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT key, text FROM responses WHERE key IN ({marks}) ORDER BY id", part
+            )
+            found.update(rows.fetchall())
+        return found
+
+    def put(self, key: str, model: str, reply: Reply) -> None:
+        """Append one answer (committed on return)."""
+        self.db.execute(
+            "INSERT INTO responses (key, model, endpoint, text, prompt_tokens, "
+            "completion_tokens, seconds, answered_at, response) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                key,
+                model,
+                reply.endpoint,
+                reply.text,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.seconds,
+                time.time(),
+                json.dumps(reply.response),
+            ),
+        )
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,309 @@
+"""Servers for the served-model tests: ``transformers serve``, a fault-injecting proxy, a stub.
+
+- :class:`Server` runs ``transformers serve <folder>`` on 127.0.0.1 (CPU, continuous
+  batching) and can be killed and started again on the same port.
+- :class:`FaultProxy` sits in front of a server and injects 429 (with ``Retry-After``), 500,
+  timeouts and dropped connections by request number; it counts what it received and what it
+  answered per request body, so "no request answered twice" is counted where it happens. It
+  can also hold requests (not forwarded) while a test kills the client.
+- :class:`Stub` is a tiny OpenAI-compatible server with known answers and known faults under
+  different base paths (bad-input cases; no model needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A threaded HTTP server that does not print a traceback when a client hangs up."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def transformers_cli() -> str | None:
+    """The ``transformers`` command of this environment (beside python), else on PATH."""
+    here = Path(sys.executable).parent / "transformers"
+    return str(here) if here.exists() else shutil.which("transformers")
+
+
+class Server:
+    """``transformers serve FOLDER`` on 127.0.0.1:PORT, CPU, continuous batching."""
+
+    def __init__(self, folder: Path, log: Path, port: int | None = None) -> None:
+        self.folder, self.log = Path(folder), Path(log)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        cli = transformers_cli()
+        if cli is None:
+            raise RuntimeError("no `transformers` command (pip install 'transformers[serving]')")
+        argv = [cli, "serve", str(self.folder), "--host", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--device", "cpu", "--continuous-batching", "--log-level", "warning"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    def wait(self, timeout: float = 180.0) -> None:
+        """Until /health answers, or RuntimeError with the log's tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                break
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        tail = self.log.read_text(errors="replace")[-800:] if self.log.exists() else ""
+        self.stop()
+        raise RuntimeError(f"transformers serve did not come up on {self.port}: {tail}")
+
+    def stop(self) -> None:
+        """SIGKILL the server's process group (it is ours) and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        self.process = None
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def client_gone(sock: socket.socket) -> bool:
+    """Whether the client closed its end (it was killed): readable with nothing to read."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class FaultProxy:
+    """A forwarding proxy on 127.0.0.1 whose ``plan(n)`` picks the fate of request ``n``.
+
+    Fates: ``"pass"``, ``"429"`` (``Retry-After: 1``), ``"500"``, ``"timeout"`` (hangs ``hang``
+    seconds, then closes without answering), ``"drop"`` (closes at once); the first ``doom``
+    distinct requests fail every time. ``hold`` (an Event,
+    when set by :meth:`hold_from`) keeps requests after the N-th answer waiting unforwarded.
+    """
+
+    def __init__(
+        self, upstream: str, plan: Callable[[int], str] | None = None, hang: float = 4.0
+    ) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.plan = plan or (lambda n: "pass")
+        self.hang = hang
+        self.lock = threading.Lock()
+        self.received = 0
+        self.answered: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.arrivals: dict[str, list[tuple[float, str]]] = {}
+        self.abandoned = 0
+        self.forwarding = 0
+        self.hold_after: int | None = None
+        #: the first ``doom`` distinct requests always get 500 (they end up missing)
+        self.doom = 0
+        self.doomed: set[str] = set()
+        self.gate = threading.Event()
+        self.client = httpx.Client(timeout=120)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                response = proxy.client.get(proxy.upstream + self.path.removeprefix("/v1"))
+                self._send(response.status_code, response.content, response.headers)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                key = body_hash(body)
+                with proxy.lock:
+                    proxy.received += 1
+                    n = proxy.received
+                    fate = proxy.plan(n)
+                    if len(proxy.doomed) < proxy.doom and key not in proxy.answered:
+                        proxy.doomed.add(key)
+                    if key in proxy.doomed:
+                        fate = "500"
+                    proxy.arrivals.setdefault(key, []).append((time.monotonic(), fate))
+                    if fate != "pass":
+                        proxy.faults[fate] += 1
+                if fate == "429":
+                    return self._send(429, b'{"error": "slow down"}', {"retry-after": "1"})
+                if fate == "500":
+                    return self._send(500, b'{"error": "injected"}', {})
+                if fate in ("timeout", "drop"):
+                    if fate == "timeout":
+                        time.sleep(proxy.hang)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                if (
+                    proxy.hold_after is not None
+                    and sum(proxy.answered.values()) >= proxy.hold_after
+                ):
+                    proxy.gate.wait()
+                    if client_gone(self.connection):
+                        with proxy.lock:
+                            proxy.abandoned += 1
+                        self.close_connection = True
+                        return None
+                url = proxy.upstream + self.path.removeprefix("/v1")
+                headers = {"content-type": "application/json"}
+                with proxy.lock:
+                    proxy.forwarding += 1
+                try:
+                    response = proxy.client.post(url, content=body, headers=headers)
+                except httpx.HTTPError:  # the server is down: what a gateway says
+                    return self._send(502, b'{"error": "upstream unreachable"}', {})
+                finally:
+                    with proxy.lock:
+                        proxy.forwarding -= 1
+                if client_gone(self.connection):
+                    with proxy.lock:
+                        proxy.abandoned += 1
+                    self.close_connection = True
+                    return None
+                self._send(response.status_code, response.content, response.headers)
+                if response.status_code == 200:
+                    with proxy.lock:
+                        proxy.answered[key] += 1
+                return None
+
+            def _send(self, status: int, content: bytes, headers) -> None:
+                self.send_response(status)
+                for name in ("content-type", "retry-after", "server"):
+                    if name in headers:
+                        self.send_header(name, headers[name])
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def counts(self) -> dict[str, int]:
+        """Requests received, answered (distinct and twice), faults injected."""
+        return {
+            "received": self.received,
+            "answered": sum(self.answered.values()),
+            "distinct_answered": len(self.answered),
+            "answered_twice": sum(1 for c in self.answered.values() if c > 1),
+            "abandoned": self.abandoned,
+            **{f"injected_{k}": v for k, v in sorted(self.faults.items())},
+        }
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.client.close()
+
+
+class Stub:
+    """A tiny OpenAI-compatible server: model ``stub-model`` answers ``Red.`` under ``/ok/v1``;
+    ``/auth/v1`` wants ``Bearer secret``; ``/nonjson/v1`` answers HTML; ``/empty/v1`` answers no
+    choice. Records the Authorization headers it saw."""
+
+    MODEL = "stub-model"
+    KEY = "secret-test-key-123"
+
+    def __init__(self) -> None:
+        self.seen_auth: list[str] = []
+        self.bodies: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _reply(self, status: int, payload: object, kind: str = "application/json"):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self) -> str | None:
+                mode = self.path.split("/")[1]
+                auth = self.headers.get("authorization", "")
+                stub.seen_auth.append(auth)
+                if mode == "auth" and auth != f"Bearer {Stub.KEY}":
+                    self._reply(401, {"error": {"message": "invalid api key"}})
+                    return None
+                return mode
+
+            def do_GET(self) -> None:
+                if self._route() is not None:
+                    models = {"object": "list", "data": [{"id": Stub.MODEL, "object": "model"}]}
+                    self._reply(200, models)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                mode = self._route()
+                if mode is None:
+                    return
+                stub.bodies.append(body)
+                if mode == "nonjson":
+                    return self._reply(200, b"<html>gateway</html>", "text/html")
+                if mode == "empty":
+                    return self._reply(200, {"choices": [], "usage": {}})
+                message = {"role": "assistant", "content": "Red."}
+                usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+                self._reply(200, {"choices": [{"index": 0, "message": message}], "usage": usage})
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, mode: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{mode}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,129 @@
+"""served:NAME@URL against a stub OpenAI-compatible server (no model): what is sent, what is
+stored, what is re-asked, and every bad input in one line. The real-server tests (parity with
+hf-vlm, faults, kills) are in test_served_e2e.py."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from served_support import Stub, free_port
+
+from colorbench.cli.app import main
+from colorbench.names import model_slug
+from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.plugins.served.pool import Pool, retry_after
+
+
+@pytest.fixture(scope="module")
+def stub():
+    server = Stub()
+    yield server
+    server.close()
+
+
+def run(tmp_path: Path, model: str, *options: str, task: str = "stroop-white") -> int:
+    argv = ["run", "--model", model, "--task", task, "--out", str(tmp_path / "out"), "-q"]
+    return main([*argv, *options])
+
+
+def test_every_image_is_asked_once_as_png_and_stored(stub, tmp_path, capsys):
+    stub.bodies.clear()
+    model = f"served:{Stub.MODEL}@{stub.url('ok')}"
+    assert run(tmp_path, model) == 0
+    folder = tmp_path / "out" / model_slug(model)
+    rows = pd.read_parquet(folder / "stroop-white" / "predictions.parquet")
+    assert len(stub.bodies) == len(rows) == 90
+    assert set(rows["answer"]) == {"red"} and set(rows["response"]) == {"Red."}
+    body = stub.bodies[0]
+    assert (body["model"], body["temperature"], body["seed"]) == (Stub.MODEL, 0, 0)
+    image, text = body["messages"][0]["content"]
+    task = load_plugins([]).tasks.get("stroop-white")
+    assert text == {"type": "text", "text": task.prompts[0].question}  # the task's own question
+    uri = image["image_url"]["url"]
+    assert uri.startswith("data:image/png;base64,")
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert decoded.shape[2] == 3 and len(np.unique(decoded.reshape(-1, 3), axis=0)) > 1
+    doc = json.loads((folder / "stroop-white" / "summary.json").read_text())
+    prov = doc["provenance"]
+    assert prov["image_format"] == "png" and prov["usage"]["total_tokens"] == 90 * 9
+    assert prov["usage"]["endpoints"][0]["answered"] == 90
+    # the same command again: the result is kept; without it, every answer comes from the store
+    stub.bodies.clear()
+    (folder / "stroop-white" / "summary.json").unlink()
+    assert run(tmp_path, model) == 0
+    assert stub.bodies == []
+    again = pd.read_parquet(folder / "stroop-white" / "predictions.parquet")
+    pd.testing.assert_frame_equal(rows, again)
+
+
+def test_the_png_holds_the_stimulus_exactly(stub, tmp_path):
+    """Lossless: the pixels a server decodes are the rendered image's, every one."""
+    import torch
+
+    from colorbench.plugins.served.adapter import png_data_uri
+
+    image = torch.randint(0, 256, (3, 37, 53), dtype=torch.uint8, generator=torch.Generator())
+    uri = png_data_uri(image)
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert (decoded == image.permute(1, 2, 0).numpy()).all()
+
+
+def test_the_api_key_is_sent_but_never_written(stub, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STUB_KEY", Stub.KEY)
+    model = f"served:{Stub.MODEL}@{stub.url('auth')}"
+    assert run(tmp_path, model, "--api-key-env", "STUB_KEY") == 0
+    assert f"Bearer {Stub.KEY}" in stub.seen_auth
+    seen = capsys.readouterr()
+    assert Stub.KEY not in seen.out + seen.err
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert Stub.KEY.encode() not in path.read_bytes(), path
+
+
+def one_line_error(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("colorbench: error:"), err
+    assert Stub.KEY not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "options", "expected"),
+    [
+        ("unreachable", Stub.MODEL, (), "cannot reach endpoint"),
+        ("ok", "other-model", (), "serves stub-model, not 'other-model'"),
+        ("auth", Stub.MODEL, (), "refused the request (401)"),
+        ("auth", Stub.MODEL, ("--api-key-env", "WRONG_KEY"), "--api-key-env is wrong"),
+        ("nonjson", Stub.MODEL, (), "not JSON"),
+        ("empty", Stub.MODEL, (), "without a choice"),
+        ("ok", Stub.MODEL, ("--api-key-env", "COLORBENCH_NO_SUCH_VAR"), "is not set"),
+        ("ok", Stub.MODEL, ("--scoring", "likelihood"), "prompt_logprobs"),
+    ],
+)
+def test_bad_input_is_one_line(stub, tmp_path, capsys, monkeypatch, mode, name, options, expected):
+    monkeypatch.setenv("WRONG_KEY", "not-the-key")
+    monkeypatch.delenv("COLORBENCH_NO_SUCH_VAR", raising=False)
+    url = f"http://127.0.0.1:{free_port()}/v1" if mode == "unreachable" else stub.url(mode)
+    line = one_line_error(capsys, run(tmp_path, f"served:{name}@{url}", *options))
+    assert expected in line
+    assert not list((tmp_path / "out").rglob("summary.json"))
+
+
+def test_retry_after_is_honoured_and_backoff_grows():
+    assert retry_after("3") == 3.0
+    assert retry_after(None) is None and retry_after("soon") is None
+    assert retry_after("Thu, 01 Jan 2099 00:00:00 GMT") > 3600
+    pool = Pool([], {}, 1, 1.0)
+    assert pool._delay(1, 5.0) >= 5.0
+    firsts = [pool._delay(1, None) for _ in range(50)]
+    lasts = [pool._delay(6, None) for _ in range(50)]
+    assert max(firsts) <= 0.75 < min(lasts)  # 0.5 s x [0.5, 1.5) vs 16 s x [0.5, 1.5)
+    assert len(set(firsts)) > 1  # jitter
