@@ -123,7 +123,7 @@ def test_rows_show_the_kind_and_the_scoring_mode(tmp_path):
     assert frame.loc[f"{vlm}@generate", ["kind", "scoring"]].tolist() == ["generative", "generate"]
 
 
-def test_the_question_form_and_token_limit_show_in_the_scoring_column(tmp_path):
+def test_the_question_form_shows_in_the_scoring_column(tmp_path):
     """Offered terms or an open question are two ways of asking: both show on the row."""
     root, vlm = tmp_path / "results", "hf-vlm-tiny-qwen2_5_vl"
     for suffix, form in (("@generate", "choices"), ("@generate-open", "open")):
@@ -136,8 +136,8 @@ def test_the_question_form_and_token_limit_show_in_the_scoring_column(tmp_path):
     out = tmp_path / "board" / "README.md"
     build(root, out)
     text = out.read_text()
-    assert f"| {escape(vlm + '@generate')} | generative | generate (choices, 32 tokens) |" in text
-    assert f"| {escape(vlm + '@generate-open')} | generative | generate (open, 32 tokens) |" in text
+    assert f"| {escape(vlm + '@generate')} | generative | generate (choices) |" in text
+    assert f"| {escape(vlm + '@generate-open')} | generative | generate (open) |" in text
     assert (
         f"| {escape(vlm + '@likelihood-end')} | generative | likelihood (sum, end, open) |" in text
     )

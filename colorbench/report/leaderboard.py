@@ -259,8 +259,9 @@ def _link(path: Path, out_dir: Path) -> str:
 
 def scoring_label(provenance: dict) -> str:
     """How the row's answers were obtained, as the scoring column shows it: the mode, then
-    what else changes the answers (``likelihood (sum, end)``, ``generate (choices, 32
-    tokens)``); results from before generative models were statements (``similarity``)."""
+    how the question was put and scored (``likelihood (sum, end, open)``, ``generate
+    (choices)``); results from before generative models were statements (``similarity``).
+    The token limit stays in provenance."""
     scoring = provenance.get("scoring")
     if not isinstance(scoring, str) or not scoring:
         return "similarity"
@@ -268,9 +269,6 @@ def scoring_label(provenance: dict) -> str:
     if provenance.get("score_end"):
         details.append("end")
     details.append(provenance.get("question_form"))
-    tokens = provenance.get("max_new_tokens")
-    if isinstance(tokens, int) and not isinstance(tokens, bool):
-        details.append(f"{tokens} tokens")
     shown = [d for d in details if isinstance(d, str) and d]
     return f"{scoring} ({', '.join(shown)})" if shown else scoring
 
