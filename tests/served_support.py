@@ -19,6 +19,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -246,7 +247,7 @@ class FaultProxy:
 class Stub:
     """A tiny OpenAI-compatible server: model ``stub-model`` answers ``Red.`` under ``/ok/v1``;
     ``/auth/v1`` wants ``Bearer secret``; ``/nonjson/v1`` answers HTML; ``/empty/v1`` answers no
-    choice. Records the Authorization headers it saw."""
+    choice; ``/down/v1`` answers 503 to every question. Records the Authorization headers it saw."""
 
     MODEL = "stub-model"
     KEY = "secret-test-key-123"
@@ -294,6 +295,8 @@ class Stub:
                     return self._reply(200, b"<html>gateway</html>", "text/html")
                 if mode == "empty":
                     return self._reply(200, {"choices": [], "usage": {}})
+                if mode == "down":
+                    return self._reply(503, {"error": {"message": "overloaded"}})
                 message = {"role": "assistant", "content": "Red."}
                 usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
                 self._reply(200, {"choices": [{"index": 0, "message": message}], "usage": usage})
@@ -307,3 +310,34 @@ class Stub:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def stored_answers(store: Path) -> int:
+    """Rows in a response store (read-only; 0 before it exists)."""
+    if not store.exists():
+        return 0
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+
+def sigkill_mid_run(proxy: FaultProxy, argv: list[str], store: Path, after: int) -> int:
+    """Run ``argv`` (a colorbench run through ``proxy``), hold every request after the
+    ``after``-th answer, SIGKILL the run once each answer delivered is in ``store``, then let
+    the held requests find their client gone. Returns the answers stored at the kill."""
+    proxy.hold_after = after
+    victim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        delivered = sum(proxy.answered.values())
+        if delivered >= after and not proxy.forwarding and stored_answers(store) == delivered:
+            break
+        if victim.poll() is not None:
+            raise RuntimeError(f"the run ended before the kill: {victim.stderr.read()!r}")
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    killed_at = stored_answers(store)
+    proxy.hold_after = None
+    proxy.gate.set()
+    time.sleep(0.5)  # the held requests find their client gone
+    return killed_at

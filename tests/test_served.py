@@ -19,6 +19,7 @@ from colorbench.cli.app import main
 from colorbench.names import model_slug
 from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugin.pluginmanager import load_plugins
+from colorbench.plugins.served import pool as pool_module
 from colorbench.plugins.served.pool import Pool, retry_after
 
 
@@ -64,6 +65,11 @@ def test_every_image_is_asked_once_as_png_and_stored(stub, tmp_path, capsys):
     assert stub.bodies == []
     again = pd.read_parquet(folder / "stroop-white" / "predictions.parquet")
     pd.testing.assert_frame_equal(rows, again)
+    # the same model at another URL (a job on other nodes): a new result, nothing re-asked
+    elsewhere = model.replace("127.0.0.1", "localhost")
+    assert run(tmp_path, elsewhere) == 0 and stub.bodies == []
+    moved = tmp_path / "out" / model_slug(elsewhere) / "stroop-white" / "predictions.parquet"
+    assert pd.read_parquet(moved)["response"].tolist() == rows["response"].tolist()
 
 
 def test_the_png_holds_the_stimulus_exactly(stub, tmp_path):
@@ -130,3 +136,23 @@ def test_retry_after_is_honoured_and_backoff_grows():
     lasts = [pool._delay(6, None) for _ in range(50)]
     assert max(firsts) <= 0.75 < min(lasts)  # 0.5 s x [0.5, 1.5) vs 16 s x [0.5, 1.5)
     assert len(set(firsts)) > 1  # jitter
+
+
+def test_answers_that_never_come_are_missing_not_wrong(stub, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pool_module, "RETRIES", 1)
+    monkeypatch.setattr(pool_module, "BACKOFF", 0.01)
+    model = f"served:{Stub.MODEL}@{stub.url('down')}"
+    line = one_line_error(capsys, run(tmp_path, model))
+    assert "90 answer(s) missing" in line and "--allow-missing" in line
+    assert not list((tmp_path / "out").rglob("summary.json"))
+    # --allow-missing with nothing answered still stores nothing it could grade
+    line = one_line_error(capsys, run(tmp_path, model, "--allow-missing"))
+    assert "no answer" in line
+
+
+def test_no_resume_asks_again(stub, tmp_path):
+    model = f"served:{Stub.MODEL}@{stub.url('ok')}"
+    assert run(tmp_path, model) == 0
+    stub.bodies.clear()
+    assert run(tmp_path, model, "--no-resume") == 0
+    assert len(stub.bodies) == 90  # asked again although the store has every answer

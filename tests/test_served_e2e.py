@@ -13,13 +13,8 @@ for the whole module, ~2-3 min in all): ``.ci/run`` runs them after the default 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -30,12 +25,13 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from conftest import THREE_COLOURS  # noqa: E402
-from served_support import FaultProxy, Server  # noqa: E402
+from served_support import FaultProxy, Server, sigkill_mid_run  # noqa: E402
 
 from colorbench.cli.app import main  # noqa: E402
 from colorbench.names import model_slug  # noqa: E402
 from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
 from colorbench.plugins.served import pool as pool_module  # noqa: E402
+from colorbench.plugins.served.store import store_path  # noqa: E402
 
 pytestmark = pytest.mark.served
 
@@ -180,40 +176,19 @@ def test_the_server_killed_mid_run_and_restarted(servers, reference, tmp_path):
         server.wait()
 
 
-def stored_answers(store: Path) -> int:
-    if not store.exists():
-        return 0
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-
-
 def test_colorbench_sigkilled_mid_run_resumes_without_asking_twice(servers, reference, tmp_path):
     """The proxy holds requests after the 40th answer; once every answer it delivered is in
     the store, colorbench is SIGKILLed; the held requests are never answered (their client is
     gone), and the same command finishes the run."""
     server = servers["llava"]
     proxy = FaultProxy(server.url)
-    proxy.hold_after = 40
     out = tmp_path / "out"
     model = served_id(server, proxy.url)
-    store = out / model_slug(model) / "responses.sqlite"
+    store = store_path(out, str(server.folder))
     argv = [sys.executable, "-m", "colorbench", "run", "--model", model, "--task", "stroop-white"]
     argv += ["--samples", "1", "--out", str(out), "-q", "--max-in-flight", "4"]
     try:
-        victim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            delivered = sum(proxy.answered.values())
-            if delivered >= 40 and not proxy.forwarding and stored_answers(store) == delivered:
-                break
-            assert victim.poll() is None, victim.stderr.read()
-            time.sleep(0.05)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
-        killed_at = stored_answers(store)
-        proxy.hold_after = None
-        proxy.gate.set()
-        time.sleep(0.5)  # the held requests find their client gone
+        killed_at = sigkill_mid_run(proxy, argv, store, 40)
         assert not (out / model_slug(model) / "stroop-white").exists()
         assert run(out, model, "--max-in-flight", "4") == 0
         counts = check_undisturbed(proxy, out, model, reference, "colorbench SIGKILLed, resumed")

@@ -22,6 +22,9 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import served_support  # noqa: E402
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 PLUGINS = {
@@ -194,6 +197,45 @@ CASES: list[tuple[str, str]] = [
         "colorbench import lmms-eval {work}/samples.jsonl --model m --task stroop-white"
         " --out {work}/imported",
     ),
+    (
+        "served endpoint that is not reachable",
+        "colorbench run --model served:some-vlm@http://127.0.0.1:9/v1 --task stroop-white"
+        " --out {work}/o",
+    ),
+    (
+        "served model name the server does not serve",
+        "colorbench run --model served:other-vlm@{stub}/ok/v1 --task stroop-white --out {work}/o",
+    ),
+    (
+        "served endpoint that wants an API key (401)",
+        "colorbench run --model served:stub-model@{stub}/auth/v1 --task stroop-white"
+        " --out {work}/o",
+    ),
+    (
+        "served endpoint refusing the key (401)",
+        "WRONG_KEY=nope colorbench run --model served:stub-model@{stub}/auth/v1"
+        " --api-key-env WRONG_KEY --task stroop-white --out {work}/o",
+    ),
+    (
+        "served endpoint answering non-JSON",
+        "colorbench run --model served:stub-model@{stub}/nonjson/v1 --task stroop-white"
+        " --out {work}/o",
+    ),
+    (
+        "served endpoint answering without a choice",
+        "colorbench run --model served:stub-model@{stub}/empty/v1 --task stroop-white"
+        " --out {work}/o",
+    ),
+    (
+        "--api-key-env naming a variable that is not set",
+        "colorbench run --model served:stub-model@{stub}/ok/v1 --api-key-env NO_SUCH_KEY_VAR"
+        " --task stroop-white --out {work}/o",
+    ),
+    (
+        "--scoring likelihood for a served model",
+        "colorbench run --model served:stub-model@{stub}/ok/v1 --scoring likelihood"
+        " --task stroop-white --out {work}/o",
+    ),
 ]
 
 
@@ -223,6 +265,9 @@ def main() -> int:
         work = Path(tmp)
         fixtures = make_fixtures(work)
         fixtures |= hostile_inputs.make_fixtures(work, Path(fixtures["plugins"]), mounts)
+        stub = served_support.Stub()  # an OpenAI-compatible stub with known faults
+        mounts.callback(stub.close)
+        fixtures["stub"] = stub.url("").removesuffix("//v1")
         victim = hostile_inputs.fingerprint(work / "victim")
         path = os.pathsep.join([fixtures["plugins"], str(ROOT / "tests")])
         env = dict(os.environ, PYTHONPATH=path, COLUMNS="200", HF_HUB_OFFLINE="1")

@@ -173,9 +173,9 @@ class _ModelRun:
         # an unfinished run's manifest may name tasks outside this selection; it finishes them
         by_name = {t.name: t for t in tasks}
         todo = [by_name.get(name) or self.plugins.tasks.get(name) for name in todo_names]
-        missing = 0
+        missing = asked = 0
         if todo:
-            missing = self._compute(stim, planned.renderer, todo, work, pending, size)
+            missing, asked = self._compute(stim, planned.renderer, todo, work, pending, size)
         if not self.ctx.is_main:
             return []
         if missing and not self.config.allow_missing:
@@ -183,6 +183,11 @@ class _ModelRun:
                 f"{self.result_id} {planned.name}: {missing} answer(s) missing (the endpoint "
                 "kept failing); answers so far are stored and no summary was written - rerun "
                 "the same command to ask only those again, or pass --allow-missing"
+            )
+        if missing and missing == asked:
+            raise ColorbenchError(
+                f"{self.result_id} {planned.name}: no answer came at all ({missing} missing); "
+                "nothing to store - check the endpoint and rerun the same command"
             )
         if missing:
             self._warn(f"{self.result_id} {planned.name}: {missing} answer(s) missing, left out")
@@ -223,10 +228,10 @@ class _ModelRun:
         work: WorkDir,
         pending: list[int],
         size: int,
-    ) -> int:
+    ) -> tuple[int, int]:
         """Score the pending chunks (this rank's share) and store them on rank 0; the number
         of answers that are missing (a chunk with any is stored only with ``allow_missing``,
-        without them, so that the next run asks them again)."""
+        without them, so that the next run asks them again) and of answers asked for."""
         palette = self.config.palette
         prompts = [p for t in tasks for p in t.prompts]
         scorer = Scorer(
@@ -251,7 +256,7 @@ class _ModelRun:
             f"{self.result_id} · {stim.name}", total=size, completed=size - remaining
         )
         batches = rendered_batches(stim, renderer, spans, self.config.samples, self.device)
-        missing = 0
+        missing = asked = 0
         try:
             for chunk in mine:
                 data, count = None, 0
@@ -268,6 +273,7 @@ class _ModelRun:
                     table = chunk_table(samples, tasks, answers, palette)
                     lost = sum(a.missing() for a in answers)
                     missing += lost
+                    asked += table.num_rows
                     if not lost or self.config.allow_missing:
                         data = parquet_bytes(without_missing(table) if lost else table)
                     count = len(samples)
@@ -280,7 +286,7 @@ class _ModelRun:
                         self.progress.advance(bar, count)
         finally:
             batches.close()
-        return missing
+        return missing, asked
 
     def _finish(
         self, tasks: list[Task], todo: list[Task], work: WorkDir, prov: dict, size: int

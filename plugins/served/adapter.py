@@ -22,12 +22,12 @@ from PIL import Image
 from rich.console import Console
 
 from colorbench.errors import ColorbenchError
-from colorbench.names import model_slug, printable
+from colorbench.names import printable
 from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
 from colorbench.plugins.served import endpoints as ep
 from colorbench.plugins.served import pool as retries
 from colorbench.plugins.served.pool import Endpoint, Pool
-from colorbench.plugins.served.store import FILENAME, Reply, ResponseStore, request_key
+from colorbench.plugins.served.store import Reply, ResponseStore, request_key, store_path
 
 #: requests in flight per endpoint unless ``--max-in-flight`` says otherwise
 MAX_IN_FLIGHT = 8
@@ -58,7 +58,8 @@ def create_adapter(model_id: str, **options: Any) -> ServedAdapter:
     for problem in problems:
         warn(f"{problem}; going on without it")
     if options.get("scoring") == "likelihood":
-        raise ColorbenchError(likelihood_refusal(infos[0].url))
+        gap = ep.prompt_logprobs_gap(infos[0].url, name, headers, min(timeout, 30.0), key)
+        raise ColorbenchError(likelihood_refusal(infos[0].url, gap))
     pool = Pool(
         [Endpoint(i.url) for i in infos],
         headers,
@@ -70,8 +71,7 @@ def create_adapter(model_id: str, **options: Any) -> ServedAdapter:
         retries=retries.RETRIES,
         backoff=retries.BACKOFF,
     )
-    out = Path(options.get("out") or "results")
-    store = ResponseStore(out / model_slug(model_id) / FILENAME)
+    store = ResponseStore(store_path(Path(options.get("out") or "results"), name))
     return ServedAdapter(
         model_id,
         name,
@@ -83,13 +83,11 @@ def create_adapter(model_id: str, **options: Any) -> ServedAdapter:
     )
 
 
-def likelihood_refusal(url: str) -> str:
-    """Why ``--scoring likelihood`` is refused (one line)."""
+def likelihood_refusal(url: str, gap: str) -> str:
+    """Why ``--scoring likelihood`` is refused (one line): what the server lacks."""
     return (
-        f"--scoring likelihood needs the log-probabilities of the prompt's answer tokens, which "
-        f"the served plugin does not ask {url} for (vLLM's prompt_logprobs with "
-        "continue_final_message is not implemented yet, and most servers lack it); use "
-        "--scoring generate"
+        f"--scoring likelihood needs the log-probabilities of each answer's tokens after the "
+        f"question, and endpoint {url} cannot give them here: {gap}; use --scoring generate"
     )
 
 
@@ -176,7 +174,7 @@ class ServedAdapter(GenerativeAdapter):
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
     ) -> AnswerLogLikelihoods:
-        raise ColorbenchError(likelihood_refusal(self.servers[0].url))
+        raise ColorbenchError(likelihood_refusal(self.servers[0].url, "not implemented"))
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -189,7 +187,7 @@ class ServedAdapter(GenerativeAdapter):
             "request_timeout_s": self.pool.timeout,
             "token_budget": self.pool.token_budget,
             "servers": [s.provenance() for s in self.servers],
-            "response_store": FILENAME,
+            "response_store": str(self.store.path.relative_to(self.store.path.parents[1])),
         }
 
     def usage(self) -> dict[str, Any]:

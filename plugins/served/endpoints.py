@@ -135,3 +135,33 @@ def auth_problem(url: str, status: int, key: str | None) -> str:
         else "it needs an API key: put it in an environment variable and pass --api-key-env VAR"
     )
     return f"endpoint {url} refused the request ({status}): {hint}"
+
+
+def prompt_logprobs_gap(url: str, name: str, headers: dict[str, str], timeout: float, key) -> str:
+    """What the endpoint lacks for likelihood scoring: one text-only request with vLLM's
+    ``prompt_logprobs`` tells whether the server rejects it, ignores it, or returns them."""
+    body = {
+        "model": name,
+        "messages": [{"role": "user", "content": "Red?"}],
+        "max_tokens": 1,
+        "temperature": 0,
+        "prompt_logprobs": 1,
+    }
+    try:
+        response = httpx.post(
+            f"{url}/chat/completions", json=body, headers=headers, timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        return f"it did not answer a prompt_logprobs request ({type(exc).__name__})"
+    if response.status_code >= 400:
+        return (
+            f"it rejects vLLM's prompt_logprobs ({response.status_code}: "
+            f"{redact(response.text, key)})"
+        )
+    try:
+        found = response.json().get("prompt_logprobs")
+    except (ValueError, AttributeError):
+        found = None
+    if not found:
+        return "it ignores vLLM's prompt_logprobs (its answer has no prompt log-probabilities)"
+    return "it returns prompt_logprobs, but the served plugin does not score from them yet"

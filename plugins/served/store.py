@@ -1,9 +1,11 @@
 """The append-only response store: every answer a served model gave, as it arrived.
 
-One SQLite file (WAL mode) per model in the results folder, ``<out>/<model>/responses.sqlite``.
-A row is keyed by :func:`request_key`, a hash of the served model name and the exact request
-(question, image bytes, decoding settings), never of the URL: any endpoint serving the same
-model may answer it, and a later run with other endpoints reuses it. Rows are only ever
+One SQLite file (WAL mode) per served model name in the results folder,
+``<out>/served-responses/<model name slug>.sqlite`` (:func:`store_path`): not in the result's
+own folder, whose name holds the URL, so a job on other nodes (other URLs) finds every answer
+an earlier job got. A row is keyed by :func:`request_key`, a hash of the served model name
+and the exact request (question, image bytes, decoding settings), never of the URL: any
+endpoint serving the same model may answer it. Rows are only ever
 inserted; a re-asked request (``--no-resume``) adds a row and the newest one counts. Each insert
 is committed before the answer is used, so a run killed at any moment has lost at most the
 requests that were in flight. Token usage per request is kept beside each answer.
@@ -20,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from colorbench.errors import ColorbenchError
+from colorbench.names import model_slug
 
-FILENAME = "responses.sqlite"
+#: the folder of the response stores inside ``--out``
+FOLDER = "served-responses"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -38,6 +42,11 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 CREATE INDEX IF NOT EXISTS responses_key ON responses (key);
 """
+
+
+def store_path(out: Path, name: str) -> Path:
+    """Where the answers of served model ``name`` are kept in results folder ``out``."""
+    return Path(out) / FOLDER / f"{model_slug(name)}.sqlite"
 
 
 def request_key(model: str, body: dict[str, Any]) -> str:
@@ -65,7 +74,7 @@ class ResponseStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
             self.db.executescript(_SCHEMA)
