@@ -61,14 +61,17 @@ class GlobalColor(ShapesTask):
     """Exp. 1: which colour does the model give with no part named (the bare ``{c}``)?
 
     Headline: % of answers naming the background, the majority colour (the object
-    covers less than half the image), so a model that names the larger area scores
-    100% and one that prefers the object or an absent colour scores lower.
+    covers less than half the image). It is a description, not a score: the bare prompt
+    asks for no part, so neither 100% (the larger area) nor 0% is right, and the task
+    declares ``higher_is_better = None``.
     """
 
     name = "global-color"
     prompts = (Prompt("bare", "{c}", question=questions.BARE),)
     description = "Shapes, bare colour name: does the answer name the background or the object?"
     reference = "Arias et al. 2024, Exp. 1 (2x2 table of background% / object%)"
+    #: "% background" describes where the answer goes; no part is the right one
+    higher_is_better = None
 
     def headline_hits(self, predictions: pd.DataFrame) -> pd.Series:
         return predictions["outcome"] == "background"

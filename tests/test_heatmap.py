@@ -62,3 +62,22 @@ def test_no_results_draw_no_picture(tmp_path: Path) -> None:
     (tmp_path / "results").mkdir()
     build(tmp_path / "results", tmp_path / "lb" / "README.md")
     assert not (tmp_path / "lb" / FILENAME).exists()
+
+
+def test_a_task_that_is_no_score_is_left_uncoloured(tmp_path: Path) -> None:
+    """global-color at 100 % must not glow as the best cell: it is drawn without colour,
+    and the README says it is not a score."""
+    root = tmp_path / "results"
+    path = write_summary(root, "m", "global-color", 100.0)
+    doc = json.loads(path.read_text())
+    doc["higher_is_better"] = None
+    path.write_text(json.dumps(doc))
+    write_summary(root, "m", "stroop-white", 0.0)
+    build(root, tmp_path / "lb" / "README.md")
+    pixels = np.asarray(Image.open(tmp_path / "lb" / FILENAME).convert("RGB")).astype(int)
+    ends = [np.round(np.array(colormaps["viridis"](v)[:3]) * 255) for v in (0.0, 1.0)]
+    near = [(np.abs(pixels - end).sum(axis=2) <= 3).sum() for end in ends]
+    assert near[0] > 1000 and near[1] < 50  # the 0 % cell coloured, the 100 % one not
+    readme = (tmp_path / "lb" / "README.md").read_text()
+    assert "| global-color | correct % | not a score |" in readme
+    assert "| stroop-white | correct % | higher is better |" in readme

@@ -269,8 +269,8 @@ def test_tasks_beyond_the_paper_are_marked_and_reported_figures_kept_apart(resul
     out = tmp_path / "board" / "README.md"
     build(results, out)
     text = out.read_text()
-    assert "| color-naming | correct % | **beyond the paper** |" in text
-    assert "| stroop-white | correct % | Exp. 4 |" in text
+    assert "| color-naming | correct % | higher is better | **beyond the paper** |" in text
+    assert "| stroop-white | correct % | higher is better | Exp. 4 |" in text
     models_table, reported_section = text.split("## Reported in Arias et al. 2024", 1)
     # the paper's figures are their own section, never a ranked row of the models table
     assert "CLIP RN50" not in models_table and "not ranked" in reported_section

@@ -18,6 +18,7 @@ pytest.importorskip(
 )
 
 from colorbench.cli.app import main  # noqa: E402  (after the skip: the CLI needs the engine)
+from colorbench.report.leaderboard import collect  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -69,6 +70,16 @@ def test_pixel_majority_names_the_background(majority, task):
     assert len(predictions) > 0
     assert (predictions["outcome"] == "background").all()
     assert (predictions["answer"] == predictions["background"]).all()
+
+
+def test_a_headline_that_is_no_score_is_stored_without_a_direction(majority, ideal):
+    """global-color's "% background" has no right answer (pixel majority's 100% is not a
+    perfect score); the leaderboard learns that from summary.json alone."""
+    assert stored(majority, "pixel-majority", "global-color")[0]["higher_is_better"] is None
+    assert stored(ideal, "ideal-observer", "stroop-white")[0]["higher_is_better"] is True
+    board = collect(majority)
+    assert board.direction("global-color") is None
+    assert board.direction("stroop-colored") is True
 
 
 def test_chance_lands_within_its_interval_of_one_in_eleven(tmp_path):

@@ -156,3 +156,16 @@ def test_no_resume_asks_again(stub, tmp_path):
     stub.bodies.clear()
     assert run(tmp_path, model, "--no-resume") == 0
     assert len(stub.bodies) == 90  # asked again although the store has every answer
+
+
+def test_identical_images_are_asked_once(stub, tmp_path):
+    import torch
+
+    from colorbench.plugins.served.adapter import create_adapter
+
+    stub.bodies.clear()
+    adapter = create_adapter(f"served:{Stub.MODEL}@{stub.url('ok')}", out=tmp_path, resume=True)
+    images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    images[1] += 5  # two distinct images, each twice
+    assert adapter.generate(images, "Which colour?", 5) == ["Red."] * 4
+    assert len(stub.bodies) == 2 and adapter.usage()["answered"] == 2

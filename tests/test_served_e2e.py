@@ -53,8 +53,9 @@ def servers(tmp_path_factory) -> dict[str, Server]:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
         started[family] = Server(folder, root / f"{family}.log")
-        started[family].start()
     try:
+        for server in started.values():
+            server.start()
         for server in started.values():
             server.wait()
     except RuntimeError as exc:

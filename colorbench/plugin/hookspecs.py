@@ -42,7 +42,9 @@ def colorbench_register_models(register: Callable[..., None]) -> None:
     must accept and may ignore any of them, so take ``**options``):
     ``device`` (``torch.device``), ``precision`` (``"fp32"``, ``"fp16"``, ``"bf16"``),
     ``weights`` (``pathlib.Path`` or ``None``), ``palette``
-    (:class:`colorbench.palette.Palette`) and ``seed`` (int).
+    (:class:`colorbench.palette.Palette`), ``seed`` (int), ``out`` (the results folder),
+    ``scoring`` (``--scoring`` or ``None``), ``resume`` (bool), and the run's
+    ``model_options`` (the served plugin's ``endpoints``, ``max_in_flight``, ...).
     """
 
 

@@ -121,6 +121,11 @@ class Task(ABC):
     description: str = ""
     #: where the task comes from, e.g. "Arias et al. 2024, Exp. 1, Table 2"
     reference: str = ""
+    #: the headline's direction: True when a higher figure is a better model, False when a
+    #: lower one is, None when it is not a score at all (a description such as global-color's
+    #: "% background", which has no correct answer): the leaderboard and the heatmap then
+    #: neither colour it as good or bad nor export it as a metric to maximise
+    higher_is_better: bool | None = True
 
     @property
     def outcomes(self) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """The leaderboard picture: a models x tasks heatmap of headline figures.
 
-Each cell is coloured by the task's headline (0-100 %) and shows the value with its 95%
+Each cell of a score is coloured by the task's headline (0-100 %; a task whose headline is
+not a score, ``higher_is_better`` None, is left uncoloured) and shows the value with its 95%
 confidence interval; each row names the model and its kind (contrastive, generative,
 reference), so a reader sees at a glance where a new VLM sits between CLIP and the
 reference bounds. The PNG is drawn with matplotlib's Agg canvas (no pyplot state), a fixed
@@ -45,6 +46,8 @@ class Board(Protocol):
 
     def kind(self, model: str) -> str: ...
 
+    def direction(self, task: str) -> bool | None: ...
+
 
 FILENAME = "heatmap.png"
 #: longest model id shown in full; longer ones are cut with an ellipsis
@@ -85,17 +88,21 @@ def draw(board: Board, path: Path) -> Path | None:
 
     values = grid(board)
     rows, cols = values.shape
+    scored = np.array([board.direction(t) is not None for t in board.tasks], dtype=bool)
+    coloured = np.where(scored[None, :], values, np.nan)
     size = (2.0 + 1.45 * cols + 0.07 * MAX_LABEL, 1.6 + 0.55 * rows)
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    image = ax.imshow(
+        np.ma.masked_invalid(coloured), cmap="viridis", vmin=0, vmax=100, aspect="auto"
+    )
     for i, model in enumerate(board.models):
         for j, task in enumerate(board.tasks):
             s = board.score(model, task)
             if s is None:
                 ax.text(j, i, "—", ha="center", va="center", color="#808080")
                 continue
-            ink = "black" if s.value > 60 else "white"
+            ink = "black" if s.value > 60 or not scored[j] else "white"
             text = f"{s.value:.1f}\n{s.ci_low:.1f}–{s.ci_high:.1f}"
             ax.text(j, i, text, ha="center", va="center", color=ink, fontsize=8, parse_math=False)
     kinds = [board.kind(m) for m in board.models]

@@ -32,6 +32,8 @@ from colorbench.report.summary import parse
 
 #: the leaderboard's configuration file, beside its README (see :class:`Settings`)
 SETTINGS = "leaderboard.json"
+#: how the README names a task's headline direction
+DIRECTION = {True: "higher is better", False: "lower is better", None: "not a score"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Score:
     scoring: str = "similarity"
     #: the summary.json it was read from (pairs it with the baseline's for the Δ test)
     source: Path | None = None
+    #: the task's headline direction; None: not a score (shown, never coloured as good/bad)
+    higher_is_better: bool | None = True
 
 
 @dataclass
@@ -115,6 +119,11 @@ class Leaderboard:
     @property
     def tasks(self) -> list[str]:
         return sorted({s.task for s in self.scores})
+
+    def direction(self, task: str) -> bool | None:
+        """The task's headline direction; None (not a score) unless every result says one."""
+        found = {s.higher_is_better for s in self.scores if s.task == task}
+        return found.pop() if len(found) == 1 else None
 
     def score(self, model: str, task: str) -> Score | None:
         for s in self.scores:
@@ -173,13 +182,14 @@ class Leaderboard:
             " `colorbench compare`), Δ° one that could not be tested (different stimuli or"
             " results stored before headline hits were).",
             "",
-            "| task | headline metric | paper |",
-            "|---|---|---|",
+            "| task | headline metric | direction | paper |",
+            "|---|---|---|---|",
         ]
         for task in self.tasks:
             metrics = sorted({s.metric for s in self.scores if s.task == task})
             paper = reported.experiment(task) or "**beyond the paper**"
-            lines.append(f"| {escape(task)} | {escape(', '.join(metrics))} | {paper} |")
+            way = DIRECTION[self.direction(task)]
+            lines.append(f"| {escape(task)} | {escape(', '.join(metrics))} | {way} | {paper} |")
         header = ["model", "kind", "scoring", "weights", "samples / combination", *self.tasks]
         lines += [
             "",
@@ -297,6 +307,7 @@ def read_score(path: Path) -> Score:
         kind=kind,
         scoring=scoring_label(stored.provenance),
         source=Path(path),
+        higher_is_better=stored.higher_is_better,
     )
 
 

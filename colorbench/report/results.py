@@ -69,7 +69,9 @@ def write_result(
     else:
         (directory / FIGURE).unlink(missing_ok=True)
     margins = margin_report(predictions)
-    doc = summary_json.document(model_id, task.name, summary, provenance, files, margins)
+    doc = summary_json.document(
+        model_id, task.name, summary, provenance, files, margins, task.higher_is_better
+    )
     summary_json.write(directory, doc)
     return directory, doc
 

@@ -7,7 +7,7 @@ documented in docs/ARCHITECTURE.md::
 
     {"schema": "colorbench.summary/1", "model": ..., "task": ..., "provenance": {...},
      "summary": {"task", "headline": {...}, "tables": {...}}, "files": {"predictions": ...},
-     "margins": {"threshold", "rows", "near_ties", ...}}
+     "margins": {"threshold", "rows", "near_ties", ...}, "higher_is_better": true}
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class StoredSummary:
     files: dict[str, str]
     #: the ``summary`` object as stored (``TaskSummary.to_dict`` form)
     summary: dict[str, Any]
+    #: the task's headline direction (:attr:`colorbench.plugin.task.Task.higher_is_better`);
+    #: True for summaries written before tasks declared one
+    higher_is_better: bool | None = True
 
     def task_summary(self) -> TaskSummary:
         return TaskSummary.from_dict(self.summary)
@@ -67,10 +70,13 @@ def document(
     provenance: dict[str, Any],
     files: dict[str, str],
     margins: dict[str, Any] | None = None,
+    higher_is_better: bool | None = True,
 ) -> dict[str, Any]:
     """The ``summary.json`` content of one result (what reporters receive too).
 
-    ``margins`` is the near-tie count of :func:`colorbench.report.margins.margin_report`.
+    ``margins`` is the near-tie count of :func:`colorbench.report.margins.margin_report`;
+    ``higher_is_better`` the task's headline direction (None: not a score), stored so the
+    leaderboard knows it without the task's code.
     """
     doc = {
         "schema": SCHEMA,
@@ -79,6 +85,7 @@ def document(
         "provenance": provenance,
         "summary": summary.to_dict(),
         "files": files,
+        "higher_is_better": higher_is_better,
     }
     if margins is not None:
         doc["margins"] = margins
@@ -120,6 +127,9 @@ def parse(path: Path) -> StoredSummary:
     except (KeyError, TypeError, ValueError, AssertionError) as exc:
         raise ValueError(f"malformed summary tables or headline ({type(exc).__name__})") from None
     provenance, files = data.get("provenance"), data.get("files")
+    direction = data.get("higher_is_better", True)
+    if direction is not None and not isinstance(direction, bool):
+        raise ValueError(f"higher_is_better is not true, false or null: {direction!r}")
     return StoredSummary(
         path=Path(path),
         model=model,
@@ -134,6 +144,7 @@ def parse(path: Path) -> StoredSummary:
         provenance=provenance if isinstance(provenance, dict) else {},
         files=files if isinstance(files, dict) else {},
         summary=summary,
+        higher_is_better=direction,
     )
 
 

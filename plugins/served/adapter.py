@@ -160,16 +160,21 @@ class ServedAdapter(GenerativeAdapter):
         keys = [request_key(self.name, body) for body in bodies]
         stored = self.store.get_many(keys) if self.reuse else {}
         self.reused += sum(k in stored for k in keys)
-        todo = [i for i, k in enumerate(keys) if k not in stored]
+        # each distinct request once (identical images in a batch share one answer)
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in stored:
+                first.setdefault(key, i)
+        todo = list(first.items())
 
         def keep(index: int, reply: Reply) -> None:
-            self.store.put(keys[todo[index]], self.name, reply)
+            self.store.put(todo[index][0], self.name, reply)
 
-        replies = self.pool.ask([bodies[i] for i in todo], keep)
-        texts: list[str | None] = [stored.get(k) for k in keys]
-        for i, reply in zip(todo, replies, strict=True):
-            texts[i] = None if reply is None else reply.text
-        return texts
+        replies = self.pool.ask([bodies[i] for _, i in todo], keep)
+        for (key, _), reply in zip(todo, replies, strict=True):
+            if reply is not None:
+                stored[key] = reply.text
+        return [stored.get(k) for k in keys]
 
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
