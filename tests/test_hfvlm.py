@@ -16,7 +16,7 @@ pytest.importorskip("transformers")
 
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
 from colorbench.plugin.task import ask  # noqa: E402
-from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
+from colorbench.plugins.hfvlm.families import FAMILIES, TINY_OUTSIDE_TABLE, generic  # noqa: E402
 from colorbench.plugins.hfvlm.load import create_adapter  # noqa: E402
 from colorbench.runner.answers import parse_answer  # noqa: E402
 from colorbench.runner.scoring import Scorer, ScoringMode  # noqa: E402
@@ -56,6 +56,68 @@ def test_shared_prefix_scores_equal_a_full_pass_per_answer(family, images):
         # real differences to compare: answers differ in length and in score
         assert len(set(shared.tokens.tolist())) > 1
         assert shared.total.std() > 0.1
+
+
+#: prompt-choice's five questions and part-attribution's two, of different lengths
+ASKED = (questions.FONT, questions.TEXT, questions.FAVORITE, questions.OBJECT, questions.BARE)
+
+
+@pytest.mark.parametrize("family", FAMILY_IDS)
+def test_one_image_prefix_for_every_question_scores_as_a_full_pass_per_answer(family, images):
+    """All questions of a batch at once (the image prefix shared where the template puts the
+    image first) equal one full forward pass per question and answer."""
+    adapter = tiny(family)
+    calls = count_image_passes(adapter.model)
+    shared = adapter.loglikelihood_prompts(images, ASKED, NAMES)
+    passes = calls[0]
+    for question, scores in zip(ASKED, shared, strict=True):
+        naive = adapter.loglikelihood_naive(images, question, NAMES)
+        torch.testing.assert_close(scores.total, naive.total, atol=1e-4, rtol=0)
+        assert torch.equal(scores.tokens, naive.tokens)
+    # where the image comes first: one pass over the images for all five questions
+    assert passes == (len(ASKED) if FAMILIES[family].bidirectional_prefix else 1)
+
+
+def count_image_passes(model) -> list[int]:
+    """A counter of the model's forward passes that read images."""
+    calls = [0]
+
+    def count(module, args, kwargs):
+        calls[0] += kwargs.get("pixel_values") is not None
+
+    model.register_forward_pre_hook(count, with_kwargs=True)
+    return calls
+
+
+def test_a_question_before_the_image_is_scored_one_prefix_per_question(images):
+    """Detected from the rendered template: with the image after the question no prefix is
+    shared, and the scores still equal the reference."""
+    adapter = tiny("llava")
+    template = adapter.processor.chat_template
+    adapter.processor.chat_template = template.replace(
+        "{% if c['type'] == 'image' %}", "{% if c['type'] == 'imageX' %}"
+    ).replace("{% endif %}" + " ", "{% endif %}<image>\n ", 1)
+    text = adapter.prompt_form(questions.OBJECT).text
+    assert text.index("<image>") > text.index("What")
+    calls = count_image_passes(adapter.model)
+    shared = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
+    assert calls[0] == 2  # one per question
+    for question, scores in zip(ASKED[:2], shared, strict=True):
+        naive = adapter.loglikelihood_naive(images, question, NAMES).total
+        torch.testing.assert_close(scores.total, naive, atol=1e-4, rtol=0)
+
+
+def test_the_generic_path_scores_as_the_fast_path(images):
+    """A family run as if it had no table entry (one full pass per answer, the model's own
+    positions) gives the fast path's scores."""
+    adapter = tiny("qwen2_5_vl")
+    fast = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
+    adapter.family = generic("qwen2_5_vl")
+    calls = count_image_passes(adapter.model)
+    slow = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
+    assert calls[0] == 2 * len(NAMES)  # one full pass per question and answer
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a.total, b.total, atol=1e-4, rtol=0)
 
 
 def test_answers_at_the_prefix_length_instead_of_the_mrope_offset_are_caught(images):
@@ -111,7 +173,7 @@ def bias_towards_red(adapter) -> int:
     return red[0]
 
 
-@pytest.mark.parametrize("family", FAMILY_IDS)
+@pytest.mark.parametrize("family", [*FAMILY_IDS, *TINY_OUTSIDE_TABLE])
 def test_a_head_biased_towards_red_answers_red_in_every_mode(family, images):
     adapter = tiny(family)
     bias_towards_red(adapter)

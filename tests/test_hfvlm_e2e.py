@@ -172,3 +172,25 @@ def test_a_saved_folder_loads_like_a_downloaded_checkpoint(tmp_path, three_colou
     tiny, loaded = rows.values()
     assert tiny["answer"].tolist() == loaded["answer"].tolist()
     assert tiny["score"].to_numpy() == pytest.approx(loaded["score"].to_numpy(), abs=1e-5)
+
+
+@pytest.mark.parametrize("scoring", ["likelihood", "generate"])
+def test_a_family_outside_the_table_runs_from_a_folder_in_both_modes(
+    tmp_path, capsys, three_colours, scoring
+):
+    """Any AutoModelForImageTextToText checkpoint runs, with a warning naming the slow path."""
+    model, processor = tiny_model("vipllava", seed=0)
+    folder = tmp_path / "tiny-vipllava"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    options = ("--scoring", scoring, "--palette", str(three_colours))
+    stored = run_cli(tmp_path, f"hf-vlm:{folder}", ["part-attribution"], *options)
+    err = capsys.readouterr().err
+    assert "'vipllava' has no hf-vlm table entry" in err and "generic path" in err
+    doc = json.loads((stored / "part-attribution" / "summary.json").read_text())
+    assert (doc["provenance"]["architecture"], doc["provenance"]["scoring"]) == (
+        "vipllava",
+        scoring,
+    )
+    rows = pd.read_parquet(stored / "part-attribution" / "predictions.parquet")
+    assert len(rows) > 0 and set(rows["answer"]) <= {"black", "white", "red", "unparsed"}

@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 
 from colorbench.cli.app import main  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES  # noqa: E402
-from colorbench.plugins.hfvlm.tiny import tiny_model  # noqa: E402
+from colorbench.plugins.hfvlm.tiny import HOSTILE, hostile_folder, tiny_model  # noqa: E402
 
 
 def fails_in_one_line(capsys, tmp_path, model_id: str, *options: str) -> str:
@@ -31,8 +31,9 @@ def test_without_transformers_the_line_names_the_extra(capsys, tmp_path, monkeyp
 
 def test_list_does_not_import_transformers(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
-    assert main(["list", "models"]) == 0
-    assert "hf-vlm-tiny-qwen2_5_vl" in capsys.readouterr().out
+    assert main(["list", "models", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"hf-vlm-tiny-{t}" in out for t in ("qwen2_5_vl", "qwen3_vl", "vipllava"))
 
 
 def test_weights_neither_cached_nor_given_fail_at_once(capsys, tmp_path, monkeypatch):
@@ -81,3 +82,18 @@ def test_weights_option_is_refused_with_the_folder_form(capsys, tmp_path):
     weights.write_bytes(b"x")
     err = fails_in_one_line(capsys, tmp_path, "hf-vlm-tiny-llava", "--weights", str(weights))
     assert "hf-vlm:/path/to/folder" in err
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_hostile_checkpoint_folder_is_one_line_and_runs_nothing(capsys, tmp_path, kind):
+    folder, marker = tmp_path / kind, tmp_path / "PWNED"
+    hostile_folder(folder, kind, marker)
+    err = fails_in_one_line(capsys, tmp_path, f"hf-vlm:{folder}")
+    expected = {
+        "sandbox": "SecurityError",
+        "overflow": "OverflowError",
+        "pickle": "weights_only=True",
+        "remote-code": "remote code",
+    }[kind]
+    assert expected in err, err
+    assert not marker.exists()

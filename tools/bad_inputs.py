@@ -21,6 +21,8 @@ import hostile_inputs
 import torch
 from PIL import Image
 
+from colorbench.plugins.hfvlm.tiny import HOSTILE, hostile_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import served_support  # noqa: E402
@@ -79,6 +81,8 @@ def make_fixtures(work: Path) -> dict[str, str]:
     (work / "bert").mkdir()
     (work / "bert" / "config.json").write_text('{"model_type": "bert"}')
     (work / "empty-cache").mkdir()
+    for kind in HOSTILE:
+        hostile_folder(work / f"hostile-{kind}", kind, work / "PWNED")
     _harness_logs(work)
     return {"plugins": str(plugins), "work": str(work)}
 
@@ -162,6 +166,14 @@ CASES: list[tuple[str, str]] = [
     (
         "hf-vlm folder of an unsupported architecture",
         "colorbench run --model hf-vlm:{work}/bert --task stroop-white --out {work}/o",
+    ),
+    *(
+        (
+            f"hf-vlm folder with {what}",
+            f"colorbench run --model hf-vlm:{{work}}/hostile-{kind} --task stroop-white"
+            " --out {work}/o",
+        )
+        for kind, what in HOSTILE.items()
     ),
     (
         "--weights for an hf-vlm model",

@@ -145,6 +145,17 @@ class GenerativeAdapter(ModelAdapter):
         """The model's greedy free answer to ``question`` for each image (decoded text);
         :class:`GeneratedText` where the adapter knows whether ``max_new_tokens`` cut it."""
 
+    def loglikelihood_prompts(
+        self, images: torch.Tensor, questions: Sequence[str], answers: Sequence[str]
+    ) -> list[AnswerLogLikelihoods]:
+        """:meth:`loglikelihood` of every question the harness asks of these images.
+
+        The harness asks all of a batch's questions at once (prompt-choice asks five of
+        each Stroop card), so that an adapter can compute what the questions share once
+        per image (the image's vision features and KV cache); by default one call each.
+        """
+        return [self.loglikelihood(images, q, answers) for q in questions]
+
     def score(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
         """Not part of a generative model's protocol: it answers questions, not statements."""
         raise TypeError(

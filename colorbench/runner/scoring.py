@@ -34,7 +34,7 @@ import torch
 from colorbench.config import DEFAULT_QUESTION_FORMS, MAX_NEW_TOKENS, NORMALIZATIONS
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
-from colorbench.plugin.adapter import ContrastiveAdapter, ModelAdapter
+from colorbench.plugin.adapter import AnswerLogLikelihoods, ContrastiveAdapter, ModelAdapter
 from colorbench.plugin.task import Prompt
 from colorbench.runner.answers import parse_answer
 
@@ -379,12 +379,26 @@ class Scorer:
             )
         return list(texts)
 
-    def _term_scores(self, images: torch.Tensor, question: str) -> torch.Tensor:
+    def _likelihoods(self, images: torch.Tensor) -> list[AnswerLogLikelihoods]:
+        """Per prompt, log p of every accepted spelling of each colour term: every distinct
+        question of the batch in one adapter call, so the adapter can share each image's
+        prefix among them (:meth:`GenerativeAdapter.loglikelihood_prompts`; duck-typed
+        adapters one by one)."""
+        distinct = list(dict.fromkeys(self.questions))
+        ask = getattr(self.adapter, "loglikelihood_prompts", None)
+        answers = self.answer_texts
+        if ask is None:
+            scored = [self.adapter.loglikelihood(images, q, answers) for q in distinct]
+        else:
+            scored = ask(images, distinct, answers)
+        by_question = dict(zip(distinct, scored, strict=True))
+        return [by_question[q] for q in self.questions]
+
+    def _term_scores(self, scored: AnswerLogLikelihoods, batch: int) -> torch.Tensor:
         """``[B, K]``: each term's log-sum-exp over its normalised spellings' scores."""
-        scored = self.adapter.loglikelihood(images, question, self.answer_texts)
         spelled = check_output(
             scored.normalized(self.mode.normalization or "sum"),
-            (len(images), len(self.answer_texts)),
+            (batch, len(self.answer_texts)),
             self.source,
             "loglikelihood",
         )
@@ -394,7 +408,7 @@ class Scorer:
         """Per prompt, the adapter's ``[B, K]`` scores of its candidates."""
         with torch.inference_mode():
             if self.mode.scoring == "likelihood":
-                return [self._term_scores(images, q) for q in self.questions]
+                return [self._term_scores(s, len(images)) for s in self._likelihoods(images)]
             if self.text_matrix is None:
                 return [self.adapter.score(images, texts) for texts in self.prompts]
             embeddings = check_output(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import colorbench
-from colorbench.plugins.hfvlm.families import FAMILIES, supported
+from colorbench.plugins.hfvlm.families import FAMILIES, TINY_OUTSIDE_TABLE, supported
 
 PREFIX = "hf-vlm:"
 TINY_PREFIX = "hf-vlm-tiny-"
@@ -32,11 +32,18 @@ def colorbench_register_models(register: Callable[..., None]) -> None:
     register(
         f"{PREFIX}*",
         create,
-        description=f"transformers generative VLM, cached hub repo or folder: {supported()}",
+        description="transformers generative VLM (any AutoModelForImageTextToText), cached "
+        f"hub repo or folder; fast likelihood for {supported()}",
     )
     for family in FAMILIES.values():
         register(
             f"{TINY_PREFIX}{family.model_type}",
             create,
             description=f"tiny random {family.name} (seeded, offline; tests and demos)",
+        )
+    for model_type in TINY_OUTSIDE_TABLE:
+        register(
+            f"{TINY_PREFIX}{model_type}",
+            create,
+            description=f"tiny random {model_type}, a family outside the table (generic path)",
         )

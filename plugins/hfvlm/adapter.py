@@ -30,6 +30,7 @@ the text to a colour term (:mod:`colorbench.runner.answers`).
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,11 +38,11 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from colorbench.errors import ColorbenchError
 from colorbench.plugin.adapter import AnswerLogLikelihoods, GeneratedText, GenerativeAdapter
 from colorbench.plugins.hfvlm.families import Family
+from colorbench.plugins.hfvlm.prefix import PROBE, common_prefix, image_head, padded, rope_kwargs
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,36 @@ class HFVLMAdapter(GenerativeAdapter):
             )
         self.prompt_form = lru_cache(maxsize=64)(self._prompt_form)
         self.answer_tokens = lru_cache(maxsize=64)(self._answer_tokens)
+        self.prompt_ids = lru_cache(maxsize=256)(self._prompt_ids)
+        self.nested_images = family.nested_images
+        self._check_template()
+        config = model.config
+        self.image_token_id = getattr(config, "image_token_id", None)
+        if self.image_token_id is None:
+            self.image_token_id = getattr(config, "image_token_index", None)
+        text = config.get_text_config()
+        #: sliding-window layers count distance in cache slots, so continuations of one
+        #: image prefix must not hold padding between question and answer
+        self.sliding = (
+            bool(getattr(text, "sliding_window", None))
+            and getattr(text, "use_sliding_window", True) is not False
+        )
+
+    def _check_template(self) -> None:
+        """Render the chat template once, so that one the Jinja sandbox refuses (it reaches
+        for Python internals: SecurityError) or stops (a range or string beyond its limits:
+        OverflowError) is one line at start-up, not a traceback in the first batch."""
+        from jinja2 import TemplateError
+
+        try:
+            self.prompt_form(PROBE)
+        except (TemplateError, OverflowError) as exc:
+            why = " ".join(str(exc).split())[:160]
+            raise ColorbenchError(
+                f"{self.model_id}: the chat template was refused by transformers' Jinja sandbox "
+                f"({type(exc).__name__}: {why}); nothing in it ran - use the checkpoint's "
+                "original chat_template.jinja"
+            ) from None
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -149,7 +180,7 @@ class HFVLMAdapter(GenerativeAdapter):
             encode(form.tail + form.separator + surface(a), add_special_tokens=False)["input_ids"]
             for a in answers
         ]
-        common = min(_common_prefix(prompt, ids) for ids in full)
+        common = min(common_prefix(prompt, ids) for ids in full)
         ids = tuple(tuple(f[common:]) for f in full)
         empty = [a for a, i in zip(answers, ids, strict=True) if not i]
         if empty or common == 0:
@@ -163,14 +194,20 @@ class HFVLMAdapter(GenerativeAdapter):
         """The processor's model inputs for ``images`` with ``question`` (on the device)."""
         form = self.prompt_form(question)
         pictures = list(images.cpu())
-        if self.family.nested_images:
+        if self.nested_images:
             pictures = [[p] for p in pictures]
-        batch = self.processor(
-            text=[form.text] * len(pictures),
-            images=pictures,
-            return_tensors="pt",
-            add_special_tokens=form.add_special_tokens,
-        )
+        try:
+            batch = self.processor(
+                text=[form.text] * len(pictures),
+                images=pictures,
+                return_tensors="pt",
+                add_special_tokens=form.add_special_tokens,
+            )
+        except ValueError:
+            if not self.family.generic or self.nested_images:
+                raise
+            self.nested_images = True  # an unknown processor wanting one list per sample
+            return self.inputs(images, question)
         batch.pop("labels", None)
         return {
             k: v.to(self.device, self.dtype if v.is_floating_point() else None)
@@ -181,6 +218,8 @@ class HFVLMAdapter(GenerativeAdapter):
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
     ) -> AnswerLogLikelihoods:
+        if self.family.generic:
+            return self.loglikelihood_naive(images, question, answers)
         tokens = self.answer_tokens(question, tuple(answers))
         inputs = self.inputs(images, question)
         if not bool(inputs["attention_mask"].all()):  # prompts of different lengths
@@ -193,7 +232,7 @@ class HFVLMAdapter(GenerativeAdapter):
             out = self.model(**prefix, use_cache=True, logits_to_keep=1)
             cache = out.past_key_values
             cache.batch_repeat_interleave(k)
-            answer_ids, mask = _padded(tokens.ids, self.device)
+            answer_ids, mask = padded(tokens.ids, self.device)
             batch, length = prefix["input_ids"].shape
             ids = answer_ids.repeat(batch, 1)  # row b*K + k
             kwargs: dict[str, Any] = {
@@ -203,23 +242,159 @@ class HFVLMAdapter(GenerativeAdapter):
             }
             if self.family.mrope:
                 kwargs["position_ids"] = self._answer_positions(prefix, ids.shape[1], k)
+            for key in self.family.carried:
+                kwargs[key] = _carry(prefix[key], ids.shape[1], k)
             later = self.model(input_ids=ids, past_key_values=cache, use_cache=True, **kwargs)
             first = out.logits[:, -1:].repeat_interleave(k, dim=0)
             logits = torch.cat([first, later.logits[:, :-1]], dim=1)
             total = _token_logprobs(logits, ids, mask.repeat(batch, 1)).view(batch, k)
         return AnswerLogLikelihoods(total, mask.sum(dim=1).cpu())
 
-    def _answer_positions(self, prefix: dict[str, torch.Tensor], steps: int, k: int):
-        """M-RoPE positions ``[3, B*K, steps]`` of the answer tokens after the prefix."""
+    def _rope_deltas(self, prefix: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[B, 1]``: text position minus token index after the image (M-RoPE packs an
+        image's tokens into fewer positions; 0 elsewhere)."""
+        if not self.family.mrope:
+            return torch.zeros(
+                prefix["input_ids"].shape[0], 1, dtype=torch.long, device=self.device
+            )
         rope_inputs = {
             key: prefix[key]
             for key in ("mm_token_type_ids", "image_grid_thw", "attention_mask")
             if key in prefix
         }
         _, deltas = self.model.model.get_rope_index(prefix["input_ids"], **rope_inputs)
-        start = prefix["input_ids"].shape[1] + deltas.to(self.device).view(-1, 1)
+        return deltas.to(self.device).view(-1, 1)
+
+    def _answer_positions(self, prefix: dict[str, torch.Tensor], steps: int, k: int):
+        """M-RoPE positions ``[3, B*K, steps]`` of the answer tokens after the prefix."""
+        start = prefix["input_ids"].shape[1] + self._rope_deltas(prefix)
         positions = start + torch.arange(steps, device=self.device)
         return positions.repeat_interleave(k, dim=0).unsqueeze(0).expand(3, -1, -1)
+
+    # ----------------------------------------------------------------- one image prefix
+    def _prompt_ids(self, question: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The processor's token ids of ``question`` put with one image of ``shape``."""
+        blank = torch.zeros((1, *shape), dtype=torch.uint8)
+        return tuple(self.inputs(blank, question)["input_ids"][0].tolist())
+
+    def loglikelihood_prompts(
+        self, images: torch.Tensor, questions: Sequence[str], answers: Sequence[str]
+    ) -> list[AnswerLogLikelihoods]:
+        """Every question's answer log-likelihoods, with one image prefix per image where the
+        template puts the image first (:mod:`colorbench.plugins.hfvlm.prefix`), else one
+        prefix pass per question."""
+        shared = self._continued(images, questions, answers)
+        if shared is not None:
+            return shared
+        return [self.loglikelihood(images, q, answers) for q in questions]
+
+    def _continued(
+        self, images: torch.Tensor, questions: Sequence[str], answers: Sequence[str]
+    ) -> list[AnswerLogLikelihoods] | None:
+        """The scores from one [template head + image] pass per image, or ``None`` where the
+        image does not come first (or the prompts cannot be split there)."""
+        if self.family.bidirectional_prefix or self.family.generic:  # the image attends to
+            return None  # the question, or nothing is known of the architecture's positions
+        shape = tuple(images.shape[1:])
+        prompts = [self.prompt_ids(q, shape) for q in questions]
+        head = image_head([*prompts, self.prompt_ids(PROBE, shape)], self.image_token_id)
+        if head is None:
+            return None
+        tokens = [self.answer_tokens(q, tuple(answers)) for q in questions]
+        rests = [p[head : len(p) - t.drop] for p, t in zip(prompts, tokens, strict=True)]
+        if not all(rests):
+            return None
+        inputs = self.inputs(images, questions[0])
+        expected = torch.tensor(prompts[0][:head], device=self.device)
+        if not bool(inputs["attention_mask"].all()) or not bool(
+            (inputs["input_ids"][:, :head] == expected).all()
+        ):
+            return None
+        prefix = _cut(inputs, inputs["input_ids"].shape[1] - head)
+        return self._continue(prefix, rests, [t.ids for t in tokens])
+
+    def _continue(
+        self,
+        prefix: dict[str, torch.Tensor],
+        rests: Sequence[Sequence[int]],
+        answer_ids: Sequence[Sequence[Sequence[int]]],
+    ) -> list[AnswerLogLikelihoods]:
+        """One pass over the image prefix, then every question's rest and answers from its
+        cache (:meth:`_answers_after`): all questions together, or, with sliding-window
+        layers, one group per rest length (no padding between question and answer)."""
+        with torch.inference_mode():
+            cache = self.model(**prefix, use_cache=True, logits_to_keep=1).past_key_values
+            start = prefix["input_ids"].shape[1] + self._rope_deltas(prefix)
+            carried = {key: prefix[key][:, -1:] for key in self.family.carried}
+            groups = [list(range(len(rests)))]
+            if self.sliding:
+                lengths = [len(r) for r in rests]
+                groups = [
+                    [i for i, n in enumerate(lengths) if n == m] for m in dict.fromkeys(lengths)
+                ]
+            scores: dict[int, AnswerLogLikelihoods] = {}
+            for number, group in enumerate(groups):
+                own = cache if number == len(groups) - 1 else copy.deepcopy(cache)
+                scored = self._answers_after(
+                    own, start, carried, [rests[i] for i in group], [answer_ids[i] for i in group]
+                )
+                scores.update(zip(group, scored, strict=True))
+        return [scores[i] for i in range(len(rests))]
+
+    def _answers_after(
+        self,
+        cache: Any,
+        start: torch.Tensor,
+        carried: dict[str, torch.Tensor],
+        rests: Sequence[Sequence[int]],
+        answer_ids: Sequence[Sequence[Sequence[int]]],
+    ) -> list[AnswerLogLikelihoods]:
+        """The answers' log-likelihoods after the image prefix in ``cache`` (``B`` rows;
+        ``start`` ``[B, 1]`` is the position after it): one pass over every question's rest
+        (the cache repeated per question), one over every question's answers (repeated per
+        answer). Rows: image b, question q, answer k at ``(b * Q + q) * K + k``. Rests are
+        padded on the right and masked; positions are given explicitly, so an answer
+        continues at its own question's end (plus the M-RoPE offset), not after padding.
+        """
+        batch, q_count, k = start.shape[0], len(rests), len(answer_ids[0])
+        device = self.device
+        head = cache.get_seq_length()
+        start = start.repeat_interleave(q_count, dim=0)
+        cache.batch_repeat_interleave(q_count)
+        rest_ids, rest_mask = padded(rests, device)
+        rest_ids, rest_mask = rest_ids.repeat(batch, 1), rest_mask.repeat(batch, 1)
+        ones = torch.ones(batch * q_count, head, dtype=torch.long, device=device)
+        seen = torch.cat([ones, rest_mask.long()], dim=1)
+        steps = torch.arange(rest_ids.shape[1], device=device)
+        middle = self.model(
+            input_ids=rest_ids,
+            past_key_values=cache,
+            attention_mask=seen,
+            use_cache=True,
+            **rope_kwargs(start + steps, self.family.mrope),
+            **{key: _carry(v, len(steps), q_count) for key, v in carried.items()},
+        )
+        ends = rest_mask.sum(dim=1)  # [B*Q]
+        rows = torch.arange(len(ends), device=device)
+        first = middle.logits[rows, ends - 1].repeat_interleave(k, dim=0)
+        cache = middle.past_key_values
+        cache.batch_repeat_interleave(k)
+        ids, mask = padded([a for per_question in answer_ids for a in per_question], device)
+        ids, mask = ids.repeat(batch, 1), mask.repeat(batch, 1)  # [B*Q*K, S]
+        steps = torch.arange(ids.shape[1], device=device)
+        positions = (start + ends.view(-1, 1)).repeat_interleave(k, dim=0) + steps
+        later = self.model(
+            input_ids=ids,
+            past_key_values=cache,
+            attention_mask=torch.cat([seen.repeat_interleave(k, dim=0), torch.ones_like(ids)], 1),
+            use_cache=False,
+            **rope_kwargs(positions, self.family.mrope),
+            **{key: _carry(v, len(steps), q_count * k) for key, v in carried.items()},
+        )
+        logits = torch.cat([first.unsqueeze(1), later.logits[:, :-1]], dim=1)
+        total = _token_logprobs(logits, ids, mask).view(batch, q_count, k)
+        lengths = mask[: q_count * k].sum(dim=1).view(q_count, k).cpu()
+        return [AnswerLogLikelihoods(total[:, q], lengths[q]) for q in range(q_count)]
 
     def loglikelihood_naive(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
@@ -268,15 +443,6 @@ def surface(answer: str) -> str:
     return answer[:1].upper() + answer[1:]
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def _cut(inputs: dict[str, torch.Tensor], drop: int) -> dict[str, torch.Tensor]:
     """The inputs without their last ``drop`` prompt tokens (every per-token tensor)."""
     if drop == 0:
@@ -290,24 +456,24 @@ def _extend(
 ) -> dict[str, torch.Tensor]:
     """The inputs followed by answer tokens ``ids`` ``[B, S]`` (every per-token tensor)."""
     shape = inputs["input_ids"].shape
-    fill = {"input_ids": None, "attention_mask": 1, "token_type_ids": token_type}
+    fill = {"attention_mask": 1, "token_type_ids": token_type, "mm_token_type_ids": 0}
     out = {}
     for key, value in inputs.items():
         if value.shape[:2] != shape:
             out[key] = value
         elif key == "input_ids":
             out[key] = torch.cat([value, ids], dim=1)
-        else:
-            out[key] = torch.cat([value, torch.full_like(ids, fill.get(key, 0))], dim=1)
+        elif key in fill:
+            out[key] = torch.cat([value, torch.full_like(ids, fill[key])], dim=1)
+        else:  # what later tokens continue (mllama's cross-attention mask): the last token's
+            out[key] = torch.cat([value, _carry(value, ids.shape[1])], dim=1)
     return out
 
 
-def _padded(answers: Sequence[Sequence[int]], device: torch.device):
-    """Right-padded answer ids ``[K, S]`` and the mask of real tokens."""
-    rows = [torch.tensor(a, dtype=torch.long) for a in answers]
-    ids = pad_sequence(rows, batch_first=True, padding_value=0).to(device)
-    mask = pad_sequence([torch.ones_like(r, dtype=torch.bool) for r in rows], batch_first=True)
-    return ids, mask.to(device)
+def _carry(value: torch.Tensor, steps: int, rows: int = 1) -> torch.Tensor:
+    """``value``'s last token's entry for ``steps`` more tokens, each row ``rows`` times."""
+    last = value[:, -1:].repeat_interleave(rows, dim=0)
+    return last.expand(-1, steps, *last.shape[2:])
 
 
 def _token_logprobs(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

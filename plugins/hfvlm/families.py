@@ -31,6 +31,15 @@ class Family:
     #: ``token_type_ids`` of answer tokens in a full forward pass, where the model reads
     #: them (PaliGemma: 1 = suffix, attended causally; Gemma 3: 0 = text)
     answer_token_type: int = 0
+    #: the image attends to the question (PaliGemma's prefix is bidirectional), so no KV
+    #: cache of the image alone can be continued by several questions
+    bidirectional_prefix: bool = False
+    #: per-token inputs that every later token continues (mllama's ``cross_attention_mask``:
+    #: text after the image reads it), repeated from the prompt's last token
+    carried: tuple[str, ...] = ()
+    #: no table entry: any other ``AutoModelForImageTextToText`` architecture, scored with
+    #: one full forward pass per answer (the model places its own positions and masks)
+    generic: bool = False
 
 
 FAMILIES: dict[str, Family] = {
@@ -43,10 +52,29 @@ FAMILIES: dict[str, Family] = {
         Family("idefics3", "Idefics3", nested_images=True),
         Family("smolvlm", "SmolVLM", nested_images=True),
         Family("gemma3", "Gemma 3", nested_images=True),
-        Family("paligemma", "PaliGemma", chat_template=False, answer_token_type=1),
+        Family(
+            "paligemma",
+            "PaliGemma",
+            chat_template=False,
+            answer_token_type=1,
+            bidirectional_prefix=True,
+        ),
         Family("internvl", "InternVL"),
+        Family("qwen3_vl", "Qwen3-VL", mrope=True),
+        Family("llava_next", "LLaVA-NeXT"),
+        Family("mistral3", "Mistral 3"),
+        Family("mllama", "Llama 3.2 Vision", nested_images=True, carried=("cross_attention_mask",)),
     )
 }
+
+
+#: tiny models of families outside the table (``hf-vlm-tiny-<type>``), for the generic path
+TINY_OUTSIDE_TABLE = ("vipllava",)
+
+
+def generic(model_type: str) -> Family:
+    """A family without a table entry: generation, and likelihood one pass per answer."""
+    return Family(model_type, model_type, generic=True)
 
 
 def supported() -> str:

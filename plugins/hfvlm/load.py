@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from colorbench.errors import ColorbenchError
-from colorbench.plugins.hfvlm.families import FAMILIES, Family, supported
+from colorbench.plugins.hfvlm.families import FAMILIES, Family, generic, supported
 from colorbench.runner.device import DTYPES
 from colorbench.runner.weights import sha256_folder
 
@@ -55,7 +56,8 @@ def create_adapter(model_id: str, **options: Any):
     if model_id.startswith(TINY_PREFIX):
         from colorbench.plugins.hfvlm.tiny import tiny_model
 
-        family = FAMILIES[model_id.removeprefix(TINY_PREFIX)]
+        model_type = model_id.removeprefix(TINY_PREFIX)
+        family = FAMILIES.get(model_type) or generic(model_type)
         model, processor = tiny_model(family.model_type, int(options.get("seed") or 0))
         provenance = {"weights_sha256": "random", "source": "random init (seeded)"}
     else:
@@ -65,6 +67,12 @@ def create_adapter(model_id: str, **options: Any):
         provenance = {"weights_sha256": sha256_folder(folder), "source": str(folder)}
     transformers = require_transformers(model_id)
     provenance["transformers"] = transformers.__version__
+    if family.generic:
+        warn(
+            f"{model_id}: architecture {family.model_type!r} has no hf-vlm table entry; it runs "
+            "the generic path (generate; likelihood with one full forward pass per answer, "
+            "about K times slower than the shared-prefix path of the supported families)"
+        )
     return HFVLMAdapter(model_id, model, processor, family, device, dtype, provenance)
 
 
@@ -100,18 +108,43 @@ def locate(reference: str, model_id: str) -> Path:
 def family_of(folder: Path, model_id: str) -> Family:
     """The supported family of the checkpoint in ``folder`` (its ``config.json``)."""
     try:
-        model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+        config = json.loads((folder / "config.json").read_text())
+        model_type = config.get("model_type")
     except (OSError, ValueError, AttributeError) as exc:
         raise ColorbenchError(
             f"{model_id}: {folder} has no readable config.json ({type(exc).__name__}); "
             "pass a folder saved with save_pretrained or a hub snapshot"
         ) from None
-    if model_type not in FAMILIES:
+    if model_type in FAMILIES:
+        return FAMILIES[model_type]
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES as IMAGE_TEXT_TO_TEXT,
+    )
+
+    remote = config.get("auto_map")
+    if model_type not in IMAGE_TEXT_TO_TEXT and remote:
+        code = ", ".join(sorted(set(map(str, remote.values()))))[:120]
         raise ColorbenchError(
-            f"{model_id}: architecture {model_type!r} is not supported by hf-vlm; supported "
-            f"families: {supported()}"
+            f"{model_id}: {folder} asks for remote code ({code}); colorbench never runs code "
+            "shipped with a checkpoint (trust_remote_code): use a transformers-native "
+            "conversion of the model (often a '-hf' repo)"
         )
-    return FAMILIES[model_type]
+    if model_type not in IMAGE_TEXT_TO_TEXT:
+        raise ColorbenchError(
+            f"{model_id}: architecture {model_type!r} is not supported by hf-vlm: not an "
+            "image-text-to-text model transformers can load (AutoModelForImageTextToText); "
+            f"fastest are the families {supported()}"
+        )
+    return generic(model_type)
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr, as the harness writes its own."""
+    from rich.console import Console
+
+    Console(stderr=True).print(
+        f"colorbench: warning: {line}", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 def pretrained(folder: Path, model_id: str, dtype: torch.dtype) -> tuple[Any, Any]:
@@ -123,6 +156,12 @@ def pretrained(folder: Path, model_id: str, dtype: torch.dtype) -> tuple[Any, An
         model = AutoModelForImageTextToText.from_pretrained(
             folder, local_files_only=True, dtype=dtype
         )
+    except pickle.UnpicklingError:
+        raise ColorbenchError(
+            f"{model_id}: {folder} holds pickled weights that torch.load(weights_only=True) "
+            "refuses (loading them could run code); use the checkpoint's .safetensors files, "
+            "or convert the weights where you trust them"
+        ) from None
     except (OSError, ValueError, ImportError, KeyError, TypeError) as exc:
         message = " ".join(str(exc).split())[:300]
         raise ColorbenchError(f"{model_id}: cannot load {folder}: {message}") from None

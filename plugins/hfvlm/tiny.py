@@ -116,10 +116,6 @@ def vocab_id(backend: Tokenizer, token: str) -> int:
     return backend.token_to_id(token)
 
 
-def _ids(tokenizer: PreTrainedTokenizerFast, **names: str) -> dict[str, int]:
-    return {key: tokenizer.convert_tokens_to_ids(token) for key, token in names.items()}
-
-
 def _text(tokenizer: PreTrainedTokenizerFast, **extra: Any) -> dict[str, Any]:
     """The tiny language model's config, with the tokenizer's size and special ids."""
     return {
@@ -142,17 +138,36 @@ class TinySpec:
 
 # ------------------------------------------------------------------ chat templates
 def _chat(user: str, image: str, assistant: str, end: str, bos: str = "") -> str:
-    """A Jinja chat template: ``user``/``assistant`` turn openers, ``end`` closes a turn."""
+    """A Jinja chat template: ``user``/``assistant`` turn openers, ``end`` closes a turn;
+    content is a list of image / text parts, or a string (as harnesses such as lmms-eval's
+    ``llava_hf`` send it, with the image token written in)."""
     return (
         bos + "{% for m in messages %}{% if m['role'] == 'user' %}" + user + "{% else %}"
-        + assistant + "{% endif %}{% for c in m['content'] %}{% if c['type'] == 'image' %}"
-        + image + "{% else %}{{ c['text'] }}{% endif %}{% endfor %}" + end
+        + assistant + "{% endif %}{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+        + "{% for c in m['content'] %}{% if c['type'] == 'image' %}"
+        + image + "{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}" + end
         + "{% endfor %}{% if add_generation_prompt %}" + assistant + "{% endif %}"
     )  # fmt: skip
 
 
 IM_USER, IM_ASSISTANT, IM_END = "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>\n"
 IM_TOKENS = ("<|im_start|>", "<|im_end|>")
+
+
+QWEN_TOKENS = {
+    "image_token": "<|image_pad|>",
+    "video_token": "<|video_pad|>",
+    "vision_start_token": "<|vision_start|>",
+    "vision_end_token": "<|vision_end|>",
+}
+QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+def _qwen_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
+    """The config's ids of the Qwen-VL special tokens (``image_token_id``...)."""
+    return {
+        f"{name}_id": tokenizer.convert_tokens_to_ids(token) for name, token in QWEN_TOKENS.items()
+    }
 
 
 TINY_QWEN_VISION = {
@@ -179,17 +194,8 @@ def qwen_vl(
     a ~50M-parameter one); ``mrope_section`` must sum to half the attention head size;
     images are resized to at most ``max_pixels``.
     """
-    tokenizer = byte_bpe_tokenizer(
-        {
-            "image_token": "<|image_pad|>",
-            "video_token": "<|video_pad|>",
-            "vision_start_token": "<|vision_start|>",
-            "vision_end_token": "<|vision_end|>",
-        },
-        IM_TOKENS,
-    )
-    image = "<|vision_start|><|image_pad|><|vision_end|>"
-    template = _chat(IM_USER, image, IM_ASSISTANT, IM_END)
+    tokenizer = byte_bpe_tokenizer(QWEN_TOKENS, IM_TOKENS)
+    template = _chat(IM_USER, QWEN_IMAGE, IM_ASSISTANT, IM_END)
     pixels = {"min_pixels": 28 * 28, "max_pixels": max_pixels, "patch_size": 14, "merge_size": 2}
     processor_class = {
         "qwen2_vl": transformers.Qwen2VLProcessor,
@@ -210,18 +216,11 @@ def qwen_vl(
         "window_size": 56,
     }
     rope = {"rope_type": "default", "mrope_section": list(mrope_section), "rope_theta": 10000.0}
-    ids = _ids(
-        tokenizer,
-        image_token_id="<|image_pad|>",
-        video_token_id="<|video_pad|>",
-        vision_start_token_id="<|vision_start|>",
-        vision_end_token_id="<|vision_end|>",
-    )
     config = transformers.AutoConfig.for_model(
         model_type,
         text_config=_text(tokenizer, rope_parameters=rope, **(text or {})),
         vision_config=vision,
-        **ids,
+        **_qwen_ids(tokenizer),
     )
     return config, processor
 
@@ -393,6 +392,131 @@ def _internvl() -> tuple[Any, Any]:
     return config, processor
 
 
+def _qwen3_vl() -> tuple[Any, Any]:
+    """Qwen3-VL: 16-pixel patches, interleaved M-RoPE, DeepStack features from layer 0."""
+    tokenizer = byte_bpe_tokenizer(QWEN_TOKENS, IM_TOKENS)
+    template = _chat(IM_USER, QWEN_IMAGE, IM_ASSISTANT, IM_END)
+    pixels = {"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64}, "patch_size": 16,
+              "merge_size": 2}  # fmt: skip
+    processor = transformers.Qwen3VLProcessor(
+        image_processor=transformers.Qwen2VLImageProcessor(**pixels),
+        tokenizer=tokenizer,
+        video_processor=transformers.Qwen3VLVideoProcessor(**pixels),
+        chat_template=template,
+    )
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 4,
+              "out_hidden_size": 32, "patch_size": 16, "spatial_merge_size": 2,
+              "temporal_patch_size": 2, "num_position_embeddings": 16,
+              "deepstack_visual_indexes": [0]}  # fmt: skip
+    rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True,
+            "rope_theta": 10000.0}  # fmt: skip
+    config = transformers.Qwen3VLConfig(
+        text_config=_text(tokenizer, head_dim=8, rope_parameters=rope),
+        vision_config=vision,
+        **_qwen_ids(tokenizer),
+    )
+    return config, processor
+
+
+def _llava_next() -> tuple[Any, Any]:
+    """LLaVA-NeXT (llava-v1.6-mistral style ``[INST] <image>\n... [/INST]``), one tile."""
+    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True)
+    template = _chat("[INST] ", "<image>\n", "[/INST]", " ")
+    pixels = {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28},
+              "image_grid_pinpoints": [[28, 28]]}  # fmt: skip
+    processor = transformers.LlavaNextProcessor(
+        image_processor=transformers.LlavaNextImageProcessor(**pixels),
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=template,
+    )
+    vision = {**TINY_VISION, "image_size": 28, "patch_size": 14, "projection_dim": 32}
+    config = transformers.LlavaNextConfig(
+        text_config={"model_type": "llama", **_text(tokenizer)},
+        vision_config={"model_type": "clip_vision_model", **vision},
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_grid_pinpoints=[[28, 28]],
+        vision_feature_layer=-1,
+        image_seq_length=4,
+    )
+    return config, processor
+
+
+def _mistral3() -> tuple[Any, Any]:
+    """Mistral 3 (Pixtral vision): ``[IMG]`` rows closed by ``[IMG_BREAK]`` / ``[IMG_END]``."""
+    names = {"image_token": "[IMG]", "image_break_token": "[IMG_BREAK]",
+             "image_end_token": "[IMG_END]"}  # fmt: skip
+    tokenizer = byte_bpe_tokenizer(names, ("[INST]", "[/INST]"), bos=True)
+    template = _chat("[INST]", "[IMG]", "[/INST]", "", bos=BOS)
+    processor = transformers.PixtralProcessor(
+        image_processor=transformers.PixtralImageProcessor(size={"longest_edge": 32}, patch_size=8),
+        tokenizer=tokenizer,
+        patch_size=8,
+        spatial_merge_size=2,
+        chat_template=template,
+        **names,
+    )
+    vision = {"model_type": "pixtral", "hidden_size": 32, "intermediate_size": 64,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "head_dim": 8,
+              "image_size": 32, "patch_size": 8}  # fmt: skip
+    config = transformers.Mistral3Config(
+        text_config={"model_type": "mistral", **_text(tokenizer, head_dim=8)},
+        vision_config=vision,
+        image_token_index=tokenizer.convert_tokens_to_ids("[IMG]"),
+        spatial_merge_size=2,
+    )
+    return config, processor
+
+
+def _mllama() -> tuple[Any, Any]:
+    """Llama 3.2 Vision: one ``<|image|>`` token; text reads the image by cross-attention."""
+    tokenizer = byte_bpe_tokenizer(
+        {"image_token": "<|image|>"},
+        ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+        bos=True,
+    )
+    template = _chat(
+        "<|start_header_id|>user<|end_header_id|>\n\n",
+        "<|image|>",
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        "<|eot_id|>",
+        bos=BOS,
+    )
+    processor = transformers.MllamaProcessor(
+        image_processor=transformers.MllamaImageProcessor(
+            size={"height": 28, "width": 28}, max_image_tiles=4
+        ),
+        tokenizer=tokenizer,
+        chat_template=template,
+    )
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+              "num_global_layers": 1, "attention_heads": 4, "image_size": 28, "patch_size": 14,
+              "max_num_tiles": 4, "vision_output_dim": 64,
+              "intermediate_layers_indices": [0]}  # fmt: skip
+    config = transformers.MllamaConfig(
+        text_config=_text(tokenizer, cross_attention_layers=[1]),
+        vision_config=vision,
+        image_token_index=tokenizer.convert_tokens_to_ids("<|image|>"),
+    )
+    return config, processor
+
+
+def _vipllava() -> tuple[Any, Any]:
+    """VipLLaVA: a family with no table entry (tests of the generic path); LLaVA's
+    processor, features from two vision layers."""
+    llava, processor = _llava()
+    config = transformers.VipLlavaConfig(
+        text_config=llava.text_config.to_dict(),
+        vision_config=llava.vision_config.to_dict(),
+        image_token_index=llava.image_token_index,
+        vision_feature_layers=[-2, -1],
+        image_seq_length=4,
+    )
+    return config, processor
+
+
 TINY: dict[str, Callable[[], tuple[Any, Any]]] = {
     "qwen2_vl": lambda: qwen_vl("qwen2_vl"),
     "qwen2_5_vl": lambda: qwen_vl("qwen2_5_vl"),
@@ -403,6 +527,12 @@ TINY: dict[str, Callable[[], tuple[Any, Any]]] = {
     "gemma3": _gemma3,
     "paligemma": _paligemma,
     "internvl": _internvl,
+    "qwen3_vl": _qwen3_vl,
+    "llava_next": _llava_next,
+    "mistral3": _mistral3,
+    "mllama": _mllama,
+    #: no table entry: runs through the generic path
+    "vipllava": _vipllava,
 }
 
 
@@ -414,3 +544,54 @@ def tiny_model(family: str, seed: int = 0) -> tuple[torch.nn.Module, Any]:
         torch.manual_seed(seed)
         model = transformers.AutoModelForImageTextToText.from_config(config)
     return model.eval(), processor
+
+
+#: hostile checkpoint folders (tests and tools/bad_inputs.py): what each one holds
+HOSTILE = {
+    "sandbox": "a chat template reaching for Python internals (Jinja SecurityError)",
+    "overflow": "a chat template looping beyond the Jinja sandbox's limits (OverflowError)",
+    "pickle": "pickled weights that would run a command (torch.load weights_only refuses)",
+    "remote-code": "a config asking for remote code (auto_map) that would run a command",
+}
+
+
+def hostile_folder(folder: Any, kind: str, marker: Any) -> None:
+    """Save the tiny LLaVA to ``folder`` made hostile as :data:`HOSTILE` says; anything in
+    it that ran would create the file ``marker`` (the proof that code ran)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    model, processor = tiny_model("llava")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    command = f"touch {marker}"
+    if kind == "sandbox":
+        (folder / "chat_template.jinja").write_text(
+            "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+        )
+    elif kind == "overflow":
+        (folder / "chat_template.jinja").write_text("{% for i in range(10**9) %}x{% endfor %}")
+    elif kind == "pickle":
+        (folder / "model.safetensors").unlink()
+        torch.save({"evil": _Hostile(command)}, folder / "pytorch_model.bin")
+    elif kind == "remote-code":
+        config = json.loads((folder / "config.json").read_text())
+        config["model_type"] = "evil_vlm"
+        config["auto_map"] = {"AutoModelForImageTextToText": "modeling_evil.EvilModel"}
+        (folder / "config.json").write_text(json.dumps(config))
+        (folder / "modeling_evil.py").write_text(f"import os\nos.system({command!r})\n")
+    else:
+        raise ValueError(f"kind must be one of {list(HOSTILE)}")
+
+
+class _Hostile:
+    """Unpickling this would run ``command``."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
