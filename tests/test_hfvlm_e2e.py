@@ -193,4 +193,10 @@ def test_a_family_outside_the_table_runs_from_a_folder_in_both_modes(
         scoring,
     )
     rows = pd.read_parquet(stored / "part-attribution" / "predictions.parquet")
-    assert len(rows) > 0 and set(rows["answer"]) <= {"black", "white", "red", "unparsed"}
+    assert len(rows) > 0 and set(rows["answer"]) <= {
+        "black",
+        "white",
+        "red",
+        "unparsed",
+        "truncated",
+    }
