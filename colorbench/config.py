@@ -18,7 +18,6 @@ SCORINGS = ("similarity", "likelihood", "generate")
 #: how likelihood scores of multi-token answers are normalised: summed log-probability
 #: (favours short answers) or mean log-probability per answer token
 NORMALIZATIONS = ("sum", "mean")
-<<<<<<< HEAD
 #: how a question is put: naming the palette's terms ("Answer with one of: black, white, ...",
 #: the 11-way forced choice CLIP makes) or asking for one word; recorded in provenance
 QUESTION_FORMS = ("choices", "open")
@@ -29,12 +28,10 @@ DEFAULT_QUESTION_FORMS = {"likelihood": "open", "generate": "choices"}
 #: new tokens a generative model may write by default: a sentence such as "The word 'RED' is
 #: written in blue font." fits, so verbose answers are read instead of cut
 MAX_NEW_TOKENS = 32
-=======
 #: the units a paired comparison can cluster rows by: ``image`` (the estimand is this set of
 #: images; rows asking about one image are paired) or ``combination`` (rows of one factor
 #: combination share its palette colours, shape and font: the estimand generalises over them)
 CLUSTER_UNITS = ("image", "combination")
->>>>>>> main
 
 
 @dataclass

@@ -29,8 +29,8 @@ from colorbench.cli.argtypes import (
     positive_int,
 )
 from colorbench.cli.session import Session
-<<<<<<< HEAD
 from colorbench.config import (
+    CLUSTER_UNITS,
     MAX_NEW_TOKENS,
     NORMALIZATIONS,
     PRECISIONS,
@@ -38,9 +38,6 @@ from colorbench.config import (
     RENDERERS,
     SCORINGS,
 )
-=======
-from colorbench.config import CLUSTER_UNITS, NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
->>>>>>> main
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-<<<<<<< HEAD
 from colorbench.config import (
     MAX_NEW_TOKENS,
     NORMALIZATIONS,
@@ -27,11 +26,7 @@ from colorbench.config import (
     SCORINGS,
     RunConfig,
 )
-from colorbench.errors import ColorbenchError
-=======
-from colorbench.config import NORMALIZATIONS, SCORINGS, RunConfig
 from colorbench.errors import ColorbenchError, PluginError
->>>>>>> main
 from colorbench.palette import Palette
 from colorbench.plugin.pluginmanager import Plugins
 from colorbench.plugin.task import Task
