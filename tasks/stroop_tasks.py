@@ -112,9 +112,9 @@ class StroopTask(Task):
     """Exp. 4 and 5: "The word is written in {c} font"; the font colour is correct.
 
     The summary has one row per font colour (and an ``overall`` row) with correct
-    (``font``) %, ``word`` %, ``background`` % (coloured background only) and ``none``
-    %, and the same shares per written word; on coloured backgrounds also per
-    background colour and per achromatic / chromatic background, which the paper's
+    (``font``) %, ``word`` %, ``background`` % and ``none`` % (the paper's "neither" column
+    is ``background`` + ``none``), and the same shares per written word; on coloured
+    backgrounds also per background colour and per achromatic / chromatic background, which the paper's
     conclusions about the background rest on. Headline: % correct (font) over all images.
     """
 
@@ -124,7 +124,7 @@ class StroopTask(Task):
         table = outcome_rates(predictions, "font", self.outcomes, palette.names, overall=True)
         tables = {"by_font": table}
         breakdowns = stroop_breakdowns(predictions, palette, self.outcomes)
-        if "background" in self.outcome_parts:
+        if self.stimulus_set != "stroop-white":
             tables.update(breakdowns)
         else:  # one background: only the per-word table says something new
             tables["by_word"] = breakdowns["by_word"]
@@ -141,7 +141,9 @@ class StroopWhite(StroopTask):
     __doc__ = StroopTask.__doc__
     name = "stroop-white"
     stimulus_set = "stroop-white"
-    outcome_parts = ("font", "word")
+    #: a "white" answer names the card, not the font or the word: counted as ``background``
+    #: for every model kind (a VLM may describe the page), not hidden in ``none``
+    outcome_parts = ("font", "word", "background")
     description = "Stroop on white: does the answer name the font colour or the written word?"
     reference = "Arias et al. 2024, Exp. 4 (per font colour)"
 

@@ -173,6 +173,17 @@ def stroop_rows(prompt, word, font, background, answers):
     ]
 
 
+def test_stroop_white_counts_an_answer_naming_the_white_card_as_background():
+    """Exp. 4's card is white: "white" names the background, not neither part; the paper's
+    "neither" column is background + none."""
+    rows = stroop_rows("font", "red", "blue", "white", ["white", "white", "black", "blue"])
+    task = StroopWhite()
+    frame = classified(task, rows)
+    assert frame["outcome"].tolist() == ["background", "background", "none", "font"]
+    table = task.summarize(frame, DEFAULT_PALETTE).tables["by_font"]
+    assert table.loc["overall", ["background_pct", "none_pct"]].tolist() == [50.0, 25.0]
+
+
 def test_stroop_tables_one_row_per_font_colour_and_overall():
     rows = stroop_rows("font", "red", "blue", "white", ["blue", "red", "red", "black"])
     rows += stroop_rows("font", "green", "pink", "white", ["pink", "pink"])
@@ -183,7 +194,7 @@ def test_stroop_tables_one_row_per_font_colour_and_overall():
     assert table["n"].tolist() == [4, 2, 6]
     assert table.loc["blue", ["font_pct", "word_pct", "none_pct"]].tolist() == [25.0, 50.0, 25.0]
     assert table.loc["overall", "font_pct"] == pytest.approx(50.0)
-    assert "background_pct" not in table.columns
+    assert table.loc["overall", "background_pct"] == 0.0  # nobody answered "white"
     assert summary.headline.metric == "correct (font) %"
     assert (summary.headline.value, summary.headline.n) == (50.0, 6)
 
