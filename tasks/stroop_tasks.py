@@ -114,8 +114,9 @@ class StroopTask(Task):
     The summary has one row per font colour (and an ``overall`` row) with correct
     (``font``) %, ``word`` %, ``background`` % and ``none`` % (the paper's "neither" column
     is ``background`` + ``none``), and the same shares per written word; on coloured
-    backgrounds also per background colour and per achromatic / chromatic background, which the paper's
-    conclusions about the background rest on. Headline: % correct (font) over all images.
+    backgrounds also per background colour and per achromatic / chromatic background,
+    which the paper's conclusions about the background rest on. Headline: % correct (font)
+    over all images.
     """
 
     prompts = (FONT_PROMPT,)

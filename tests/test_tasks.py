@@ -347,6 +347,17 @@ def test_every_built_in_prompt_has_a_question_naming_the_same_part():
                 assert (word in asked) == (word in prompt.template.lower()), (prompt, word)
 
 
+def test_the_favourite_word_question_keeps_the_papers_caption():
+    """Exp. 3 contrasts a prompt asking for the ink with one inviting reading: the favourite-
+    word question is the paper's caption to complete, not a second question about the ink."""
+    from colorbench.tasks import questions
+
+    caption = "My favorite word, written in the color"
+    assert caption in questions.FAVORITE
+    assert "?" not in questions.FAVORITE and "font" not in questions.FAVORITE
+    assert questions.FAVORITE != questions.FONT
+
+
 def test_docs_list_every_question_verbatim():
     from pathlib import Path
 

@@ -80,9 +80,10 @@ _MODIFIER_SUFFIXES = ("ish", "dish", "ey", "y")
 _PLURAL_SUFFIXES = ("s", "es")
 #: a negation right before a term unsays it ("isn't" splits into "isn", "t")
 _NEGATIONS = frozenset({"not", "no", "t", "never", "neither", "nor", "without", "non"})
-#: words that may stand between a negation and its term ("not a light red")
+#: words that may stand between a negation and its term ("not a light red", "doesn't look red")
 _FILLERS = frozenset({"a", "an", "the", "really", "quite", "exactly", "very", "pure", "light",
-                      "dark", "pale", "bright", "deep", "just", "simply", "actually"})  # fmt: skip
+                      "dark", "pale", "bright", "deep", "just", "simply", "actually", "be",
+                      "look", "looks", "seem", "seems", "appear", "appears"})  # fmt: skip
 #: a sentence saying what colour the writing is: the colour follows the match
 _FONT_CLAUSE = re.compile(
     r"\b(?:(?:written|printed|typed|colou?red|rendered|displayed|shown|appears|lettered)"
