@@ -148,7 +148,7 @@ def asked(rows: pd.DataFrame, task: Task, palette: Palette) -> dict[str, str | l
 
 def summarize(task: Task, frame: pd.DataFrame, palette: Palette) -> TaskSummary:
     """Grade and aggregate like a ``colorbench run``; adds ``outcome`` and ``correct``."""
-    return task.summarize(task.grade(frame), palette)
+    return task.summarize(task.grade(frame, palette), palette)
 
 
 def store(
