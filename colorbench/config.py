@@ -18,6 +18,10 @@ SCORINGS = ("similarity", "likelihood", "generate")
 #: how likelihood scores of multi-token answers are normalised: summed log-probability
 #: (favours short answers) or mean log-probability per answer token
 NORMALIZATIONS = ("sum", "mean")
+#: the units a paired comparison can cluster rows by: ``image`` (the estimand is this set of
+#: images; rows asking about one image are paired) or ``combination`` (rows of one factor
+#: combination share its palette colours, shape and font: the estimand generalises over them)
+CLUSTER_UNITS = ("image", "combination")
 
 
 @dataclass

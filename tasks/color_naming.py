@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 import colorbench
 from colorbench.colors import lab
+from colorbench.figures import new_figure, save
 from colorbench.palette import Palette
 from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
 from colorbench.tables import (
@@ -82,6 +82,10 @@ class ColorNamingTask(Task):
     outcome_parts = ("human_term", "background")
     description = "XKCD survey colours named against the human basic term (beyond the paper)"
     reference = "Munroe 2010, XKCD colour survey (matplotlib.colors.XKCD_COLORS)"
+    #: a colour's rows (patch, shapes on each background) share it: one cluster per colour,
+    #: in the headline and in ``colorbench compare`` alike
+    combination_unit = "xkcd_name"
+    cluster = "combination"
 
     def correct(self, predictions: pd.DataFrame) -> pd.Series:
         """Answer == human term on patches and for the object prompt; NA for bare on shapes."""
@@ -117,7 +121,7 @@ class ColorNamingTask(Task):
         metric = "agreement with human colour names (%)"
         return ColorNamingSummary(
             self.name,
-            headline(metric, frame["correct"], frame["xkcd_name"]),
+            headline(metric, frame["correct"], frame[self.combination_unit]),
             tables,
             _per_color(scored),
         )
@@ -127,7 +131,7 @@ class ColorNamingTask(Task):
         colors = getattr(summary, "colors", None)
         if colors is None or colors.empty:
             return None
-        return draw_hue_lightness(colors, path)
+        return draw_hue_lightness(colors, summary, path)
 
 
 def condition_labels(predictions: pd.DataFrame) -> pd.Series:
@@ -148,14 +152,14 @@ def _per_color(scored: pd.DataFrame) -> pd.DataFrame:
     return colors.round(3)
 
 
-def draw_hue_lightness(colors: pd.DataFrame, path: Path) -> Path:
+def draw_hue_lightness(colors: pd.DataFrame, summary: TaskSummary, path: Path) -> Path:
     """One panel per scored prompt x variant: hue angle vs L*, ringed where agreement < 50%.
 
     Near-neutral colours (C* < :data:`NEUTRAL_CHROMA`) sit in a strip left of hue 0,
     spread by chroma, because their hue angle is meaningless.
     """
     cells = [c for c in colors.columns if c.startswith("agree: ")]
-    fig = Figure(figsize=(6 * len(cells), 5))
+    fig = new_figure(figsize=(6 * len(cells), 5.4))
     axes = fig.subplots(1, len(cells), squeeze=False, sharey=True)
     neutral = colors["chroma"] < NEUTRAL_CHROMA
     x = np.where(neutral, -45 + 4 * colors["chroma"], colors["hue"])
@@ -177,10 +181,7 @@ def draw_hue_lightness(colors: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("CIELAB hue angle atan2(b*, a*) (degrees)")
     axes[0][0].set_ylabel("CIELAB lightness L*")
     axes[0][0].legend(loc="lower right", fontsize=8)
-    fig.suptitle("XKCD colours named by the model vs. people (ring: majority answer differs)")
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=110)
-    return path
+    return save(fig, path, summary)
 
 
 @colorbench.hookimpl

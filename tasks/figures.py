@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from colorbench.figures import CI_LABEL, new_figure, save
+from colorbench.plugin.task import TaskSummary
 from colorbench.tables import GROUPS
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 #: one colour per outcome, the same in every figure
 OUTCOME_COLORS = {
@@ -30,27 +28,15 @@ OUTCOME_COLORS = {
 }
 
 
-def _new_figure(**kwargs) -> Figure:
-    """A matplotlib figure; the import is deferred because it costs about a second and
-    plugin loading (``colorbench list``) should not pay it."""
-    from matplotlib.figure import Figure
-
-    return Figure(**kwargs)
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
-
-
 def group_heatmaps(
-    panels: Sequence[tuple[str, pd.DataFrame]], outcomes: Sequence[str], task: str, path: Path
+    panels: Sequence[tuple[str, pd.DataFrame]],
+    outcomes: Sequence[str],
+    summary: TaskSummary,
+    path: Path,
 ) -> Path:
     """The 2x2 colour-group tables as annotated heatmaps: one row per prompt, one column
     per outcome; each cell shows %, its 95% CI and n."""
-    fig = _new_figure(figsize=(4.2 * len(outcomes), 3.6 * len(panels)), layout="constrained")
+    fig = new_figure(figsize=(4.2 * len(outcomes), 3.6 * len(panels)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(panels), len(outcomes), squeeze=False))
     for row, (title, table) in enumerate(panels):
         cells = table.set_index([table.columns[0], table.columns[1]])
@@ -69,19 +55,18 @@ def group_heatmaps(
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=shade)
             ax.set_xticks([0, 1], [f"{g} object" for g in GROUPS])
             ax.set_yticks([0, 1], [f"{g}\nbackground" for g in GROUPS])
-            ax.set_title(f'{outcome} %  |  "{title}"', fontsize=9)
+            ax.set_title(f'{outcome} % [95% CI], n  |  "{title}"', fontsize=9)
             fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(task)
-    return _save(fig, path)
+    return save(fig, path, summary)
 
 
 def outcome_bars(
-    tables: Sequence[pd.DataFrame], outcomes: Sequence[str], task: str, path: Path
+    tables: Sequence[pd.DataFrame], outcomes: Sequence[str], summary: TaskSummary, path: Path
 ) -> Path:
     """Grouped bars, one panel per table: % of each outcome per row (e.g. per font
     colour, per background colour), with 95% CI whiskers."""
     width_rows = max(len(t) for t in tables)
-    fig = _new_figure(
+    fig = new_figure(
         figsize=(max(6.0, 0.9 * width_rows), 3.6 * len(tables) + 0.4), layout="constrained"
     )
     axes = np.atleast_1d(fig.subplots(len(tables), 1, squeeze=False)[:, 0])
@@ -103,25 +88,25 @@ def outcome_bars(
                 label=outcome,
                 color=OUTCOME_COLORS.get(outcome),
             )
-        ax.set_xticks(x, [str(v) for v in table.index], rotation=30, ha="right")
+        labels = [f"{v}\nn={int(n)}" for v, n in zip(table.index, table["n"], strict=True)]
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(0, 105)
-        ax.set_ylabel("% of answers")
+        ax.set_ylabel(f"% of answers\n({CI_LABEL})", fontsize=9)
         ax.set_xlabel(table.index.name or "")
     axes[0].legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle(task)
-    return _save(fig, path)
+    return save(fig, path, summary)
 
 
 def stacked_bars(
     panels: Sequence[tuple[str, pd.DataFrame, Sequence[str]]],
     outcomes: Sequence[str],
-    task: str,
+    summary: TaskSummary,
     path: Path,
 ) -> Path:
     """Horizontal stacked bars, one panel per ``(title, table, row labels)``: the outcome
     shares of each row (e.g. per prompt, per prompt and background group)."""
     heights = [0.45 * len(table) + 0.9 for _, table, _ in panels]
-    fig = _new_figure(figsize=(8.0, sum(heights) + 0.6), layout="constrained")
+    fig = new_figure(figsize=(8.0, sum(heights) + 0.6), layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights)[:, 0]
     for ax, (title, table, labels) in zip(axes, panels, strict=True):
         y = np.arange(len(table))
@@ -135,11 +120,10 @@ def stacked_bars(
                         start + share / 2, yi, f"{share:.0f}", ha="center", va="center", fontsize=8
                     )
             left += pct
-        ax.set_yticks(y, list(labels))
+        ax.set_yticks(y, [f"{lab} (n={int(n)})" for lab, n in zip(labels, table["n"], strict=True)])
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_title(title, fontsize=9)
     axes[-1].set_xlabel("% of answers")
     axes[0].legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.1))
-    fig.suptitle(task)
-    return _save(fig, path)
+    return save(fig, path, summary)

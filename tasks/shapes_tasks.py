@@ -54,7 +54,7 @@ class ShapesTask(Task):
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:
         prompts = [p for p in self.prompts if f"groups_{p.id}" in summary.tables]
         panels = [(p.template, summary.tables[f"groups_{p.id}"]) for p in prompts]
-        return figures.group_heatmaps(panels, self.outcome_parts, summary.task, path)
+        return figures.group_heatmaps(panels, self.outcome_parts, summary, path)
 
 
 class GlobalColor(ShapesTask):

@@ -88,7 +88,7 @@ class PromptChoice(Task):
         groups = summary.tables.get("by_background_group")
         if groups is not None:
             panels.append(("per prompt and background", groups, list(groups.index)))
-        return figures.stacked_bars(panels, self.outcomes, summary.task, path)
+        return figures.stacked_bars(panels, self.outcomes, summary, path)
 
 
 def stroop_breakdowns(
@@ -134,7 +134,7 @@ class StroopTask(Task):
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:
         names = ["by_font", "by_background", "by_background_group"]
         panels = [summary.tables[name] for name in names if name in summary.tables]
-        return figures.outcome_bars(panels, self.outcomes, summary.task, path)
+        return figures.outcome_bars(panels, self.outcomes, summary, path)
 
 
 class StroopWhite(StroopTask):

@@ -166,3 +166,16 @@ def test_identical_images_are_asked_once(stub, tmp_path):
     images[1] += 5  # two distinct images, each twice
     assert adapter.generate(images, "Which colour?", 5) == ["Red."] * 4
     assert len(stub.bodies) == 2 and adapter.usage()["answered"] == 2
+
+
+def test_reply_content_as_parts_or_null_is_text():
+    import httpx
+
+    from colorbench.plugins.served.pool import parse_reply
+
+    def reply(content):
+        body = {"choices": [{"message": {"role": "assistant", "content": content}}]}
+        return parse_reply(httpx.Response(200, json=body), "http://x/v1", 0.1, None).text
+
+    assert reply([{"type": "text", "text": "Dark "}, {"type": "text", "text": "red"}]) == "Dark red"
+    assert reply(None) == "" and reply("Blue.") == "Blue."

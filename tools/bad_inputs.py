@@ -45,6 +45,39 @@ PLUGINS = {
         def colorbench_register_models(register):
             register("ideal-observer", lambda model_id, **options: None)
     """,
+    # a task plugin with one defect of each kind check-plugin knows (issue 24)
+    "broken_task.py": """
+        import colorbench
+        from colorbench.plugin.task import Prompt, Task
+        from colorbench.stimuli.shapes import ShapesSet
+
+        class AnswerShapes(ShapesSet):
+            name = "answer-shapes"
+            def sample(self, combination, sample):
+                s = super().sample(combination, sample)
+                s.attrs["answer"] = "mine"
+                return s
+
+        class Shade(Task):
+            name = "shade"
+            stimulus_set = "shapes"
+            outcome_parts = ("object", "shade")
+            prompts = (Prompt("bare", "the shape", asks="object", question="What color?"),)
+            def summarize(self, predictions, palette):
+                raise NotImplementedError
+
+        @colorbench.hookimpl
+        def colorbench_register_stimulus_sets(register):
+            register("answer-shapes", AnswerShapes)
+
+        @colorbench.hookimpl
+        def colorbench_register_tasks(register):
+            register(Shade())
+
+        @colorbench.hookimpl
+        def colorbench_register_models(register):
+            register("no-options", lambda model_id: None)
+    """,
 }
 
 
@@ -140,6 +173,15 @@ CASES: list[tuple[str, str]] = [
     ("plugin that fails to import", "colorbench -p broken_import list tasks"),
     ("plugin whose hook raises", "colorbench -p raising_hook list tasks"),
     ("two plugins register the same id", "colorbench -p duplicate_id list models"),
+    ("a broken task plugin, checked", "colorbench -p broken_task check-plugin broken_task -q"),
+    (
+        "a task whose outcome part no attribute provides",
+        "colorbench -p broken_task run --model chance --task shade --out {work}/r",
+    ),
+    (
+        "a model factory without **options",
+        "colorbench -p broken_task run --model no-options --task stroop-white --out {work}/r",
+    ),
     (
         "--images folder that cannot be read",
         "colorbench analyze neurons --model random-RN50 --images {work}/no-such-folder",

@@ -29,7 +29,7 @@ from colorbench.cli.argtypes import (
     positive_int,
 )
 from colorbench.cli.session import Session
-from colorbench.config import NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
+from colorbench.config import CLUSTER_UNITS, NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
 
@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 PLUGIN_FLAGS = ("-p", "--plugin")
 QUIET_HELP = "no progress bars or tables, one line per result"
+CLUSTER_HELP = (
+    "unit the paired test clusters rows by: image (this set of images) or combination "
+    "(generalises over samples of each factor combination); default: each task's headline unit "
+    "(image; XKCD colour for color-naming)"
+)
 
 
 class UsageError(ColorbenchError):
@@ -143,13 +148,14 @@ def _cmd_list(args: argparse.Namespace, session: Session) -> int:
 def _cmd_leaderboard(args: argparse.Namespace, session: Session) -> int:
     from colorbench.report.leaderboard import build
 
-    board = build(args.results, args.out, args.baseline)
+    board = build(args.results, args.out, args.baseline, args.cluster)
     for warning in board.warnings:
         print(f"colorbench: warning: {printable(warning)}", file=sys.stderr)
     if not args.quiet:
         session.console.print(
             f"leaderboard of {len(board.models)} models x {len(board.tasks)} tasks "
-            f"written to {args.out} and {args.out.parent / 'leaderboard.csv'}"
+            f"from {board.results} written to {args.out} and "
+            f"{args.out.parent / 'leaderboard.csv'}"
         )
     return 0
 
@@ -158,7 +164,7 @@ def _cmd_compare(args: argparse.Namespace, session: Session) -> int:
     from colorbench.cli import display
     from colorbench.report.compare import compare
 
-    comparisons = compare(args.results, args.model_a, args.model_b, args.task)
+    comparisons = compare(args.results, args.model_a, args.model_b, args.task, args.cluster)
     if args.quiet:
         for c in comparisons:
             r = c.result
@@ -191,6 +197,35 @@ def _cmd_generate(args: argparse.Namespace, session: Session) -> int:
         session.console.print(f"{count} images of {args.set} written to {args.out}")
     if not args.quiet and args.sheet is not None:
         session.console.print(f"contact sheet of {args.set} written to {args.sheet}")
+    return 0
+
+
+def _cmd_check_plugin(args: argparse.Namespace, session: Session) -> int:
+    from colorbench.palette import palette_option
+    from colorbench.plugincheck import check_plugin
+
+    say = None if args.quiet else lambda line: print(f"checking {line}", file=sys.stderr)
+    problems = check_plugin(
+        session.plugins, args.name, args.model or (), palette_option(args.palette), say
+    )
+    for line in problems:
+        session.console.print(printable(line), soft_wrap=True)
+    if problems:
+        session.console.print(f"{len(problems)} problem(s) in plugin {args.name!r}")
+        return 1
+    session.console.print(f"plugin {args.name!r}: no problems found")
+    return 0
+
+
+def _cmd_new_plugin(args: argparse.Namespace, session: Session) -> int:
+    from colorbench.template import new_plugin
+
+    written = new_plugin(args.kind, args.dir)
+    if not args.quiet:
+        session.console.print(
+            f"{args.kind} plugin {written.name} written to {args.dir}; try it with "
+            f"`colorbench -p {written.module} check-plugin {written.module}`"
+        )
     return 0
 
 
@@ -279,7 +314,13 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     lst.set_defaults(func=_cmd_list)
 
     board = commands.add_parser("leaderboard", parents=[common], help="build leaderboard/")
-    board.add_argument("--results", type=Path, default=Path("results"), metavar="DIR")
+    board.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="results folder; default: the one leaderboard.json beside --out names, else results/",
+    )
     board.add_argument(
         "--out",
         type=Path,
@@ -293,6 +334,7 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         help="model the other rows are compared with; default: the baseline in "
         "leaderboard.json beside --out, if it has results",
     )
+    board.add_argument("--cluster", choices=CLUSTER_UNITS, help=CLUSTER_HELP)
     board.set_defaults(func=_cmd_leaderboard)
 
     cmp = commands.add_parser(
@@ -302,6 +344,7 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     cmp.add_argument("model_b", metavar="B", help="model id it is compared with")
     cmp.add_argument("--task", action="append", metavar="NAME", help="repeatable; default: all")
     cmp.add_argument("--results", type=Path, default=Path("results"), metavar="DIR")
+    cmp.add_argument("--cluster", choices=CLUSTER_UNITS, help=CLUSTER_HELP)
     cmp.set_defaults(func=_cmd_compare)
 
     gen = commands.add_parser("generate", parents=[common], help="export stimuli as PNG files")
@@ -315,6 +358,30 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         help="export into a non-empty --out, replacing an earlier export's images and metadata",
     )
     gen.set_defaults(func=_cmd_generate)
+
+    check = commands.add_parser(
+        "check-plugin",
+        parents=[common],
+        help="try everything a plugin registers; one line per problem",
+    )
+    check.add_argument("name", metavar="NAME", help="plugin name (`colorbench list plugins`)")
+    check.add_argument(
+        "--model",
+        action="append",
+        metavar="ID",
+        help="an id to try for the plugin's model patterns (repeatable)",
+    )
+    check.add_argument("--palette", type=Path, metavar="FILE", help="palette JSON (default: 11)")
+    check.set_defaults(func=_cmd_check_plugin)
+
+    new = commands.add_parser(
+        "new-plugin", parents=[common], help="write a plugin template that passes check-plugin"
+    )
+    new.add_argument("kind", choices=("task", "model"))
+    new.add_argument(
+        "dir", type=Path, metavar="DIR", help="new folder (must not exist or be empty)"
+    )
+    new.set_defaults(func=_cmd_new_plugin)
 
     from colorbench.cli.harness import add_parsers as add_harness_parsers
 

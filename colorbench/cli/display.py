@@ -172,7 +172,7 @@ def comparison_table(comparisons: Iterable) -> Table:
                 f"{r.a_only} / {r.b_only}",
                 f"{r.p_value:.3g}",
                 mark,
-                f"{r.n} ({r.clusters} images)",
+                f"{r.n} ({r.clusters} {c.cluster}s)",
                 r.test,
             )
         )

@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from colorbench.errors import ColorbenchError
+from colorbench.plugin.pluginmanager import Plugins
+from colorbench.plugin.task import Task
+
+
+def plugin_requirements(plugins: Plugins, tasks: Sequence[Task], where: str) -> list[str]:
+    """README lines naming, per task, the plugin (and its release) that must be installed
+    ``where`` the task's code grades the answers (a task from a plugin is not in colorbench)."""
+    lines = [f"Install colorbench and each task's plugin {where}:", ""]
+    for task in tasks:
+        plugin = plugins.tasks.resolve(task.name).plugin
+        release = plugins.versions.get(plugin) or "no installed release: install its module"
+        lines.append(f"- `{task.name}` (version {task.version}): plugin `{plugin}` ({release})")
+    return [*lines, ""]
 
 
 @contextmanager

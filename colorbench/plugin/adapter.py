@@ -22,8 +22,9 @@ the K colour terms and takes the argmax; ``generate`` asks
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -139,6 +140,23 @@ class GenerativeAdapter(ModelAdapter):
             f"{type(self).__name__} is generative: the harness asks it questions "
             "(loglikelihood / generate), not statements"
         )
+
+
+def check_factory(factory: Callable, model_id: str, plugin: str, options: dict) -> None:
+    """One line naming the plugin when ``factory`` cannot be called as
+    ``factory(model_id, **options)`` with these options (a factory without ``**options``)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin or C callable: let the call tell
+        return
+    try:
+        signature.bind(model_id, **options)
+    except TypeError as exc:
+        raise PluginError(
+            f"plugin {plugin!r}: the factory of model {model_id!r} cannot be called as "
+            f"factory(model_id, **options) ({exc}); declare it as "
+            "def create(model_id, **options) and ignore the options it does not use"
+        ) from None
 
 
 def check_adapter(adapter: object, model_id: str, plugin: str) -> ModelAdapter:

@@ -12,7 +12,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, packages_distributions
+from importlib.metadata import version as distribution_version
 from typing import Any
 
 import pluggy
@@ -43,9 +44,15 @@ class Plugins:
     problems: list[str] = field(default_factory=list)
     #: plugin name -> where it came from (``module`` or ``module (distribution version)``)
     sources: dict[str, str] = field(default_factory=dict)
+    #: plugin name -> its release: ``"<distribution> <version>"`` for an installed package,
+    #: ``"<module> <__version__>"`` for a ``-p`` module that declares one; in provenance and
+    #: the resume key of every task it registers
+    versions: dict[str, str] = field(default_factory=dict)
 
 
-def _load_entry_points(pm: pluggy.PluginManager, problems: list[str], sources: dict) -> None:
+def _load_entry_points(
+    pm: pluggy.PluginManager, problems: list[str], sources: dict, versions: dict
+) -> None:
     for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):
         if pm.is_blocked(ep.name) or pm.get_plugin(ep.name) is not None:
             continue
@@ -56,10 +63,17 @@ def _load_entry_points(pm: pluggy.PluginManager, problems: list[str], sources: d
             continue
         dist = f" ({ep.dist.name} {ep.dist.version})" if ep.dist is not None else ""
         _register(pm, plugin, ep.name, f"{ep.value}{dist}", problems, sources)
+        if ep.dist is not None:
+            versions[ep.name] = f"{ep.dist.name} {ep.dist.version}"
 
 
 def _load_module(
-    pm: pluggy.PluginManager, spec: str, how: str, problems: list[str], sources: dict
+    pm: pluggy.PluginManager,
+    spec: str,
+    how: str,
+    problems: list[str],
+    sources: dict,
+    versions: dict | None = None,
 ) -> None:
     """Import and register a plugin module named on the command line (``-p``) or by the core."""
     try:
@@ -69,6 +83,19 @@ def _load_module(
         return
     if pm.get_plugin(spec) is None and not pm.is_registered(module):
         _register(pm, module, spec, f"{spec} ({how})", problems, sources)
+        release = _release(module)
+        if versions is not None and release is not None:
+            versions[spec] = release
+
+
+def _release(module) -> str | None:
+    """``"<distribution> <version>"`` of the installed package a ``-p`` module belongs to,
+    else ``"<module> <__version__>"`` when the module declares one, else None."""
+    top = module.__name__.partition(".")[0]
+    for dist in packages_distributions().get(top, []):
+        return f"{dist} {distribution_version(dist)}"
+    own = getattr(module, "__version__", None)
+    return f"{module.__name__} {own}" if isinstance(own, str) else None
 
 
 def _register(
@@ -139,6 +166,7 @@ def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins
     pm.add_hookspecs(hookspecs)
     problems: list[str] = []
     sources: dict[str, str] = {}
+    versions: dict[str, str] = {}
     for spec in specs:
         if spec.startswith("no:"):
             pm.set_blocked(spec[3:])
@@ -146,12 +174,12 @@ def load_plugins(specs: Sequence[str] = (), entrypoints: bool = True) -> Plugins
         if not pm.is_blocked(name):
             _load_module(pm, name, "core", problems, sources)
     if entrypoints:
-        _load_entry_points(pm, problems, sources)
+        _load_entry_points(pm, problems, sources, versions)
     for spec in specs:
         if not spec.startswith("no:") and not pm.is_blocked(spec):
-            _load_module(pm, spec, "-p", problems, sources)
+            _load_module(pm, spec, "-p", problems, sources, versions)
 
-    plugins = Plugins(pm=pm, problems=problems, sources=sources)
+    plugins = Plugins(pm=pm, problems=problems, sources=sources, versions=versions)
 
     def named(registry: Registry) -> Callable:
         def make(plugin: str) -> Callable:

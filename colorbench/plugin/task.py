@@ -24,6 +24,9 @@ import pandas as pd
 from colorbench.palette import Palette
 from colorbench.runner.answers import UNPARSED
 
+#: the predictions column :meth:`Task.grade` fills with each row's combination-level cluster
+COMBINATION_UNIT = "combination_unit"
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -61,6 +64,9 @@ class TaskSummary:
     task: str
     headline: Headline
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: the model whose answers these are; set by the engine before ``Task.figure`` is called
+    #: (figures name it, :func:`colorbench.figures.caption`), not part of ``to_dict``
+    model: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -88,10 +94,17 @@ def _frame_to_json(df: pd.DataFrame) -> dict:
     return split
 
 
+#: the columns :meth:`Task.grade` adds to the predictions table
+GRADE_COLUMNS = ("outcome", "correct", "headline_hit")
+
+
 class Task(ABC):
     """A benchmark task. Subclasses set the class attributes and implement ``summarize``."""
 
     name: str = ""
+    #: the task's own version: change it whenever prompts, outcomes or tables change, so that
+    #: results of the old version are recomputed instead of kept (it is in the resume key)
+    version: str = "1"
     #: name of the registered stimulus set this task runs on
     stimulus_set: str = ""
     prompts: tuple[Prompt, ...] = ()
@@ -105,6 +118,13 @@ class Task(ABC):
     #: "% background", which has no correct answer): the leaderboard and the heatmap then
     #: neither colour it as good or bad nor export it as a metric to maximise
     higher_is_better: bool | None = True
+    #: the predictions column whose equal values form one cluster under ``--cluster
+    #: combination`` (rows drawn from one factor combination share its fixed effects)
+    combination_unit: str = "combination"
+    #: the unit (:data:`colorbench.config.CLUSTER_UNITS`) the task's own headline interval
+    #: clusters by, and so ``colorbench compare``'s default for it: ``image`` (rows asking
+    #: about one image)
+    cluster: str = "image"
 
     @property
     def outcomes(self) -> tuple[str, ...]:
@@ -126,16 +146,19 @@ class Task(ABC):
         return result.mask(asks.isna())
 
     def grade(self, predictions: pd.DataFrame) -> pd.DataFrame:
-        """Add the ``outcome``, ``correct`` and ``headline_hit`` columns (in place) and return
-        ``predictions``.
+        """Add the ``outcome``, ``correct``, ``headline_hit`` and ``combination_unit`` columns
+        (in place) and return ``predictions``.
 
         The engine and the tests grade through this one method, so they cannot disagree.
-        ``headline_hit`` (:meth:`headline_hits`) is stored so that ``colorbench compare``
-        pairs two models' results without needing the task's code.
+        ``headline_hit`` (:meth:`headline_hits`) and ``combination_unit`` (the
+        :attr:`combination_unit` column as text) are stored so that ``colorbench compare``
+        pairs and clusters two models' results without needing the task's code.
         """
         predictions["outcome"] = self.classify(predictions)
         predictions["correct"] = self.correct(predictions)
         predictions["headline_hit"] = self.headline_hits(predictions).astype("boolean")
+        if self.combination_unit in predictions:  # hand-made tables may lack it
+            predictions[COMBINATION_UNIT] = predictions[self.combination_unit].astype(str)
         return predictions
 
     def headline_hits(self, predictions: pd.DataFrame) -> pd.Series:

@@ -6,6 +6,14 @@ rows are paired on ``(sample_id, prompt)`` and compared on ``headline_hit``, the
 value the task's headline is the percentage of (:meth:`colorbench.plugin.task.Task.headline_hits`);
 the statistics are in :mod:`colorbench.report.paired`. The leaderboard marks its deltas against the
 baseline with the same comparison.
+
+Rows are clustered by ``image`` (the default for most tasks: the estimand is the model's
+score on this very set of images, and the rows that share an image are paired) or by
+``combination`` (``--cluster combination``: rows drawn from one factor combination share
+its palette colours, shape and font, so the estimand generalises over samples of the
+combinations, a much wider interval). Each task's own headline states its unit in
+``summary.json`` (color-naming clusters by XKCD colour, its combination unit) and that is
+the default, so compare and the headline interval agree.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from colorbench.config import CLUSTER_UNITS
 from colorbench.errors import ColorbenchError
+from colorbench.plugin.task import COMBINATION_UNIT
 from colorbench.report import summary as summary_json
 from colorbench.report.paired import PairedDifference, paired_difference
 from colorbench.report.results import result_dir
@@ -37,13 +47,19 @@ class Comparison:
     a: str
     b: str
     result: PairedDifference
+    #: the unit rows were clustered by (:data:`colorbench.config.CLUSTER_UNITS`)
+    cluster: str = "image"
 
 
-def comparison(a_summary: Path, b_summary: Path) -> Comparison:
+def comparison(a_summary: Path, b_summary: Path, cluster: str | None = None) -> Comparison:
     """Compare the results whose ``summary.json`` files are given (A minus B).
 
-    ``ColorbenchError`` (one line, naming the fix) when they cannot be paired.
+    ``cluster`` is ``image`` or ``combination``; None takes the unit the task's headline
+    uses (stored in A's ``summary.json``). ``ColorbenchError`` (one line, naming the fix)
+    when they cannot be paired.
     """
+    if cluster is not None and cluster not in CLUSTER_UNITS:
+        raise ColorbenchError(f"--cluster {cluster!r}: use one of {', '.join(CLUSTER_UNITS)}")
     a, b = _load(a_summary), _load(b_summary)
     (sa, ha), (sb, hb) = a, b
     if sa.task != sb.task:
@@ -66,15 +82,19 @@ def comparison(a_summary: Path, b_summary: Path) -> Comparison:
     pairs = pairs.dropna(subset=[f"{HIT}_a", f"{HIT}_b"])
     if pairs.empty:
         raise ColorbenchError(f"no {sa.task} row counts for the headline in both results")
+    unit = cluster or sa.cluster
+    labels = pairs["sample_id"] if unit == "image" else pairs[f"{COMBINATION_UNIT}_a"]
     result = paired_difference(
-        pairs[f"{HIT}_a"].astype(bool), pairs[f"{HIT}_b"].astype(bool), pairs["sample_id"]
+        pairs[f"{HIT}_a"].astype(bool), pairs[f"{HIT}_b"].astype(bool), labels
     )
-    return Comparison(sa.task, sa.headline.metric, sa.model, sb.model, result)
+    return Comparison(sa.task, sa.headline.metric, sa.model, sb.model, result, unit)
 
 
-def compare(results: Path, a: str, b: str, tasks: list[str] | None = None) -> list[Comparison]:
+def compare(
+    results: Path, a: str, b: str, tasks: list[str] | None = None, cluster: str | None = None
+) -> list[Comparison]:
     """Compare models ``a`` and ``b`` in the results store on ``tasks`` (default: every
-    task both have a finished result for)."""
+    task both have a finished result for), rows clustered by ``cluster`` (:func:`comparison`)."""
     if tasks is None:
         tasks = sorted(set(_finished(results, a)) & set(_finished(results, b)))
         if not tasks:
@@ -86,6 +106,7 @@ def compare(results: Path, a: str, b: str, tasks: list[str] | None = None) -> li
         comparison(
             result_dir(results, a, t) / summary_json.FILENAME,
             result_dir(results, b, t) / summary_json.FILENAME,
+            cluster,
         )
         for t in tasks
     ]
@@ -97,7 +118,9 @@ def _finished(results: Path, model: str) -> list[str]:
 
 
 def _load(path: Path) -> tuple[summary_json.StoredSummary, pd.DataFrame]:
-    """A finished result's summary and its ``(sample_id, prompt, headline_hit)`` rows."""
+    """A finished result's summary and its ``(sample_id, prompt, headline_hit,
+    combination_unit)`` rows (``combination_unit`` is the ``combination`` column in results
+    graded before tasks stored one)."""
     try:
         stored = summary_json.parse(path)
     except ValueError as exc:
@@ -108,7 +131,10 @@ def _load(path: Path) -> tuple[summary_json.StoredSummary, pd.DataFrame]:
     if predictions is None:
         raise ColorbenchError(f"{path.parent} lists no predictions file; re-run that result")
     try:
-        frame = pq.read_table(predictions, columns=[*KEYS, HIT]).to_pandas()
+        names = set(pq.read_schema(predictions).names)
+        unit = COMBINATION_UNIT if COMBINATION_UNIT in names else "combination"
+        frame = pq.read_table(predictions, columns=[*KEYS, HIT, unit]).to_pandas()
+        frame = frame.rename(columns={unit: COMBINATION_UNIT})
     except (OSError, ValueError, KeyError):
         raise ColorbenchError(
             f"{predictions} has no readable {HIT} column (older colorbench, or damaged); "

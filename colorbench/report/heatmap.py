@@ -1,16 +1,20 @@
 """The leaderboard picture: a models x tasks heatmap of headline figures.
 
 Each cell of a score is coloured by the task's headline (0-100 %; a task whose headline is
-not a score, ``higher_is_better`` None, is left uncoloured) and shows the value with its 95%
-confidence interval; each row names the model and its kind (contrastive, generative,
-reference), so a reader sees at a glance where a new VLM sits between CLIP and the
-reference bounds. The PNG is drawn with matplotlib's Agg canvas (no pyplot state), a fixed
-size, dpi and font, and without the metadata matplotlib would otherwise stamp (software
-version), so the same results draw the same bytes and the file can be committed.
+not a score, ``higher_is_better`` None, is left uncoloured and its column says so) and
+shows the value with its 95% confidence interval and n (an n = 18 cell must not look as
+solid as one of n = 2,785); each column names the task, its headline metric and the
+``chance`` model's figure when that model has one (the level a model that sees nothing
+reaches); each row names the model and its kind (contrastive, generative, reference), so a
+reader sees at a glance where a new VLM sits between CLIP and the reference bounds. The
+PNG is drawn with matplotlib's Agg canvas (no pyplot state), a fixed size, dpi and font,
+and without the metadata matplotlib would otherwise stamp (software version), so the same
+results draw the same bytes and the file can be committed.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +27,7 @@ from colorbench.names import printable
 class Cell(Protocol):
     """What the heatmap reads of one (model, task) headline."""
 
+    metric: str
     value: float
     n: int
     ci_low: float
@@ -59,6 +64,10 @@ KIND_STYLE = {
     "generative": ("▲", "#b2441b"),
 }
 UNKNOWN_KIND = ("?", "#000000")
+#: characters per line of a column's metric
+LABEL_WIDTH = 22
+#: the model whose figure marks each column's chance level
+CHANCE = "chance"
 
 
 def grid(board: Board) -> np.ndarray:
@@ -79,6 +88,18 @@ def _label(model: str, kind: str) -> str:
     return f"{name} {marker} {kind}"
 
 
+def column_label(board: Board, task: str) -> str:
+    """``task``, its headline metric(s) and the chance model's figure, one per line."""
+    metrics = sorted({s.metric for m in board.models if (s := board.score(m, task)) is not None})
+    lines = [printable(task), textwrap.fill(printable(", ".join(metrics)), LABEL_WIDTH)]
+    chance = board.score(CHANCE, task)
+    if chance is not None:
+        lines.append(f"chance {chance.value:.1f}")
+    if board.direction(task) is None:
+        lines.append("(not a score: uncoloured)")
+    return "\n".join(lines)
+
+
 def draw(board: Board, path: Path) -> Path | None:
     """Draw the heatmap to ``path`` (atomically); None, and no file, when there are no scores."""
     if not board.scores:
@@ -90,7 +111,7 @@ def draw(board: Board, path: Path) -> Path | None:
     rows, cols = values.shape
     scored = np.array([board.direction(t) is not None for t in board.tasks], dtype=bool)
     coloured = np.where(scored[None, :], values, np.nan)
-    size = (2.0 + 1.45 * cols + 0.07 * MAX_LABEL, 1.6 + 0.55 * rows)
+    size = (2.0 + 1.6 * cols + 0.07 * MAX_LABEL, 2.0 + 0.7 * rows)
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(
@@ -103,12 +124,13 @@ def draw(board: Board, path: Path) -> Path | None:
                 ax.text(j, i, "—", ha="center", va="center", color="#808080")
                 continue
             ink = "black" if s.value > 60 or not scored[j] else "white"
-            text = f"{s.value:.1f}\n{s.ci_low:.1f}–{s.ci_high:.1f}"
+            text = f"{s.value:.1f}\n{s.ci_low:.1f}–{s.ci_high:.1f}\nn={s.n:,}"
             ax.text(j, i, text, ha="center", va="center", color=ink, fontsize=8, parse_math=False)
     kinds = [board.kind(m) for m in board.models]
     ax.set_xticks(
-        range(cols), [printable(t) for t in board.tasks], rotation=30, ha="right", parse_math=False
+        range(cols), [column_label(board, t) for t in board.tasks], fontsize=8, parse_math=False
     )
+    ax.xaxis.tick_top()
     ax.set_yticks(
         range(rows),
         [_label(m, k) for m, k in zip(board.models, kinds, strict=True)],
@@ -116,7 +138,10 @@ def draw(board: Board, path: Path) -> Path | None:
     )
     for tick, kind in zip(ax.get_yticklabels(), kinds, strict=True):
         tick.set_color(KIND_STYLE.get(kind, UNKNOWN_KIND)[1])
-    ax.set_title("headline % per task (95% CI below the value)", fontsize=10)
+    ax.set_title(
+        "headline % per task: value, 95% CI, n (columns: task, metric, chance level)",
+        fontsize=10,
+    )
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="headline %")
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})

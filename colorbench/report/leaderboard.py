@@ -32,21 +32,32 @@ from colorbench.report.summary import parse
 
 #: the leaderboard's configuration file, beside its README (see :class:`Settings`)
 SETTINGS = "leaderboard.json"
+#: how the README names the unit the Δ tests cluster by (``--cluster``)
+UNITS = {
+    None: "image, XKCD colour for color-naming (each headline's own unit)",
+    "image": "image (`--cluster image`)",
+    "combination": "factor combination (`--cluster combination`)",
+}
 #: how the README names a task's headline direction
 DIRECTION = {True: "higher is better", False: "lower is better", None: "not a score"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What a leaderboard folder configures in ``leaderboard.json``; both keys optional.
+    """What a leaderboard folder configures in ``leaderboard.json``; every key optional.
 
     ``baseline``: the model the other rows are compared with by default (when it has
-    results); ``footer``: markdown lines closing the README (e.g. how to add a row). The
-    core names no model: which one is the baseline is this leaderboard's choice.
+    results); ``footer``: markdown lines closing the README (e.g. how to add a row);
+    ``results``: the results folder the board is built from when ``--results`` is not
+    given, relative to the leaderboard's folder (the committed board names its own
+    ``results``, so regenerating it in a fresh clone never reads an unrelated
+    ``./results`` and drops committed rows). The core names no model: which one is the
+    baseline is this leaderboard's choice.
     """
 
     baseline: str | None = None
     footer: tuple[str, ...] = ()
+    results: str | None = None
 
 
 def read_settings(folder: Path) -> Settings:
@@ -62,18 +73,21 @@ def read_settings(folder: Path) -> Settings:
         ) from None
     baseline = data.get("baseline") if isinstance(data, dict) else None
     footer = data.get("footer", []) if isinstance(data, dict) else None
+    results = data.get("results") if isinstance(data, dict) else None
     if (
         not isinstance(data, dict)
-        or set(data) - {"baseline", "footer"}
+        or set(data) - {"baseline", "footer", "results"}
         or not isinstance(baseline, str | None)
+        or not isinstance(results, str | None)
         or not isinstance(footer, list)
         or not all(isinstance(line, str) for line in footer)
     ):
         raise ColorbenchError(
-            f'{path} must be a JSON object with an optional "baseline" (a model id) and '
-            '"footer" (a list of markdown lines); fix it or remove it'
+            f'{path} must be a JSON object with an optional "baseline" (a model id), '
+            '"results" (the results folder, relative to it) and "footer" (a list of '
+            "markdown lines); fix it or remove it"
         )
-    return Settings(baseline, tuple(footer))
+    return Settings(baseline, tuple(footer), results)
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,10 @@ class Leaderboard:
     tests: dict[tuple[str, str], PairedDifference | None] = field(default_factory=dict)
     #: markdown lines closing the README (:attr:`Settings.footer`)
     footer: tuple[str, ...] = ()
+    #: the results folder it was built from
+    results: Path | None = None
+    #: the unit the Δ tests cluster rows by; None: each task's headline unit
+    cluster: str | None = None
 
     @property
     def models(self) -> list[str]:
@@ -178,9 +196,10 @@ class Leaderboard:
             "Each cell is the task's headline figure with its 95% confidence interval and n,"
             " the number of samples it rests on; the figure links to the task's full table.",
             f"Δ is the difference from the baseline model ({base}); Δ\\* marks a difference"
-            " significant at 95% by a paired test on the identical stimuli (McNemar, as"
-            " `colorbench compare`), Δ° one that could not be tested (different stimuli or"
-            " results stored before headline hits were).",
+            " significant at 95% by a paired test on the identical stimuli (as"
+            " `colorbench compare`: exact McNemar with its exact interval, or a cluster-robust"
+            f" t with G-1 df; rows clustered by {UNITS[self.cluster]}), Δ° one that could not"
+            " be tested (different stimuli or results stored before headline hits were).",
             "",
             "| task | headline metric | direction | paper |",
             "|---|---|---|---|",
@@ -244,8 +263,11 @@ class Leaderboard:
         return str(found[0]) if len(found) == 1 else f"{found[0]}–{found[-1]}"
 
 
-def baseline_tests(board: Leaderboard) -> dict[tuple[str, str], PairedDifference | None]:
-    """The paired test of every Δ against the baseline; None where the pair cannot be made."""
+def baseline_tests(
+    board: Leaderboard, cluster: str | None = None
+) -> dict[tuple[str, str], PairedDifference | None]:
+    """The paired test of every Δ against the baseline, rows clustered by ``cluster``
+    (:func:`colorbench.report.compare.comparison`); None where the pair cannot be made."""
     tests: dict[tuple[str, str], PairedDifference | None] = {}
     for model in board.models:
         for task in board.tasks:
@@ -255,7 +277,8 @@ def baseline_tests(board: Leaderboard) -> dict[tuple[str, str], PairedDifference
             tests[(model, task)] = None
             if mine and base and mine.source and base.source:
                 try:
-                    tests[(model, task)] = comparison(mine.source, base.source).result
+                    result = comparison(mine.source, base.source, cluster).result
+                    tests[(model, task)] = result
                 except ColorbenchError:
                     pass  # different stimuli or older results: shown as untested
     return tests
@@ -316,13 +339,23 @@ def collect(results: Path) -> Leaderboard:
     return board
 
 
+def results_folder(results: Path | None, out: Path) -> Path:
+    """The results folder a board is built from: ``--results`` when given, else the one
+    ``leaderboard.json`` beside ``out`` names (relative to that folder), else ``results``."""
+    if results is not None:
+        return Path(results)
+    named = read_settings(Path(out).parent).results
+    return Path(out).parent / named if named is not None else Path("results")
+
+
 def build(
-    results: Path = Path("results"),
+    results: Path | None = None,
     out: Path = Path("leaderboard/README.md"),
     baseline: str | None = None,
+    cluster: str | None = None,
 ) -> Leaderboard:
     """Write ``out`` (markdown), ``leaderboard.csv`` and the heatmap beside it; return what
-    was built.
+    was built. ``results`` defaults to :func:`results_folder`.
 
     ``baseline`` defaults to the settings' baseline (``leaderboard.json`` beside ``out``)
     when that model has results, else no baseline; a baseline that was asked for but has
@@ -334,7 +367,9 @@ def build(
             "written beside it, so pass e.g. --out leaderboard/README.md"
         )
     settings = read_settings(out.parent)
+    results = results_folder(results, out)
     board = collect(results)
+    board.results = results
     board.footer = settings.footer
     if baseline is not None and baseline not in board.models:
         raise ColorbenchError(
@@ -343,7 +378,8 @@ def build(
         )
     default = settings.baseline if settings.baseline in board.models else None
     board.baseline = baseline or default
-    board.tests = baseline_tests(board)
+    board.cluster = cluster
+    board.tests = baseline_tests(board, cluster)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, board.to_markdown(out.parent, results))
     write_text(out.parent / "leaderboard.csv", board.to_frame(out.parent).to_csv(index=False))

@@ -33,14 +33,17 @@ def result_dir(out: Path, model_id: str, task: str) -> Path:
     return Path(out) / model_slug(model_id) / task
 
 
-def render_tables(model_id: str, summary: TaskSummary) -> str:
-    """``table.md``: every summary table under its own heading, cells escaped."""
+def render_tables(model_id: str, summary: TaskSummary, figure: str | None = None) -> str:
+    """``table.md``: the headline, the figure (when drawn), then every summary table under
+    its own heading, cells escaped."""
     parts = [f"# {escape(model_id)}: {escape(summary.task)}\n"]
     h = summary.headline
     parts.append(
         f"Headline: {escape(h.metric)} = {h.value:.1f} "
         f"(95% CI {h.ci_low:.1f}-{h.ci_high:.1f}, n = {h.n})\n"
     )
+    if figure is not None:
+        parts.append(f"![{escape(summary.task)}: figure]({figure})\n")
     for name, df in summary.tables.items():
         parts.append(f"## {escape(name)}\n\n{table(df)}")
     return "\n".join(parts)
@@ -53,27 +56,56 @@ def write_result(
     summary: TaskSummary,
     predictions: pd.DataFrame,
     provenance: dict[str, Any],
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Store one (model, task) result; returns its directory and the ``summary.json`` content."""
+    """Store one (model, task) result; returns its directory and the ``summary.json`` content.
+
+    A task whose ``figure`` raises is reported through ``warn`` (one line) and the result
+    is stored without a figure: the tables and headline are the result, the picture is not.
+    """
     directory = result_dir(out, model_id, task.name)
     # An old summary must not outlive the files it describes: until the new one is written
     # (last), a kill leaves a folder with no summary rather than one from another run.
     (directory / summary_json.FILENAME).unlink(missing_ok=True)
     write_parquet(directory / PREDICTIONS, predictions)
-    write_text(directory / TABLE, render_tables(model_id, summary))
     files = {"predictions": PREDICTIONS, "table": TABLE}
-    with atomic_path(directory / FIGURE) as tmp:
-        drawn = task.figure(summary, tmp)
-    if drawn is not None:
+    if draw_figure(task, summary, directory / FIGURE, warn):
         files["figure"] = FIGURE
-    else:
-        (directory / FIGURE).unlink(missing_ok=True)
+    write_text(directory / TABLE, render_tables(model_id, summary, files.get("figure")))
     margins = margin_report(predictions)
     doc = summary_json.document(
-        model_id, task.name, summary, provenance, files, margins, task.higher_is_better
+        model_id,
+        task.name,
+        summary,
+        provenance,
+        files,
+        margins,
+        task.higher_is_better,
+        task.cluster,
     )
     summary_json.write(directory, doc)
     return directory, doc
+
+
+def draw_figure(
+    task: Task, summary: TaskSummary, path: Path, warn: Callable[[str], None] | None = None
+) -> bool:
+    """Draw the task's figure to ``path`` (atomically); False, and no file, when the task
+    has none or its ``figure`` raised (then one ``warn`` line names the task and the error)."""
+    try:
+        with atomic_path(path) as tmp:
+            drawn = task.figure(summary, tmp)
+    except Exception as exc:  # a plugin's drawing code: never worth the result
+        if warn is not None:
+            text = " ".join(str(exc).split())
+            warn(
+                f"task {task.name!r}: figure() failed ({type(exc).__name__}: {text}); "
+                "summary and tables stored without a figure"
+            )
+        drawn = None
+    if drawn is None:
+        path.unlink(missing_ok=True)
+    return drawn is not None
 
 
 def check_owner(model_dir: Path, model_id: str) -> None:

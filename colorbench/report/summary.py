@@ -7,7 +7,8 @@ documented in docs/ARCHITECTURE.md::
 
     {"schema": "colorbench.summary/1", "model": ..., "task": ..., "provenance": {...},
      "summary": {"task", "headline": {...}, "tables": {...}}, "files": {"predictions": ...},
-     "margins": {"threshold", "rows", "near_ties", ...}, "higher_is_better": true}
+     "margins": {"threshold", "rows", "near_ties", ...}, "higher_is_better": true,
+     "cluster": "image"}
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from colorbench.atomic import write_json
+from colorbench.config import CLUSTER_UNITS
 from colorbench.names import model_slug, printable
 from colorbench.plugin.task import Headline, TaskSummary
 
@@ -44,6 +46,9 @@ class StoredSummary:
     #: the task's headline direction (:attr:`colorbench.plugin.task.Task.higher_is_better`);
     #: True for summaries written before tasks declared one
     higher_is_better: bool | None = True
+    #: the unit the task's headline clusters by, compare's default for it
+    #: (:attr:`colorbench.plugin.task.Task.cluster`); ``image`` for older summaries
+    cluster: str = "image"
 
     def task_summary(self) -> TaskSummary:
         return TaskSummary.from_dict(self.summary)
@@ -71,12 +76,14 @@ def document(
     files: dict[str, str],
     margins: dict[str, Any] | None = None,
     higher_is_better: bool | None = True,
+    cluster: str = "image",
 ) -> dict[str, Any]:
     """The ``summary.json`` content of one result (what reporters receive too).
 
     ``margins`` is the near-tie count of :func:`colorbench.report.margins.margin_report`;
-    ``higher_is_better`` the task's headline direction (None: not a score), stored so the
-    leaderboard knows it without the task's code.
+    ``higher_is_better`` the task's headline direction (None: not a score) and ``cluster``
+    the unit its headline clusters by, stored so the leaderboard and ``compare`` know them
+    without the task's code.
     """
     doc = {
         "schema": SCHEMA,
@@ -86,6 +93,7 @@ def document(
         "summary": summary.to_dict(),
         "files": files,
         "higher_is_better": higher_is_better,
+        "cluster": cluster,
     }
     if margins is not None:
         doc["margins"] = margins
@@ -130,6 +138,9 @@ def parse(path: Path) -> StoredSummary:
     direction = data.get("higher_is_better", True)
     if direction is not None and not isinstance(direction, bool):
         raise ValueError(f"higher_is_better is not true, false or null: {direction!r}")
+    cluster = data.get("cluster", CLUSTER_UNITS[0])
+    if cluster not in CLUSTER_UNITS:
+        raise ValueError(f"cluster is not one of {', '.join(CLUSTER_UNITS)}: {cluster!r}")
     return StoredSummary(
         path=Path(path),
         model=model,
@@ -145,6 +156,7 @@ def parse(path: Path) -> StoredSummary:
         files=files if isinstance(files, dict) else {},
         summary=summary,
         higher_is_better=direction,
+        cluster=cluster,
     )
 
 

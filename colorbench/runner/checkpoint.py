@@ -48,6 +48,9 @@ RESUME_KEYS = (
     "scoring",
     "normalization",
     "keep_scores",
+    # per task (:func:`task_key`): a changed task or a new release of its plugin is recomputed
+    "task_version",
+    "task_plugin_version",
 )
 
 
@@ -69,6 +72,11 @@ def batch_spans(start: int, stop: int, batch_size: int) -> list[tuple[int, int]]
 def resume_key(provenance: dict[str, Any]) -> dict[str, Any]:
     """The provenance fields a stored result or unfinished work must match to be reused."""
     return {k: provenance.get(k) for k in RESUME_KEYS}
+
+
+def task_key(version: str, plugin_version: str | None) -> dict[str, Any]:
+    """The resume-key fields of one task: its ``Task.version`` and its plugin's release."""
+    return {"task_version": version, "task_plugin_version": plugin_version}
 
 
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -210,18 +218,21 @@ def decide(
     size: int,
     resume: bool,
     result_dir: Callable[[str], Path],
+    task_keys: dict[str, dict[str, Any]] | None = None,
 ) -> Resume:
     """The resume decision for one set (rank 0, under the model's lock).
 
     With ``resume``: unfinished work in ``work`` is continued (and must cover every selected
     task that has no finished result), and a task whose stored result has the same
     :func:`resume_key` is kept. Without it, earlier work is discarded and everything runs.
-    ``result_dir(task)`` is where the task's stored result would be.
+    ``result_dir(task)`` is where the task's stored result would be; ``task_keys`` holds
+    each task's own part of the key (:func:`task_key`), which the set-wide ``key`` lacks.
     """
+    task_keys = task_keys or {}
 
     def finished(task: str) -> bool:
         stored = summary.read(result_dir(task))
-        if stored is None or resume_key(stored.provenance) != key:
+        if stored is None or resume_key(stored.provenance) != {**key, **task_keys.get(task, {})}:
             return False
         predictions = stored.file("predictions")
         return predictions is not None and readable_parquet(predictions)
@@ -244,7 +255,8 @@ def decide(
         work.discard()
     if not todo:
         return Resume([], [], kept, 0)
-    work.open(key, todo, size)
+    # the chunks hold every todo task's rows: a task changed since they were written is refused
+    work.open({**key, "tasks_versions": {t: task_keys.get(t) for t in todo}}, todo, size)
     done, damaged = work.verified()
     pending = [k for k in range(num_chunks(size)) if k not in done]
     return Resume(todo, pending, kept, len(done), damaged)

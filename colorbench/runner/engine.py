@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from colorbench.atomic import parquet_bytes
-from colorbench.errors import ColorbenchError
+from colorbench.errors import ColorbenchError, PluginError
 from colorbench.names import model_slug, printable
-from colorbench.plugin.adapter import check_adapter
+from colorbench.plugin.adapter import check_adapter, check_factory
 from colorbench.plugin.pluginmanager import Plugins
 from colorbench.plugin.task import Task, TaskSummary
 from colorbench.report.results import (
@@ -44,6 +44,7 @@ from colorbench.runner.checkpoint import (
     decide,
     num_chunks,
     resume_key,
+    task_key,
 )
 from colorbench.runner.device import auto_batch_size
 from colorbench.runner.interrupt import interruptible
@@ -78,9 +79,15 @@ def run(plan: Plan, plugins: Plugins, ctx: distributed.Dist) -> list[RunResult]:
     warnings = Console(stderr=True)
     progress = progress_bar(config.quiet or not ctx.is_main, console)
     results: list[RunResult] = []
+    failed: list[str] = []
     with interruptible(config.out), progress:
         for model in plan.models:
-            results += _ModelRun(plan, plugins, ctx, model, console, warnings, progress).run()
+            run = _ModelRun(plan, plugins, ctx, model, console, warnings, progress)
+            results += run.run()
+            failed += run.failed
+    if failed:
+        more = f" (and {len(failed) - 1} more, above)" if len(failed) > 1 else ""
+        raise PluginError(f"{failed[0]}{more}; the other tasks' results are stored")
     return results
 
 
@@ -101,22 +108,25 @@ class _ModelRun:
         self.model, self.model_id = model, model.id
         self.console, self.warnings, self.progress = console, warnings, progress
         self.text_cache: dict[str, torch.Tensor] = {}
+        #: one line per task whose grade or summarize raised (its result is not stored)
+        self.failed: list[str] = []
 
     def run(self) -> list[RunResult]:
         config = self.config
         torch.manual_seed(config.seed)  # identical random-init weights on every rank
-        created = self.model.factory(
-            self.model_id,
-            device=self.plan.device,
-            precision=self.plan.precision,
-            weights=config.weights,
-            palette=config.palette,
-            seed=config.seed,
-            out=config.out,
-            scoring=config.scoring,
-            resume=config.resume,
+        options = {
+            "device": self.plan.device,
+            "precision": self.plan.precision,
+            "weights": config.weights,
+            "palette": config.palette,
+            "seed": config.seed,
+            "out": config.out,
+            "scoring": config.scoring,
+            "resume": config.resume,
             **config.model_options,
-        )
+        }
+        check_factory(self.model.factory, self.model_id, self.model.plugin, options)
+        created = self.model.factory(self.model_id, **options)
         self.adapter = check_adapter(created, self.model_id, self.model.plugin)
         self.mode = scoring_mode(self.adapter, config.scoring, config.normalization)
         # a model asked another way than by default is stored and ranked as its own entry
@@ -198,6 +208,7 @@ class _ModelRun:
             size,
             self.config.resume,
             lambda task: result_dir(self.config.out, self.result_id, task),
+            {entry.name: self._task_key(entry.obj) for entry in self.plugins.tasks},
         )
         for name in plan.kept:
             self._say(f"{self.result_id} {name}: already done, kept")
@@ -286,12 +297,22 @@ class _ModelRun:
     ) -> list[RunResult]:
         """Rank 0: aggregate each computed task from the chunk files, store it, report it."""
         results = []
+        # a crashed task is not looked for among the stored results either
         computed = {t.name for t in todo}
         for task in todo:
-            frame = task.grade(work.read_task(task.name, num_chunks(size)).to_pandas())
-            summary = task.summarize(frame, self.config.palette)
+            frame = work.read_task(task.name, num_chunks(size)).to_pandas()
+            try:  # the task plugin's code: a crash costs this task, never the others
+                frame = task.grade(frame)
+                summary = task.summarize(frame, self.config.palette)
+                summary.model = self.result_id
+            except Exception as exc:
+                self.failed.append(self._task_failure(task, exc))
+                self._warn(self.failed[-1])
+                continue
             final = {
                 **prov,
+                **self._task_key(task),
+                "task_plugin": self.plugins.tasks.resolve(task.name).plugin,
                 "prompts": self._prompt_texts(task),
                 "wall_time_s": round(time.monotonic() - self.t0, 3),
             }
@@ -299,7 +320,7 @@ class _ModelRun:
             if callable(usage):
                 final["usage"] = usage()
             directory, doc = write_result(
-                self.config.out, self.result_id, task, summary, frame, final
+                self.config.out, self.result_id, task, summary, frame, final, self._warn
             )
             notify(self.plugins.pm, doc, directory, self._warn)
             results.append(RunResult(self.result_id, task.name, summary, frame, directory))
@@ -315,6 +336,20 @@ class _ModelRun:
                     )
                 )
         return results
+
+    def _task_key(self, task: Task) -> dict:
+        """The task's part of provenance and the resume key: its version and its plugin's."""
+        plugin = self.plugins.tasks.resolve(task.name).plugin
+        return task_key(getattr(task, "version", "1"), self.plugins.versions.get(plugin))
+
+    def _task_failure(self, task: Task, exc: Exception) -> str:
+        plugin = self.plugins.tasks.resolve(task.name).plugin
+        text = " ".join(str(exc).split())
+        return (
+            f"{self.result_id}: task {task.name!r} of plugin {plugin!r} failed "
+            f"({type(exc).__name__}: {text}); fix the task (`colorbench check-plugin {plugin}` "
+            "checks it)"
+        )
 
     def _prompt_texts(self, task: Task) -> dict[str, str]:
         """The exact text each prompt put to the model: its statement template or question."""

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from colorbench.config import NORMALIZATIONS, SCORINGS, RunConfig
-from colorbench.errors import ColorbenchError
+from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
 from colorbench.plugin.pluginmanager import Plugins
 from colorbench.plugin.task import Task
@@ -31,6 +31,7 @@ from colorbench.runner.device import (
     resolve_precision,
     resolve_renderer,
 )
+from colorbench.runner.taskcheck import sample_problems, task_problems
 from colorbench.runner.weights import require_file
 from colorbench.stimuli.base import StimulusSet
 
@@ -184,6 +185,21 @@ def stimulus_set(plugins: Plugins, task: Task, palette: Palette, seed: int) -> S
     return plugins.stimulus_sets.get(task.stimulus_set)(palette=palette, seed=seed)
 
 
+def check_task(plugins: Plugins, task: Task, stimuli: StimulusSet, palette: Palette) -> None:
+    """Refuse a task that disagrees with its stimulus set (an outcome part no attribute
+    provides, a reserved attribute name, a template without ``{c}``) before any model loads."""
+    plugin = plugins.tasks.resolve(task.name).plugin
+    sample = stimuli.sample(0, 0)
+    set_plugin = plugins.stimulus_sets.resolve(task.stimulus_set).plugin
+    problems = sample_problems(task.stimulus_set, sample, set_plugin)
+    problems += task_problems(task, sample, palette, plugin)
+    if problems:
+        more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PluginError(
+            f"{problems[0]}{more}; `colorbench check-plugin {plugin}` lists every problem"
+        )
+
+
 def _sets(
     plugins: Plugins,
     tasks: list[Task],
@@ -201,5 +217,6 @@ def _sets(
             stimuli = stimulus_set(plugins, task, palette, seed)
             chosen = resolve_renderer(renderer, stimuli.backends, device, name)
             sets[name] = SetPlan(name, stimuli, chosen, [])
+        check_task(plugins, task, sets[name].stimuli, palette)
         sets[name].tasks.append(task)
     return list(sets.values())

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from colorbench.palette import Palette
-from colorbench.plugin.task import Task
+from colorbench.plugin.task import GRADE_COLUMNS, Task
 from colorbench.runner.answers import UNPARSED
 from colorbench.runner.scoring import MISSING, Answers
 from colorbench.stimuli.base import Sample
@@ -28,6 +28,13 @@ KEY_COLUMNS = ("sample_id", "set", "combination", "sample", "task", "prompt")
 CORE_COLUMNS = (*KEY_COLUMNS, *(f.name for f in fields(Answers) if f.name != "scores"))
 #: prefix of the per-candidate score columns (``score_red``...), written with ``keep_scores``
 SCORE_PREFIX = "score_"
+#: names a stimulus attribute cannot have: the engine's and the grader's columns
+RESERVED_ATTRIBUTES = (*CORE_COLUMNS, *GRADE_COLUMNS)
+
+
+def reserved_attribute(name: str) -> bool:
+    """Whether a stimulus attribute called ``name`` would collide with a predictions column."""
+    return name in RESERVED_ATTRIBUTES or name.startswith(SCORE_PREFIX)
 
 
 def chunk_table(

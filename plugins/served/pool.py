@@ -263,6 +263,8 @@ def parse_reply(response: httpx.Response, url: str, seconds: float, key: str | N
             "server did not complete the chat - check its log"
         )
     content = message.get("content")
+    if isinstance(content, list):  # content parts, as some servers answer
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     text = content if isinstance(content, str) else ""  # null content: an empty answer
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return Reply(
