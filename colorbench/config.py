@@ -37,6 +37,10 @@ class RunConfig:
     ``keep_scores`` stores every candidate's score per row (``score_<colour>`` columns).
     ``allow_missing`` stores a result although some answers are missing (a served model's
     endpoint kept failing); the count is recorded and they are left out of n.
+    ``target_ci`` (percentage points) replaces ``samples``: each stimulus set gets the
+    samples its tasks need for that 95% half-width (:mod:`colorbench.runner.sizing`);
+    ``stop_early`` then adds them one round at a time and stops once an anytime-valid
+    confidence sequence is that tight (:mod:`colorbench.report.sequential`).
     ``model_options`` go to every model factory as keyword options (the served plugin's
     ``endpoints``, ``max_in_flight``, ``api_key_env``...); factories ignore what they do not take.
     """
@@ -60,3 +64,5 @@ class RunConfig:
     normalization: str = "sum"
     allow_missing: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
+    target_ci: float | None = None
+    stop_early: bool = False

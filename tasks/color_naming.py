@@ -80,6 +80,7 @@ class ColorNamingTask(Task):
         Prompt("object", "The color of the object is {c}", "human_term", questions.OBJECT),
     )
     outcome_parts = ("human_term", "background")
+    item_factor = "xkcd_name"
     description = "XKCD survey colours named against the human basic term (beyond the paper)"
     reference = "Munroe 2010, XKCD colour survey (matplotlib.colors.XKCD_COLORS)"
     #: a colour's rows (patch, shapes on each background) share it: one cluster per colour,

@@ -17,6 +17,7 @@ import pandas as pd
 from colorbench.palette import Palette
 from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
 from colorbench.tables import (
+    GROUPS,
     confusion,
     group_table,
     headline,
@@ -33,6 +34,7 @@ class ShapesTask(Task):
 
     stimulus_set = "shapes"
     outcome_parts = ("background", "object")
+    reported = ("background_group",)
 
     @abstractmethod
     def headline(self, predictions: pd.DataFrame) -> Headline:
@@ -60,24 +62,53 @@ class ShapesTask(Task):
 class GlobalColor(ShapesTask):
     """Exp. 1: which colour does the model give with no part named (the bare ``{c}``)?
 
-    Headline: % of answers naming the background, the majority colour (the object
-    covers less than half the image). It is a description, not a score: the bare prompt
-    asks for no part, so neither 100% (the larger area) nor 0% is right, and the task
-    declares ``higher_is_better = None``.
+    The bare prompt asks for no part, so no answer is right: the task describes where
+    answers go and declares ``higher_is_better = None`` (the leaderboard shows it, never
+    ranks or colours it). Its headline is the paper's finding, the **achromatic asymmetry**:
+    in the two mixed groups (one part achromatic, the other chromatic) the % of answers
+    naming the chromatic part, whichever part it is. A model that names the larger area
+    (pixel majority) gets 50%, a model that never names an achromatic part when a
+    chromatic one is present gets 100%, CLIP in the paper 95.4% (Table 1: 91.08% object
+    on achromatic backgrounds, 99.74% background behind achromatic objects). The
+    ``asymmetry`` table gives both mixed groups; ``groups_bare`` the full 2x2 table.
     """
 
     name = "global-color"
     prompts = (Prompt("bare", "{c}", question=questions.BARE),)
-    description = "Shapes, bare colour name: does the answer name the background or the object?"
+    description = (
+        "Shapes, bare colour name: achromatic asymmetry (is the chromatic part named when "
+        "the other is achromatic?)"
+    )
     reference = "Arias et al. 2024, Exp. 1 (2x2 table of background% / object%)"
-    #: "% background" describes where the answer goes; no part is the right one
+    #: the bare prompt asks for no part: the headline describes, it does not score
     higher_is_better = None
 
     def headline_hits(self, predictions: pd.DataFrame) -> pd.Series:
-        return predictions["outcome"] == "background"
+        """Whether the answer names the chromatic part; NA unless exactly one part is
+        chromatic (needs the ``*_chromatic`` columns :meth:`Task.grade` adds)."""
+        background = predictions["background_chromatic"]
+        mixed = background != predictions["object_chromatic"]
+        chromatic_part = background.map({True: "background", False: "object"})
+        hits = (predictions["outcome"] == chromatic_part).astype("boolean")
+        return hits.mask(~mixed.fillna(False).astype(bool))
 
     def headline(self, predictions: pd.DataFrame) -> Headline:
-        return headline("background %", self.headline_hits(predictions))
+        return headline(ASYMMETRY, self.headline_hits(predictions))
+
+    def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
+        summary = super().summarize(predictions, palette)
+        cells = [f"{g} background / {h} object" for g, h in (GROUPS, GROUPS[::-1])]
+        hits = self.headline_hits(predictions)
+        group = predictions["background_chromatic"].map({False: cells[0], True: cells[1]})
+        mixed = predictions.assign(group=group)[hits.notna()]
+        table = outcome_rates(mixed, "group", self.outcomes, cells)
+        chromatic = hit_rates(hits, group.rename("group"), "chromatic part", cells)
+        summary.tables["asymmetry"] = chromatic.drop(columns="n").join(table)
+        return summary
+
+
+#: global-color's headline metric
+ASYMMETRY = "chromatic part named % (one part achromatic)"
 
 
 class PartAttribution(ShapesTask):

@@ -63,6 +63,7 @@ class PromptChoice(Task):
         ),
     )
     outcome_parts = ("background", "font", "word")
+    reported = ("background_group",)
     description = "Stroop on colour, five prompts: which part does each prompt make it name?"
     reference = "Arias et al. 2024, Exp. 3 (one row per prompt)"
 
@@ -151,5 +152,6 @@ class StroopColored(StroopTask):
     name = "stroop-colored"
     stimulus_set = "stroop"
     outcome_parts = ("font", "word", "background")
+    reported = ("background_group",)
     description = "Stroop on colour: font colour, written word or background?"
     reference = "Arias et al. 2024, Exp. 5 (per font, background and word colour)"

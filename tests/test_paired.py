@@ -138,7 +138,7 @@ def test_compare_cli_prints_one_line_per_task(reference_results, capsys):
 
 def test_results_from_different_stimuli_are_refused(reference_results, tmp_path):
     other = tmp_path / "other"
-    assert main(["run", "--model", "chance", "--task", "stroop-white", "--samples", "2",
+    assert main(["run", "--model", "chance", "--task", "stroop-white", "--seed", "1",
                  "--out", str(other), "-q"]) == 0  # fmt: skip
     with pytest.raises(ColorbenchError, match="did not see the same stroop-white stimuli"):
         from colorbench.report.compare import comparison

@@ -75,7 +75,12 @@ def test_pixel_majority_names_the_background(majority, task):
 def test_a_headline_that_is_no_score_is_stored_without_a_direction(majority, ideal):
     """global-color's "% background" has no right answer (pixel majority's 100% is not a
     perfect score); the leaderboard learns that from summary.json alone."""
-    assert stored(majority, "pixel-majority", "global-color")[0]["higher_is_better"] is None
+    doc, _ = stored(majority, "pixel-majority", "global-color")
+    assert doc["higher_is_better"] is None
+    # naming the larger area: chromatic in one mixed group, achromatic in the other (equal
+    # sizes: 3 x 8 colour pairs x 8 shapes each) -> the asymmetry index is exactly 50
+    headline = doc["summary"]["headline"]
+    assert (headline["value"], headline["n"]) == (50.0, 2 * 3 * 8 * 8)
     assert stored(ideal, "ideal-observer", "stroop-white")[0]["higher_is_better"] is True
     board = collect(majority)
     assert board.direction("global-color") is None

@@ -110,9 +110,16 @@ def test_two_by_two_groups_count_background_and_object_answers():
         (100 * low, 100 * high)
     )
     assert np.isnan(groups.loc["achromatic / achromatic", "background_pct"])
-    # headline: background named in 3 + 1 + 2 of 10 answers
-    assert summary.headline.metric == "background %"
-    assert (summary.headline.value, summary.headline.n) == (60.0, 10)
+    # headline, the achromatic asymmetry: in the two mixed groups (6 answers) the chromatic
+    # part is named by 1 answer (red object on white) + 2 (yellow background, black object)
+    assert summary.headline.metric == "chromatic part named % (one part achromatic)"
+    assert (summary.headline.value, summary.headline.n) == (50.0, 6)
+    asymmetry = summary.tables["asymmetry"]
+    assert asymmetry["chromatic part_pct"].tolist() == [25.0, 100.0]
+    assert asymmetry.index.tolist() == [
+        "achromatic background / chromatic object",
+        "chromatic background / achromatic object",
+    ]
     # per-colour breakdown, in palette order, absent colours dropped
     by_background = summary.tables["by_background_bare"]
     assert by_background.index.tolist() == ["white", "yellow", "blue"]
@@ -163,7 +170,8 @@ def test_unparsed_free_answers_are_their_own_outcome_counted_in_n_in_every_table
         else:
             counted = (table["unparsed_pct"] * table["n"] / 100).fillna(0)
             assert counted.sum() == pytest.approx(2), name
-    assert (summary.headline.value, summary.headline.n) == (pytest.approx(100 / 3), 3)
+    # the red object is never named: the asymmetry headline is 0 of 3
+    assert (summary.headline.value, summary.headline.n) == (0.0, 3)
 
 
 def stroop_rows(prompt, word, font, background, answers):

@@ -147,6 +147,9 @@ CASES: list[tuple[str, str]] = [
     ("unknown analysis", "colorbench analyze neuron --model random-RN50"),
     ("--samples 0", "colorbench run --model ideal-observer --task stroop-white --samples 0"),
     ("--samples negative", "colorbench run --model ideal-observer --task all --samples -3"),
+    ("--target-ci 0", "colorbench run --model ideal-observer --task all --target-ci 0"),
+    ("--target-ci too small", "colorbench run --model chance --task all --target-ci 0.01"),
+    ("--stop-early alone", "colorbench run --model chance --task stroop-white --stop-early"),
     ("--samples absurd", "colorbench run --model ideal-observer --task all --samples 1000000000"),
     ("--samples not a number", "colorbench run --model ideal-observer --task all --samples ten"),
     (

@@ -25,6 +25,7 @@ from colorbench.cli.argtypes import (
     add_results_option,
     add_served_options,
     add_stimulus_options,
+    add_target_option,
     add_task_option,
     positive_int,
 )
@@ -114,6 +115,8 @@ def _cmd_run(args: argparse.Namespace, session: Session) -> int:
         quiet=args.quiet,
         plugins=session.specs,
         allow_missing=args.allow_missing,
+        target_ci=args.target_ci,
+        stop_early=args.stop_early,
         model_options={k: getattr(args, k) for k in SERVED_OPTIONS if getattr(args, k) is not None},
     )
     results = api.evaluate(config, session.plugins)
@@ -268,6 +271,13 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     )
     add_task_option(run)
     add_stimulus_options(run)
+    add_target_option(run)
+    run.add_argument(
+        "--stop-early",
+        action="store_true",
+        help="with --target-ci: add one sample per combination at a time and stop once an "
+        "anytime-valid confidence sequence is that tight (capped at the --target-ci size)",
+    )
     run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
     run.add_argument(
         "--batch-size",

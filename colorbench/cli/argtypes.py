@@ -45,6 +45,18 @@ def add_samples_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_target_option(parser: argparse.ArgumentParser) -> None:
+    """``--target-ci PP``: samples per combination chosen from the interval to reach."""
+    parser.add_argument(
+        "--target-ci",
+        type=positive_float,
+        metavar="PP",
+        help="target 95%% half-width in percentage points for every headline and reported "
+        "table; sets the samples per combination instead of --samples (1 = the paper's precision "
+        "at a few %% of its images)",
+    )
+
+
 def add_seed_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="stimulus seed; default 0")
 

@@ -11,7 +11,12 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from colorbench.cli.argtypes import add_results_option, add_stimulus_options, add_task_option
+from colorbench.cli.argtypes import (
+    add_results_option,
+    add_stimulus_options,
+    add_target_option,
+    add_task_option,
+)
 from colorbench.errors import ColorbenchError
 from colorbench.palette import palette_option
 
@@ -30,10 +35,13 @@ def _cmd_export(args: argparse.Namespace, session: Session) -> int:
 
     module = importlib.import_module(HARNESSES[args.harness][0])
     tasks = select_tasks(session.plugins, args.task or ["all"])
+    samples = args.samples
+    if args.target_ci is not None:
+        samples = target_samples(session, tasks, args.target_ci, args.seed, args.palette)
     count = module.export(
         session.plugins,
         tasks,
-        args.samples,
+        samples,
         args.out,
         seed=args.seed,
         palette=palette_option(args.palette),
@@ -42,6 +50,24 @@ def _cmd_export(args: argparse.Namespace, session: Session) -> int:
     names = ", ".join(t.name for t in tasks)
     session.console.print(f"{count} {module.HARNESS} rows of {names} written to {args.out}")
     return 0
+
+
+def target_samples(
+    session: Session, tasks: list, target_ci: float, seed: int, palette: Path | None
+) -> int:
+    """``export --target-ci``: the largest samples per combination the tasks need (one
+    export has one sample count), each task's need stated in one line."""
+    from colorbench.runner.plan import stimulus_set
+    from colorbench.runner.sizing import check_target, size_task
+
+    check_target(target_ci)
+    sizes = []
+    for task in tasks:
+        stim = stimulus_set(session.plugins, task, palette_option(palette), seed)
+        sizing = size_task(task, stim, target_ci)
+        session.console.print(sizing.line(stim), markup=False)
+        sizes.append(sizing.samples)
+    return max(sizes)
 
 
 def _cmd_import(args: argparse.Namespace, session: Session) -> int:
@@ -76,6 +102,7 @@ def add_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     export.add_argument("harness", choices=tuple(HARNESSES))
     add_task_option(export)
     add_stimulus_options(export)
+    add_target_option(export)
     export.add_argument("--out", type=Path, required=True, metavar="DIR", help="new folder")
     export.set_defaults(func=_cmd_export)
 

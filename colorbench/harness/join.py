@@ -148,7 +148,7 @@ def asked(rows: pd.DataFrame, task: Task) -> dict[str, str | list[str]]:
 
 def summarize(task: Task, frame: pd.DataFrame, palette: Palette) -> TaskSummary:
     """Grade and aggregate like a ``colorbench run``; adds ``outcome`` and ``correct``."""
-    return task.summarize(task.grade(frame), palette)
+    return task.summarize(task.grade(frame, palette), palette)
 
 
 def store(

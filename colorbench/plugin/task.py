@@ -21,11 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from colorbench.palette import Palette
+from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.runner.answers import UNPARSED
 
 #: the predictions column :meth:`Task.grade` fills with each row's combination-level cluster
 COMBINATION_UNIT = "combination_unit"
+#: the columns :meth:`Task.grade` adds (a stored chunk holds the rows before grading),
+#: besides one ``<part>`` + :data:`CHROMATIC_SUFFIX` per outcome part
+GRADED_COLUMNS = ("outcome", "correct", "headline_hit", COMBINATION_UNIT)
+CHROMATIC_SUFFIX = "_chromatic"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,12 @@ class Task(ABC):
     description: str = ""
     #: where the task comes from, e.g. "Arias et al. 2024, Exp. 1, Table 2"
     reference: str = ""
+    #: combination factors whose every level is a reported figure that ``--target-ci`` sizes
+    #: as it sizes the headline (``background_group``: achromatic / chromatic background)
+    reported: tuple[str, ...] = ()
+    #: the combination factor whose values are the headline's independent items when its
+    #: interval is clustered on a fixed pool of them (more samples cannot narrow it further)
+    item_factor: str | None = None
     #: the headline's direction: True when a higher figure is a better model, False when a
     #: lower one is, None when it is not a score at all (a description such as global-color's
     #: "% background", which has no correct answer): the leaderboard and the heatmap then
@@ -145,9 +155,10 @@ class Task(ABC):
         result = (predictions["outcome"] == asks).astype("boolean")
         return result.mask(asks.isna())
 
-    def grade(self, predictions: pd.DataFrame) -> pd.DataFrame:
+    def grade(self, predictions: pd.DataFrame, palette: Palette = DEFAULT_PALETTE) -> pd.DataFrame:
         """Add the ``outcome``, ``correct``, ``headline_hit`` and ``combination_unit`` columns
-        (in place) and return ``predictions``.
+        (in place), with ``<part>_chromatic`` for each outcome part (whether its colour is a
+        chromatic one of ``palette``; NA for a value outside it), and return ``predictions``.
 
         The engine and the tests grade through this one method, so they cannot disagree.
         ``headline_hit`` (:meth:`headline_hits`) and ``combination_unit`` (the
@@ -156,6 +167,11 @@ class Task(ABC):
         """
         predictions["outcome"] = self.classify(predictions)
         predictions["correct"] = self.correct(predictions)
+        chromatic = {c.name: c.chromatic for c in palette}
+        for part in self.outcome_parts:
+            predictions[f"{part}{CHROMATIC_SUFFIX}"] = (
+                predictions[part].map(chromatic).astype("boolean")
+            )
         predictions["headline_hit"] = self.headline_hits(predictions).astype("boolean")
         if self.combination_unit in predictions:  # hand-made tables may lack it
             predictions[COMBINATION_UNIT] = predictions[self.combination_unit].astype(str)

@@ -1,7 +1,9 @@
 """``colorbench compare A B``: is model A better than model B on a task, given the same stimuli?
 
-Both results must come from the same stimuli (stimulus seed, samples per combination and
-palette), so each row of A has its twin in B: the same image asked the same prompt. The
+Both results must come from the same stimuli (stimulus seed and palette), so each row of A
+has its twin in B: the same image asked the same prompt. Runs with different samples per
+combination (``--target-ci`` against ``--samples 500``) share the first ``n`` samples of
+every combination, the smaller run's images; they are compared on those. The
 rows are paired on ``(sample_id, prompt)`` and compared on ``headline_hit``, the per-row
 value the task's headline is the percentage of (:meth:`colorbench.plugin.task.Task.headline_hits`);
 the statistics are in :mod:`colorbench.report.paired`. The leaderboard marks its deltas against the
@@ -35,7 +37,7 @@ from colorbench.report.results import result_dir
 HIT = "headline_hit"
 KEYS = ("sample_id", "prompt")
 #: provenance that must agree for two results to have seen the same stimuli
-SAME_STIMULI = ("seed", "samples", "palette")
+SAME_STIMULI = ("seed", "palette")
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,10 @@ def comparison(a_summary: Path, b_summary: Path, cluster: str | None = None) -> 
         )
         raise ColorbenchError(
             f"{sa.model} and {sb.model} did not see the same {sa.task} stimuli ({what}); "
-            "re-run one with the other's --samples / --seed / --palette"
+            "re-run one with the other's --seed / --palette"
         )
     pairs = ha.merge(hb, on=list(KEYS), how="outer", suffixes=("_a", "_b"), indicator=True)
+    pairs = pairs[pairs["_merge"] != _larger(sa, sb)]  # the larger run's extra samples
     if not (pairs["_merge"] == "both").all():
         raise ColorbenchError(
             f"{sa.model} and {sb.model} answered different {sa.task} rows; "
@@ -88,6 +91,14 @@ def comparison(a_summary: Path, b_summary: Path, cluster: str | None = None) -> 
         pairs[f"{HIT}_a"].astype(bool), pairs[f"{HIT}_b"].astype(bool), labels
     )
     return Comparison(sa.task, sa.headline.metric, sa.model, sb.model, result, unit)
+
+
+def _larger(a: summary_json.StoredSummary, b: summary_json.StoredSummary) -> str | None:
+    """Which side's rows beyond the other's samples are left out (merge indicator value)."""
+    na, nb = a.provenance.get("samples"), b.provenance.get("samples")
+    if not isinstance(na, int) or not isinstance(nb, int) or na == nb:
+        return None
+    return "left_only" if na > nb else "right_only"
 
 
 def compare(

@@ -110,6 +110,8 @@ class Score:
     scoring: str = "similarity"
     #: the summary.json it was read from (pairs it with the baseline's for the Δ test)
     source: Path | None = None
+    #: the run's ``--target-ci`` (pp), when its samples were chosen by one
+    target_ci: float | None = None
     #: the task's headline direction; None: not a score (shown, never coloured as good/bad)
     higher_is_better: bool | None = True
 
@@ -234,6 +236,9 @@ class Leaderboard:
             test = self.tests.get((model, task))
             mark = "°" if test is None else "\\*" if test.significant else ""
             value = f"{value} Δ{mark} {delta:+.1f}"
+        if s.target_ci is not None:  # the achieved half-width next to the one asked for
+            half = (s.ci_high - s.ci_low) / 2
+            value = f"{value} ±{half:.2f} (target ±{s.target_ci:g})"
         return f"{value}<br>({s.ci_low:.1f}–{s.ci_high:.1f}, n={s.n})"  # two lines keep it narrow
 
     def kind(self, model: str) -> str:
@@ -295,6 +300,7 @@ def read_score(path: Path) -> Score:
     stored = parse(path)
     samples = stored.provenance.get("samples")
     weights = stored.provenance.get("weights_sha256")
+    target = stored.provenance.get("target_ci")
     kind = stored.provenance.get("kind")
     if not isinstance(kind, str) or not kind:
         # results from before adapters declared a kind: a reference adapter or a contrastive one
@@ -320,6 +326,9 @@ def read_score(path: Path) -> Score:
         kind=kind,
         scoring=scoring,
         source=Path(path),
+        target_ci=target
+        if isinstance(target, int | float) and not isinstance(target, bool)
+        else None,
         higher_is_better=stored.higher_is_better,
     )
 

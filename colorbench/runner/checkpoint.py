@@ -1,6 +1,14 @@
 """Chunked, resumable work: ``results/<model-slug>/.work/<set>/`` holds one set's finished chunks.
 
-The flat index space of a stimulus set is cut into chunks of ``CHUNK_SIZE`` images, a
+The run's *work index* is sample-major: work index ``i`` is sample ``i // K`` of
+combination ``i % K`` (``K`` combinations), so a run with ``n`` samples per combination
+is the first ``K * n`` work indices of any larger run (:func:`work_samples`). A run at
+``--target-ci`` is thus a prefix of the paper-scale run, and a later, larger run reuses its
+rows: the chunks they share are rebuilt from the stored results (:func:`seed_chunks`)
+and unfinished work grows or shrinks to another size by keeping the chunks both sizes
+share (:meth:`WorkDir.open`).
+
+The work index space of a stimulus set is cut into chunks of ``CHUNK_SIZE`` images, a
 constant independent of batch size and world size, so a run interrupted anywhere and
 resumed with any number of processes computes exactly the same chunks. A chunk file
 appears atomically when its last image is scored, and its size and sha256 are then recorded
@@ -21,12 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from colorbench.atomic import write_bytes, write_json
+from colorbench.atomic import parquet_bytes, write_bytes, write_json
 from colorbench.errors import ColorbenchError
 from colorbench.names import path_name_problem
+from colorbench.plugin.task import CHROMATIC_SUFFIX, GRADED_COLUMNS
 from colorbench.report import summary
+from colorbench.stimuli.base import Sample, StimulusSet
 
 #: images per chunk; changing it invalidates unfinished runs (it is in the manifest)
 CHUNK_SIZE = 1024
@@ -36,13 +47,13 @@ CHUNK_FILE = re.compile(r"chunk-(\d{6})\.parquet")
 #: provenance fields a resumed run must share with the run that wrote the chunks
 #: (every setting that can change an answer: precision via ``dtype`` and the renderer too;
 #: batch size cannot - scoring is per image, and the engine already halves batches on OOM)
+#: ``samples`` is not among them: a run with other samples per combination shares a prefix
 RESUME_KEYS = (
     "model",
     "weights_sha256",
     "palette",
     "colorbench",
     "seed",
-    "samples",
     "dtype",
     "renderer",
     "scoring",
@@ -52,6 +63,17 @@ RESUME_KEYS = (
     "task_version",
     "task_plugin_version",
 )
+
+
+#: how work indices map to samples; recorded so work of another order is never resumed
+ORDER = "sample-major"
+
+
+def work_samples(stim: StimulusSet, start: int, stop: int) -> list[Sample]:
+    """The samples of work indices ``[start, stop)``: index ``i`` is sample ``i // K`` of
+    combination ``i % K``, whatever the run's samples per combination."""
+    k = stim.num_combinations()
+    return [stim.sample(i % k, i // k) for i in range(start, stop)]
 
 
 def num_chunks(size: int) -> int:
@@ -109,7 +131,13 @@ class WorkDir:
 
         Leftover temp files of a killed run are removed (the caller holds the lock).
         """
-        expected = {**key, "tasks": tasks, "size": size, "chunk_size": CHUNK_SIZE}
+        expected = {
+            **key,
+            "tasks": tasks,
+            "size": size,
+            "chunk_size": CHUNK_SIZE,
+            "order": ORDER,
+        }
         found = self.manifest()
         if found is None:
             self.discard()
@@ -121,6 +149,8 @@ class WorkDir:
                 f"{self.path} holds unfinished work of model {found.get('model')!r}, not "
                 f"{key.get('model')!r}; move that folder away or pass another --out"
             )
+        if found.get("size") != size and isinstance(found.get("size"), int):
+            found = self._resize(found, size)
         changes = describe_changes(found, expected)
         if changes:
             raise ColorbenchError(
@@ -130,6 +160,17 @@ class WorkDir:
             )
         for tmp in self.path.glob(".*.tmp-*"):
             tmp.unlink(missing_ok=True)
+
+    def _resize(self, found: dict[str, Any], size: int) -> dict[str, Any]:
+        """Keep the chunks whose work indices are the same at both sizes (the sample-major
+        order makes the smaller run a prefix of the larger), drop the others."""
+        old = found["size"]
+        for chunk in self.done():
+            if chunk_bounds(chunk, old) != chunk_bounds(chunk, size) or chunk >= num_chunks(size):
+                self.chunk_path(chunk).unlink(missing_ok=True)
+        resized = {**found, "size": size}
+        write_json(self.manifest_path, resized)
+        return resized
 
     def chunk_path(self, chunk: int) -> Path:
         return self.path / f"chunk-{chunk:06d}.parquet"
@@ -209,13 +250,16 @@ class Resume:
     done: int
     #: one line per stored chunk found damaged (it is computed again)
     damaged: list[str] = field(default_factory=list)
+    #: chunks rebuilt from stored results of another samples per combination
+    seeded: int = 0
 
 
 def decide(
     work: WorkDir,
     selected: list[str],
     key: dict[str, Any],
-    size: int,
+    stim: StimulusSet,
+    samples: int,
     resume: bool,
     result_dir: Callable[[str], Path],
     task_keys: dict[str, dict[str, Any]] | None = None,
@@ -224,19 +268,19 @@ def decide(
 
     With ``resume``: unfinished work in ``work`` is continued (and must cover every selected
     task that has no finished result), and a task whose stored result has the same
-    :func:`resume_key` is kept. Without it, earlier work is discarded and everything runs.
-    ``result_dir(task)`` is where the task's stored result would be; ``task_keys`` holds
-    each task's own part of the key (:func:`task_key`), which the set-wide ``key`` lacks.
+    :func:`resume_key` (with the task's own part from ``task_keys``, :func:`task_key`, which
+    the set-wide ``key`` lacks) and ``samples`` is kept. Chunks that stored results of another
+    ``samples`` hold (same key) are rebuilt from them (:func:`seed_chunks`). Without
+    ``resume``, earlier work is discarded and everything runs. ``result_dir(task)`` is where
+    the task's stored result would be.
     """
     task_keys = task_keys or {}
 
     def finished(task: str) -> bool:
-        stored = summary.read(result_dir(task))
-        if stored is None or resume_key(stored.provenance) != {**key, **task_keys.get(task, {})}:
-            return False
-        predictions = stored.file("predictions")
-        return predictions is not None and readable_parquet(predictions)
+        stored = _stored(result_dir(task), {**key, **task_keys.get(task, {})})
+        return stored is not None and stored.provenance.get("samples") == samples
 
+    size = stim.size(samples)
     manifest = work.manifest() if resume else None
     kept: list[str] = []
     if manifest is not None:
@@ -257,9 +301,78 @@ def decide(
         return Resume([], [], kept, 0)
     # the chunks hold every todo task's rows: a task changed since they were written is refused
     work.open({**key, "tasks_versions": {t: task_keys.get(t) for t in todo}}, todo, size)
+    seeded = seed_chunks(work, todo, key, task_keys, stim, size, result_dir) if resume else 0
     done, damaged = work.verified()
     pending = [k for k in range(num_chunks(size)) if k not in done]
-    return Resume(todo, pending, kept, len(done), damaged)
+    return Resume(todo, pending, kept, len(done), damaged, seeded)
+
+
+def _stored(directory: Path, key: dict[str, Any]) -> summary.StoredSummary | None:
+    """The stored result in ``directory`` when it has ``key`` and readable predictions."""
+    stored = summary.read(directory)
+    if stored is None or resume_key(stored.provenance) != key:
+        return None
+    predictions = stored.file("predictions")
+    return stored if predictions is not None and readable_parquet(predictions) else None
+
+
+def seed_chunks(
+    work: WorkDir,
+    tasks: list[str],
+    key: dict[str, Any],
+    task_keys: dict[str, dict[str, Any]],
+    stim: StimulusSet,
+    size: int,
+    result_dir: Callable[[str], Path],
+) -> int:
+    """Write the missing chunks that stored results of every task in ``tasks`` already hold
+    (same :func:`resume_key`, any samples per combination, nothing left out): a chunk is
+    rebuilt when its whole work-index range lies inside every stored run's prefix. Returns
+    the number of chunks written."""
+    frames, covered = [], size
+    for task in tasks:
+        stored = _stored(result_dir(task), {**key, **task_keys.get(task, {})})
+        n = stored.provenance.get("samples") if stored is not None else None
+        if not isinstance(n, int) or stored.provenance.get("allow_missing"):
+            return 0
+        covered = min(covered, stim.size(n))
+        frames.append(pq.read_table(stored.file("predictions")))
+    full = covered // CHUNK_SIZE
+    todo = [k for k in range(full) if k not in work.done()]
+    if not todo:
+        return 0
+    k = stim.num_combinations()
+    tables = []
+    for table in frames:
+        graded = [
+            c
+            for c in table.column_names
+            if c in GRADED_COLUMNS
+            or (
+                c.endswith(CHROMATIC_SUFFIX)
+                and c.removesuffix(CHROMATIC_SUFFIX) in table.column_names
+            )
+        ]
+        table = table.drop_columns(graded)
+        index = pc.add(
+            pc.multiply(table["sample"], k), table["combination"]
+        )  # the work index of each row
+        tables.append(table.append_column("_work", index))
+    for chunk in todo:
+        start, stop = chunk_bounds(chunk, size)
+        parts = []
+        for table in tables:
+            rows = table.filter(
+                pc.and_(
+                    pc.greater_equal(table["_work"], start),
+                    pc.less(table["_work"], stop),
+                )
+            )
+            order = pc.sort_indices(rows, [("_work", "ascending")])
+            parts.append(rows.take(order).drop_columns(["_work"]))
+        merged = pa.concat_tables(parts, promote_options="permissive")
+        work.write_chunk(chunk, parquet_bytes(merged))
+    return len(todo)
 
 
 def readable_parquet(path: Path) -> bool:

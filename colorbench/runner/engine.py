@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +55,7 @@ from colorbench.runner.prefetch import rendered_batches
 from colorbench.runner.progress import progress_bar
 from colorbench.runner.provenance import now_iso, provenance
 from colorbench.runner.scoring import Answers, Scorer, join_answers, scoring_mode
+from colorbench.runner.sizing import CS_METHOD, Sizing, achieved, sequences
 from colorbench.stimuli.base import Sample, StimulusSet
 
 
@@ -108,6 +109,8 @@ class _ModelRun:
         self.model, self.model_id = model, model.id
         self.console, self.warnings, self.progress = console, warnings, progress
         self.text_cache: dict[str, torch.Tensor] = {}
+        #: ``--stop-early``: per task, each sized figure's CS ``(centre, half-width)`` in pp
+        self.sequences: dict[str, dict[str, tuple[float, float]]] = {}
         #: one line per task whose grade or summarize raised (its result is not stored)
         self.failed: list[str] = []
 
@@ -164,20 +167,27 @@ class _ModelRun:
 
     def _run_set(self, planned: SetPlan) -> list[RunResult]:
         stim, tasks = planned.stimuli, planned.tasks
-        size = stim.size(self.config.samples)
+        size = stim.size(planned.samples)
         work = WorkDir(self.directory, planned.name)
         prov = {
             **self.provenance,
+            "samples": planned.samples,
             "stimulus_set": planned.name,
             "renderer": planned.renderer,
             "chunk_size": CHUNK_SIZE,
         }
-        todo_names, pending = self.ctx.agree(lambda: self._prepare(work, tasks, prov, size))
+        for sizing in planned.sizing:
+            self._say(f"{self.result_id} {sizing.line(stim)}")
+        todo_names, pending = self.ctx.agree(lambda: self._prepare(work, tasks, prov, planned))
         # an unfinished run's manifest may name tasks outside this selection; it finishes them
         by_name = {t.name: t for t in tasks}
         todo = [by_name.get(name) or self.plugins.tasks.get(name) for name in todo_names]
         missing = asked = 0
-        if todo:
+        if todo and self.config.stop_early and planned.sizing:
+            missing, asked, rounds = self._compute_rounds(planned, todo, work, pending)
+            planned = replace(planned, samples=rounds)  # this model's; the plan is shared
+            prov = {**prov, "samples": rounds}
+        elif todo:
             missing, asked = self._compute(stim, planned.renderer, todo, work, pending, size)
         if not self.ctx.is_main:
             return []
@@ -195,21 +205,28 @@ class _ModelRun:
         if missing:
             self._warn(f"{self.result_id} {planned.name}: {missing} answer(s) missing, left out")
             prov = {**prov, "allow_missing": True, "missing": missing}
-        return self._finish(tasks, todo, work, prov, size)
+        return self._finish(planned, todo, work, prov)
 
     def _prepare(
-        self, work: WorkDir, tasks: list[Task], prov: dict, size: int
+        self, work: WorkDir, tasks: list[Task], prov: dict, planned: SetPlan
     ) -> tuple[list[str], list[int]]:
         """Rank 0: which tasks still need computing and which chunks are missing."""
+        size = planned.stimuli.size(planned.samples)
         plan = decide(
             work,
             [t.name for t in tasks],
             resume_key(prov),
-            size,
+            planned.stimuli,
+            planned.samples,
             self.config.resume,
             lambda task: result_dir(self.config.out, self.result_id, task),
             {entry.name: self._task_key(entry.obj) for entry in self.plugins.tasks},
         )
+        if plan.seeded:
+            self._say(
+                f"{self.result_id} {work.path.name}: {plan.seeded} chunk(s) taken from the "
+                "stored results of the same run at other samples per combination"
+            )
         for name in plan.kept:
             self._say(f"{self.result_id} {name}: already done, kept")
         for line in plan.damaged:
@@ -259,7 +276,7 @@ class _ModelRun:
         bar = self.progress.add_task(
             f"{self.result_id} · {stim.name}", total=size, completed=size - remaining
         )
-        batches = rendered_batches(stim, renderer, spans, self.config.samples, self.device)
+        batches = rendered_batches(stim, renderer, spans, self.device)
         missing = asked = 0
         try:
             for chunk in mine:
@@ -292,23 +309,77 @@ class _ModelRun:
             batches.close()
         return missing, asked
 
+    def _compute_rounds(
+        self, planned: SetPlan, todo: list[Task], work: WorkDir, pending: list[int]
+    ) -> tuple[int, int, int]:
+        """``--stop-early``: compute one sample of every combination at a time (the chunks that
+        round needs) and stop once every sized figure's confidence sequence is within the
+        target, or at ``planned.samples``; missing and asked answers, and the rounds done."""
+        stim, cap = planned.stimuli, planned.samples
+        size, k = stim.size(cap), stim.num_combinations()
+        missing = asked = 0
+        for rounds in range(1, cap + 1):
+            needed = [c for c in pending if chunk_bounds(c, size)[0] < rounds * k]
+            pending = [c for c in pending if c not in needed]
+            if needed:
+                lost, count = self._compute(stim, planned.renderer, todo, work, needed, size)
+                missing, asked = missing + lost, asked + count
+            if missing:  # the caller reports it; rounds stop here
+                break
+            if self.ctx.agree(lambda r=rounds: self._narrow_enough(planned, todo, work, r)):
+                break
+        return missing, asked, rounds
+
+    def _narrow_enough(
+        self, planned: SetPlan, todo: list[Task], work: WorkDir, rounds: int
+    ) -> bool:
+        """Rank 0: whether every reachable sized figure's confidence sequence after
+        ``rounds`` rounds is within the target (kept in ``self.sequences`` for the result)."""
+        sizings = {s.task: s for s in planned.sizing}
+        stim = planned.stimuli
+        chunks = num_chunks(stim.size(rounds))
+        narrow = True
+        for task in todo:
+            sizing = sizings.get(task.name)
+            if sizing is None:
+                continue
+            frame = work.read_task(task.name, chunks).to_pandas()
+            frame = frame[frame["sample"] < rounds].reset_index(drop=True)
+            frame = task.grade(frame, self.config.palette)
+            found = sequences(task, frame, stim)
+            self.sequences[task.name] = found
+            if sizing.floor_pp is None:
+                narrow &= all(half <= sizing.target_pp for _, half in found.values())
+        return narrow
+
     def _finish(
-        self, tasks: list[Task], todo: list[Task], work: WorkDir, prov: dict, size: int
+        self, planned: SetPlan, todo: list[Task], work: WorkDir, prov: dict
     ) -> list[RunResult]:
         """Rank 0: aggregate each computed task from the chunk files, store it, report it."""
+        tasks, size = planned.tasks, planned.stimuli.size(planned.samples)
+        sizings = {s.task: s for s in planned.sizing}
         results = []
         # a crashed task is not looked for among the stored results either
         computed = {t.name for t in todo}
         for task in todo:
             frame = work.read_task(task.name, num_chunks(size)).to_pandas()
+            if self.config.stop_early:  # the last round's chunk may hold later samples
+                frame = frame[frame["sample"] < planned.samples].reset_index(drop=True)
             try:  # the task plugin's code: a crash costs this task, never the others
-                frame = task.grade(frame)
+                frame = task.grade(frame, self.config.palette)
                 summary = task.summarize(frame, self.config.palette)
                 summary.model = self.result_id
             except Exception as exc:
                 self.failed.append(self._task_failure(task, exc))
                 self._warn(self.failed[-1])
                 continue
+            if task.name in self.sequences:  # stopped early: only the CS is still valid
+                centre, half = self.sequences[task.name]["headline"]
+                summary.headline = replace(
+                    summary.headline,
+                    ci_low=max(0.0, centre - half),
+                    ci_high=min(100.0, centre + half),
+                )
             final = {
                 **prov,
                 **self._task_key(task),
@@ -316,6 +387,8 @@ class _ModelRun:
                 "prompts": self._prompt_texts(task),
                 "wall_time_s": round(time.monotonic() - self.t0, 3),
             }
+            if task.name in sizings:
+                final.update(self._sized(task, sizings[task.name], frame, summary, planned))
             usage = getattr(self.adapter, "usage", None)  # served: requests, tokens, endpoints
             if callable(usage):
                 final["usage"] = usage()
@@ -336,6 +409,48 @@ class _ModelRun:
                     )
                 )
         return results
+
+    def _sized(
+        self,
+        task: Task,
+        sizing: Sizing,
+        frame: pd.DataFrame,
+        summary: TaskSummary,
+        planned: SetPlan,
+    ) -> dict:
+        """The ``--target-ci`` provenance of one task and its line: images used, achieved
+        half-widths of the headline and of every reported figure."""
+        sequence = self.sequences.get(task.name)
+        if sequence is not None:
+            widths = {name: round(half, 3) for name, (_, half) in sequence.items()}
+        else:
+            widths = achieved(task, frame, planned.stimuli)
+            top = summary.headline
+            widths["headline"] = round((top.ci_high - top.ci_low) / 2, 3)
+        worst = max(widths, key=widths.__getitem__)
+        self._say(
+            f"{self.result_id} {task.name}: {planned.stimuli.size(planned.samples)} images "
+            f"(n={planned.samples}); achieved 95% half-width: headline +-{widths['headline']:.2f}"
+            f" pp, widest reported figure {worst} +-{widths[worst]:.2f} pp "
+            f"(target +-{sizing.target_pp:g})"
+        )
+        found = {
+            "target_ci": sizing.target_pp,
+            "sizing": {
+                **sizing.provenance(),
+                "n_needed": sizing.samples,
+                "n": planned.samples,
+                "achieved_pp": widths,
+            },
+        }
+        if self.config.stop_early:
+            found["sizing"]["stop_early"] = {
+                "rounds": planned.samples,
+                "cap": max(s.samples for s in planned.sizing),  # the set's fixed size
+                "interval": CS_METHOD,
+                "alpha_per_figure": round(0.05 / len(widths), 6),
+            }
+        return found
 
     def _task_key(self, task: Task) -> dict:
         """The task's part of provenance and the resume key: its version and its plugin's."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from colorbench.runner.device import (
     resolve_precision,
     resolve_renderer,
 )
+from colorbench.runner.sizing import Sizing, check_target, size_set
 from colorbench.runner.taskcheck import sample_problems, task_problems
 from colorbench.runner.weights import require_file
 from colorbench.stimuli.base import StimulusSet
@@ -60,6 +61,11 @@ class SetPlan:
     stimuli: StimulusSet
     renderer: str
     tasks: list[Task]
+    #: samples per combination: ``--samples``, or what ``--target-ci`` needs (the largest
+    #: of its tasks' sizes, since they share the images)
+    samples: int = 1
+    #: each task's sizing under ``--target-ci`` (empty without it)
+    sizing: list[Sizing] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +133,10 @@ def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan
     models = _models(config, plugins)
     tasks = select_tasks(plugins, config.tasks)
     check_samples(config.samples)
+    if config.target_ci is not None:
+        check_target(config.target_ci)
+    elif config.stop_early:
+        raise ColorbenchError("--stop-early needs --target-ci PP: the half-width to stop at")
     check_seed(config.seed)
     check_out(config.out)
     if config.batch_size is not None and (
@@ -142,6 +152,11 @@ def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan
     if config.weights is not None:
         require_file(config.weights)
     sets = _sets(plugins, tasks, config.palette, config.seed, config.renderer, device)
+    for planned in sets:
+        planned.samples = config.samples
+        if config.target_ci is not None:
+            planned.sizing = size_set(planned.tasks, planned.stimuli, config.target_ci)
+            planned.samples = max(s.samples for s in planned.sizing)
     return Plan(config, models, device, precision, sets)
 
 

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import torch
 
+from colorbench.runner.checkpoint import work_samples
 from colorbench.stimuli.base import Batch, StimulusSet
 
 T = TypeVar("T")
@@ -45,10 +46,10 @@ def rendered_batches(
     stim: StimulusSet,
     renderer: str,
     spans: Sequence[tuple[int, int]],
-    samples_per_combination: int,
     device: torch.device,
 ) -> Iterator[Batch]:
-    """The batches of ``spans`` (flat index ranges), rendered ahead in a thread.
+    """The batches of ``spans`` (work index ranges, see
+    :func:`~colorbench.runner.checkpoint.work_samples`), rendered ahead in a thread.
 
     On CUDA each batch is rendered (or copied from pinned memory) on a side stream and the
     consumer's stream waits on an event, so rendering and encoding overlap on the GPU too.
@@ -56,7 +57,7 @@ def rendered_batches(
     side = torch.cuda.Stream(device) if device.type == "cuda" else None
 
     def render(span: tuple[int, int]) -> tuple[Batch, torch.cuda.Event | None]:
-        samples = stim.samples(*span, samples_per_combination)
+        samples = work_samples(stim, *span)
         if side is None:
             return stim.render(samples, renderer, None), None
         with torch.cuda.stream(side):
