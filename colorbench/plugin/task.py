@@ -43,8 +43,10 @@ def ask(question: str, terms: Sequence[str], form: str) -> str:
 
 #: the predictions column :meth:`Task.grade` fills with each row's combination-level cluster
 COMBINATION_UNIT = "combination_unit"
-#: the columns :meth:`Task.grade` adds (a stored chunk holds the rows before grading)
+#: the columns :meth:`Task.grade` adds (a stored chunk holds the rows before grading),
+#: besides one ``<part>`` + :data:`CHROMATIC_SUFFIX` per outcome part
 GRADED_COLUMNS = ("outcome", "correct", "headline_hit", COMBINATION_UNIT)
+CHROMATIC_SUFFIX = "_chromatic"
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,9 @@ class Task(ABC):
         predictions["correct"] = self.correct(predictions)
         chromatic = {c.name: c.chromatic for c in palette}
         for part in self.outcome_parts:
-            predictions[f"{part}_chromatic"] = predictions[part].map(chromatic).astype("boolean")
+            predictions[f"{part}{CHROMATIC_SUFFIX}"] = (
+                predictions[part].map(chromatic).astype("boolean")
+            )
         predictions["headline_hit"] = self.headline_hits(predictions).astype("boolean")
         if self.combination_unit in predictions:  # hand-made tables may lack it
             predictions[COMBINATION_UNIT] = predictions[self.combination_unit].astype(str)

@@ -351,7 +351,8 @@ class _ModelRun:
             if sizing is None:
                 continue
             frame = work.read_task(task.name, chunks).to_pandas()
-            frame = task.grade(frame[frame["sample"] < rounds].reset_index(drop=True))
+            frame = frame[frame["sample"] < rounds].reset_index(drop=True)
+            frame = task.grade(frame, self.config.palette)
             found = sequences(task, frame, stim)
             self.sequences[task.name] = found
             if sizing.floor_pp is None:
