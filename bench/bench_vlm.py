@@ -1,24 +1,34 @@
-"""Generative-VLM scoring speed (hf-vlm) on a random ~50M-parameter Qwen2-VL-like model.
+"""Generative-VLM speed (hf-vlm): shared prefixes, and colorbench against lmms-eval.
 
 In one run on one machine this measures
 
 1. **shared prefix vs naive**: the K = 11 answers' log-likelihoods for a batch of Stroop
    images by ``HFVLMAdapter.loglikelihood`` (one pass over image + question, the KV cache
    repeated for the 11 right-padded answers) against ``loglikelihood_naive`` (one full
-   forward pass over image + question + answer per answer); the scores must agree to
-   1e-4 and the ratio is the speed-up;
-2. **end to end vs the model's own forward passes**: ``colorbench.api.evaluate`` of the
-   model saved as a folder (``hf-vlm:<folder>``, loaded as a downloaded checkpoint) on
-   stroop-white, timed by the run's own clock (rendering, preprocessing, scoring,
-   Parquet, tables, figures; model loading excluded), against the same model's prefix and
-   answer forward passes alone on the same batches with inputs prepared beforehand.
+   forward pass over image + question + answer per answer) on a random ~60M-parameter
+   Qwen2-VL-like model; the scores must agree to 1e-4 and the ratio is the speed-up;
+2. **end to end vs the model's own forward passes**: ``colorbench.api.evaluate`` of that
+   model saved as a folder (``hf-vlm:<folder>``) on stroop-white, against the same model's
+   prefix and answer forward passes alone on the same batches, inputs prepared beforehand;
+3. **one image prefix for all questions (prompt-choice)**: the harness's
+   :class:`~colorbench.runner.scoring.Scorer` answering prompt-choice's five questions of
+   the same Stroop cards by likelihood, with the image prefix shared by the five questions
+   (``loglikelihood_prompts``) and without (one prefix pass per question, the path before
+   issue 23); images per CPU-second and the largest score difference;
+4. **colorbench vs lmms-eval's own model class** (``llava_hf``) on identical generation
+   work: the same tiny random LLaVA folder, stroop-white exported by ``colorbench export
+   lmms-eval`` (same stimuli, same questions), greedy, 10 new tokens; each tool run as a
+   command (start-up and model loading included) with one thread, wall seconds; answers
+   compared after ``colorbench import lmms-eval`` joins lmms-eval's log to the stimuli.
+   lmms-eval lives in its own virtual environment (``--lmms-python``; its ~50 dependencies
+   pin versions colorbench does not want), with colorbench installed there for the
+   exported hooks.
 
-Times are CPU seconds of this process (``time.process_time``) with one torch thread, the
-fastest of ``--repeats`` runs, the two paths of each ratio taking turns: the development
-machine's two cores are shared, and there wall-clock time swings by 3x with other jobs
-and idle OpenMP threads spin on CPU time. The end-to-end figure includes loading the
-model from the folder. Rates are images per CPU-second; read the ratios, measured in one
-run. Example::
+Times 1-3 are CPU seconds of this process (``time.process_time``) with one torch thread,
+the fastest of ``--repeats`` runs, the paths of each ratio taking turns: the development
+machine's two cores are shared, and there wall-clock time swings by 3x with other jobs.
+Read the ratios, measured in one run. The last two lines printed are the headline ratios
+(read by an acceptance check). Example::
 
     python bench/bench_vlm.py                  # writes bench/RESULTS-vlm.md
 """
@@ -26,23 +36,29 @@ run. Example::
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import transformers
 from machine import machine
 
 from colorbench.api import evaluate, make_config
+from colorbench.names import model_slug
 from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugin.pluginmanager import load_plugins
 from colorbench.plugins.hfvlm.adapter import HFVLMAdapter, quiet_transformers
 from colorbench.plugins.hfvlm.load import create_adapter
-from colorbench.plugins.hfvlm.tiny import qwen_vl
-from colorbench.stimuli.stroop import StroopWhiteSet
+from colorbench.plugins.hfvlm.tiny import qwen_vl, tiny_model
+from colorbench.runner.scoring import Scorer, ScoringMode
+from colorbench.stimuli.stroop import StroopSet, StroopWhiteSet
 from colorbench.tasks import questions
+from colorbench.tasks.stroop_tasks import PromptChoice
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = ROOT / "bench" / "RESULTS-vlm.md"
@@ -68,6 +84,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=1, help="stroop-white samples")
     parser.add_argument("--batch-size", type=int, default=16, help="end-to-end batch size")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument(
+        "--lmms-python",
+        default=os.environ.get("LMMS_PYTHON", "/work/venv-lmms/bin/python"),
+        help="python of a virtual environment with lmms-eval 0.7.3 and colorbench installed",
+    )
     return parser.parse_args(argv)
 
 
@@ -150,6 +171,89 @@ def passes(adapter: HFVLMAdapter, prepared: list, ids: torch.Tensor) -> None:
             )
 
 
+def prompt_choice(adapter: HFVLMAdapter, batch: int, repeats: int) -> dict:
+    """Scorer on prompt-choice's five questions, with and without one image prefix."""
+    stimuli = StroopSet(DEFAULT_PALETTE, seed=0)
+    images = stimuli.render(stimuli.samples(0, batch, 1)).images
+    prompts = list(PromptChoice.prompts)
+    mode = ScoringMode("likelihood", "sum")
+    shared_scorer = Scorer(adapter, prompts, DEFAULT_PALETTE, {}, mode, keep_scores=True)
+    per_question = PerQuestion(adapter)
+    alone_scorer = Scorer(per_question, prompts, DEFAULT_PALETTE, {}, mode, keep_scores=True)
+    shared_scorer(images[:1])  # warm up
+    times: dict[str, list[float]] = {"shared": [], "alone": []}
+    for _ in range(repeats):
+        seconds, shared = cpu_seconds(lambda: shared_scorer(images))
+        times["shared"].append(seconds)
+        seconds, alone = cpu_seconds(lambda: alone_scorer(images))
+        times["alone"].append(seconds)
+    diff = max(float(abs(a.scores - b.scores).max()) for a, b in zip(shared, alone, strict=True))
+    same = all((a.answer == b.answer).all() for a, b in zip(shared, alone, strict=True))
+    shared_s, alone_s = min(times["shared"]), min(times["alone"])
+    return {"images": len(images), "questions": len(prompts), "shared_s": shared_s,
+            "alone_s": alone_s, "speedup": alone_s / shared_s, "max_abs_diff": diff,
+            "same_answers": same}  # fmt: skip
+
+
+class PerQuestion:
+    """The adapter as the harness used it before issue 23: one prefix pass per question."""
+
+    def __init__(self, adapter: HFVLMAdapter) -> None:
+        self.adapter, self.model_id, self.device = adapter, adapter.model_id, adapter.device
+        self.scorings = adapter.scorings
+
+    def loglikelihood(self, images, question, answers):
+        return self.adapter.loglikelihood(images, question, answers)
+
+
+def versus_lmms_eval(work: Path, lmms_python: str, batch_size: int) -> dict:
+    """Wall seconds and answers of lmms-eval's llava_hf and colorbench on the same work."""
+    folder = work / "tiny-llava"
+    model, processor = tiny_model("llava", seed=0)
+    processor.tokenizer.chat_template = processor.chat_template  # llava_hf reads the tokenizer's
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(work / "hf")}  # fmt: skip
+    colorbench_cli = [sys.executable, "-m", "colorbench"]
+    task = "stroop-white"
+    export = work / "export"
+    run([*colorbench_cli, "export", "lmms-eval", "--task", task, "--samples", "1", "--out",
+         str(export), "-q"], env)  # fmt: skip
+    lmms = [lmms_python, "-m", "lmms_eval", "--model", "llava_hf", "--model_args",
+            f"pretrained={folder},device=cpu,device_map=cpu,dtype=float32",
+            "--tasks", "colorbench_stroop_white", "--include_path", str(export),
+            "--batch_size", "1", "--gen_kwargs", "max_new_tokens=10",
+            "--output_path", str(work / "lmms"), "--log_samples"]  # fmt: skip
+    lmms_s = run(lmms, env)
+    ours = [*colorbench_cli, "run", "--model", f"hf-vlm:{folder}", "--task", task, "--samples",
+            "1", "--scoring", "generate", "--batch-size", str(batch_size), "--out",
+            str(work / "own"), "-q"]  # fmt: skip
+    own_s = run(ours, env)
+    (log,) = (work / "lmms").rglob("*_samples_colorbench_stroop_white.jsonl")
+    run([*colorbench_cli, "import", "lmms-eval", str(log), "--model", "lmms-llava", "--task",
+         task, "--out", str(work / "imported"), "-q"], env)  # fmt: skip
+    keys = ["sample_id", "prompt"]
+    theirs = pd.read_parquet(work / "imported" / "lmms-llava" / task / "predictions.parquet")
+    stored = f"hf-vlm:{folder}@generate"
+    own = pd.read_parquet(work / "own" / model_slug(stored) / task / "predictions.parquet")
+    both = own.merge(theirs, on=keys, suffixes=("", "_lmms"))
+    return {"docs": len(theirs), "joined": len(both), "lmms_s": lmms_s, "own_s": own_s,
+            "speedup": lmms_s / own_s,
+            "same_answers": float((both["answer"] == both["answer_lmms"]).mean() * 100),
+            "same_text": float((both["response"].str.strip()
+                                == both["response_lmms"].str.strip()).mean() * 100)}  # fmt: skip
+
+
+def run(command: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of ``command``; its output only if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{command[:4]} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.manual_seed(0)
@@ -173,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         e2e = min((r[0] for r in runs), key=lambda r: r["seconds"])
         bare = min((r[1] for r in runs), key=lambda r: r["seconds"])
+        choice = prompt_choice(adapter, args.batch_size, args.repeats)
+        peer = versus_lmms_eval(Path(tmp), args.lmms_python, args.batch_size)
     e2e_rate, bare_rate = e2e["images"] / e2e["seconds"], bare["images"] / bare["seconds"]
     lines = [
         "# hf-vlm scoring speed (bench/bench_vlm.py)",
@@ -203,8 +309,39 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"End to end runs at **{e2e_rate / bare_rate:.2f}x** the forward passes alone.",
         "",
+        "## 3. One image prefix for all of prompt-choice's questions",
+        "",
+        f"Scorer, likelihood, {choice['images']} Stroop cards x {choice['questions']} questions"
+        " x 11 answers, same model.",
+        "",
+        "| path | CPU seconds | images / CPU-second |",
+        "|---|---|---|",
+        f"| one prefix pass per question (before) | {choice['alone_s']:.2f} | "
+        f"{choice['images'] / choice['alone_s']:.2f} |",
+        f"| one image prefix, continued by every question | {choice['shared_s']:.2f} | "
+        f"{choice['images'] / choice['shared_s']:.2f} |",
+        "",
+        f"Speed-up **{choice['speedup']:.2f}x**; largest score difference "
+        f"{choice['max_abs_diff']:.1e}; same answers: {choice['same_answers']}.",
+        "",
+        "## 4. colorbench vs lmms-eval `llava_hf`, same generation work",
+        "",
+        f"Tiny random LLaVA folder; stroop-white, {peer['docs']} documents, greedy, 10 new "
+        "tokens, one thread; each tool as a command (start-up and loading included).",
+        "",
+        "| tool | wall seconds |",
+        "|---|---|",
+        f"| lmms-eval 0.7.3 `--model llava_hf --batch_size 1` | {peer['lmms_s']:.1f} |",
+        f"| colorbench `run --scoring generate --batch-size {args.batch_size}` | "
+        f"{peer['own_s']:.1f} |",
+        "",
+        f"colorbench **{peer['speedup']:.2f}x**; same parsed answers {peer['same_answers']:.1f}% "
+        f"and same text {peer['same_text']:.1f}% of {peer['joined']} joined documents.",
+        "",
+        f"shared image prefix (prompt-choice): {choice['speedup']:.2f}x",
+        f"vs lmms-eval llava_hf: {peer['speedup']:.2f}x, same answers {peer['same_answers']:.1f}%",
     ]
-    args.out.write_text("\n".join(lines))
+    args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -18,6 +18,16 @@ SCORINGS = ("similarity", "likelihood", "generate")
 #: how likelihood scores of multi-token answers are normalised: summed log-probability
 #: (favours short answers) or mean log-probability per answer token
 NORMALIZATIONS = ("sum", "mean")
+#: how a question is put: naming the palette's terms ("Answer with one of: black, white, ...",
+#: the 11-way forced choice CLIP makes) or asking for one word; recorded in provenance
+QUESTION_FORMS = ("choices", "open")
+#: the form each question mode gets unless ``--question-form`` says otherwise: generation
+#: is offered the terms (else ``navy`` or ``crimson`` count as wrong), likelihood already
+#: scores only the terms
+DEFAULT_QUESTION_FORMS = {"likelihood": "open", "generate": "choices"}
+#: new tokens a generative model may write by default: a sentence such as "The word 'RED' is
+#: written in blue font." fits, so verbose answers are read instead of cut
+MAX_NEW_TOKENS = 32
 #: the units a paired comparison can cluster rows by: ``image`` (the estimand is this set of
 #: images; rows asking about one image are paired) or ``combination`` (rows of one factor
 #: combination share its palette colours, shape and font: the estimand generalises over them)
@@ -33,7 +43,10 @@ class RunConfig:
     ``scoring`` (``likelihood`` / ``generate``) is how generative models answer; ``None``
     is each model's own default (likelihood for generative models, similarity for
     contrastive ones, statements for the references). ``normalization`` (``sum`` /
-    ``mean``) applies to likelihood scores.
+    ``mean``) applies to likelihood scores; ``score_end`` also scores the end-of-answer token
+    after each term. ``question_form`` (``choices`` / ``open``, :data:`QUESTION_FORMS`) is how
+    questions are put (``None``: :data:`DEFAULT_QUESTION_FORMS`); ``max_new_tokens`` bounds a
+    generated answer (one that reaches it is ``truncated``).
     ``keep_scores`` stores every candidate's score per row (``score_<colour>`` columns).
     ``allow_missing`` stores a result although some answers are missing (a served model's
     endpoint kept failing); the count is recorded and they are left out of n.
@@ -62,6 +75,9 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
     scoring: str | None = None
     normalization: str = "sum"
+    score_end: bool = False
+    question_form: str | None = None
+    max_new_tokens: int = MAX_NEW_TOKENS
     allow_missing: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
     target_ci: float | None = None

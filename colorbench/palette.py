@@ -18,14 +18,23 @@ import numpy as np
 
 from colorbench.errors import ColorbenchError
 
+#: other spellings and the one common synonym of the basic terms, accepted wherever a model
+#: names a colour: scored with the term by likelihood (log-sum-exp) and read as the term by
+#: the answer parser, so that a model writing ``Gray`` is not charged with an achromatic error
+SPELLINGS: dict[str, tuple[str, ...]] = {"grey": ("gray",), "purple": ("violet",)}
+
 
 @dataclass(frozen=True)
 class Color:
-    """One named colour: its basic term, its sRGB triple and whether it is chromatic."""
+    """One named colour: its basic term, its sRGB triple and whether it is chromatic.
+
+    ``spellings`` are further words that name it (synonyms a palette declares, beyond the
+    built-in :data:`SPELLINGS`)."""
 
     name: str
     rgb: tuple[int, int, int]
     chromatic: bool
+    spellings: tuple[str, ...] = ()
 
     @property
     def hex(self) -> str:
@@ -74,6 +83,12 @@ class Palette:
     def achromatic_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.colors if not c.chromatic)
 
+    def spellings(self, name: str) -> tuple[str, ...]:
+        """Every accepted word for colour ``name``: the name first, then the built-in
+        :data:`SPELLINGS` and the palette's own, without repeats."""
+        words = (name, *SPELLINGS.get(name, ()), *self[name].spellings)
+        return tuple(dict.fromkeys(words))
+
     def index(self, name: str) -> int:
         return self.names.index(name)
 
@@ -88,7 +103,9 @@ class Palette:
         return {
             "name": self.name,
             "colors": [
-                {"name": c.name, "rgb": list(c.rgb), "chromatic": c.chromatic} for c in self.colors
+                {"name": c.name, "rgb": list(c.rgb), "chromatic": c.chromatic}
+                | ({"spellings": list(c.spellings)} if c.spellings else {})
+                for c in self.colors
             ],
         }
 
@@ -135,7 +152,10 @@ def _color(entry: dict) -> Color:
         raise ValueError(f"colour {entry.get('name')!r}: rgb must be three whole numbers 0-255")
     if not isinstance(entry["chromatic"], bool):
         raise ValueError(f"colour {entry.get('name')!r}: chromatic must be true or false")
-    return Color(str(entry["name"]), (rgb[0], rgb[1], rgb[2]), entry["chromatic"])
+    spellings = entry.get("spellings", [])
+    if not isinstance(spellings, list) or not all(isinstance(w, str) and w for w in spellings):
+        raise ValueError(f"colour {entry.get('name')!r}: spellings must be a list of words")
+    return Color(str(entry["name"]), (rgb[0], rgb[1], rgb[2]), entry["chromatic"], tuple(spellings))
 
 
 DEFAULT_PALETTE = Palette(

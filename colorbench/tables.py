@@ -22,7 +22,7 @@ from colorbench.report.stats import (
     proportion_table,
     wilson_interval,
 )
-from colorbench.runner.answers import UNPARSED
+from colorbench.runner.answers import TRUNCATED, UNPARSED
 
 #: the row that pools every group of a per-colour table
 OVERALL = "overall"
@@ -94,11 +94,12 @@ def group_table(
 
 
 def confusion(predictions: pd.DataFrame, truth: str, palette: Palette) -> pd.DataFrame:
-    """K x (K + 1) counts: the colour of part ``truth`` (rows) against the answer (columns),
-    the last column counting free answers that named no single colour (``unparsed``)."""
+    """K x (K + 2) counts: the colour of part ``truth`` (rows) against the answer (columns),
+    the last columns counting free answers that named no single colour (``unparsed``) and
+    those the token limit cut (``truncated``)."""
     table = pd.crosstab(predictions[truth], predictions["answer"])
     names = list(palette.names)
-    table = table.reindex(index=names, columns=[*names, UNPARSED], fill_value=0)
+    table = table.reindex(index=names, columns=[*names, UNPARSED, TRUNCATED], fill_value=0)
     table.index.name = f"{truth} \\ answer"
     table.columns.name = None
     return table

@@ -259,8 +259,16 @@ class ReferenceAdapter(GenerativeAdapter):
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
     ) -> AnswerLogLikelihoods:
-        """The scores as a distribution over the answers (one "token" each)."""
-        logp = torch.log_softmax(self._answers(images, question, answers), dim=1)
+        """The scores as a distribution over the answers (one "token" each). A reference
+        speaks the palette's own names: another accepted spelling of one (``gray``) gets
+        probability 0 (log-probability -1e30: scores must be finite), so pooling spellings
+        changes none of its answers."""
+        spelled = {w for n in self.palette.names for w in self.palette.spellings(n)[1:]}
+        own = [a in self.palette or a not in spelled for a in answers]
+        scores = torch.full((len(images), len(answers)), -1e30, dtype=torch.float64)
+        picked = [a for a, keep in zip(answers, own, strict=True) if keep]
+        scores[:, torch.tensor(own)] = self._answers(images, question, picked).cpu()
+        logp = torch.log_softmax(scores, dim=1).to(images.device)
         return AnswerLogLikelihoods(logp, torch.ones(len(answers), dtype=torch.long))
 
     def generate(self, images: torch.Tensor, question: str, max_new_tokens: int) -> list[str]:

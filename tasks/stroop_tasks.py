@@ -138,10 +138,10 @@ class StroopTask(Task):
     """Exp. 4 and 5: "The word is written in {c} font"; the font colour is correct.
 
     The summary has one row per font colour (and an ``overall`` row) with correct
-    (``font``) %, ``word`` %, ``background`` % (coloured background only) and ``none``
-    %, and the same shares per written word and per legibility band (``by_contrast``: the
-    WCAG contrast ratio of the font on its background; on the white card ``by_font`` also
-    gives each font's ratio); on coloured backgrounds also per
+    (``font``) %, ``word`` %, ``background`` % and ``none`` % (the paper's "neither" column
+    is ``background`` + ``none``), and the same shares per written word and per legibility
+    band (``by_contrast``: the WCAG contrast ratio of the font on its background; on the
+    white card ``by_font`` also gives each font's ratio); on coloured backgrounds also per
     background colour and per achromatic / chromatic background, which the paper's
     conclusions about the background rest on. Headline: % correct (font) over all images.
     """
@@ -158,7 +158,7 @@ class StroopTask(Task):
         banded = predictions.assign(contrast=contrast_band(contrast))
         tables["by_contrast"] = outcome_rates(banded, "contrast", self.outcomes, CONTRAST_LABELS)
         breakdowns = stroop_breakdowns(predictions, palette, self.outcomes)
-        if "background" in self.outcome_parts:
+        if self.stimulus_set != "stroop-white":
             tables.update(breakdowns)
         else:  # one background: only the per-word table says something new
             tables["by_word"] = breakdowns["by_word"]
@@ -175,7 +175,9 @@ class StroopWhite(StroopTask):
     __doc__ = StroopTask.__doc__
     name = "stroop-white"
     stimulus_set = "stroop-white"
-    outcome_parts = ("font", "word")
+    #: a "white" answer names the card, not the font or the word: counted as ``background``
+    #: for every model kind (a VLM may describe the page), not hidden in ``none``
+    outcome_parts = ("font", "word", "background")
     description = "Stroop on white: does the answer name the font colour or the written word?"
     reference = "Arias et al. 2024, Exp. 4 (per font colour)"
 

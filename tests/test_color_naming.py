@@ -183,7 +183,7 @@ def test_scoring_on_hand_made_predictions() -> None:
     assert conditions.loc["object, shape on white", "background_pct"] == 100
     confusion = summary.tables["confusion: object, patch"]
     assert confusion.loc["grey", "white"] == 1 and confusion.to_numpy().sum() == 2
-    assert list(confusion.columns) == [*DEFAULT_PALETTE.names, "unparsed"]
+    assert list(confusion.columns) == [*DEFAULT_PALETTE.names, "unparsed", "truncated"]
     stored = json.loads(json.dumps(summary.to_dict()))
     assert conditions.loc["bare, shape on grey", "human_term_pct"] == 100
     assert stored["headline"]["n"] == 7 and len(stored["colors"]["xkcd_name"]) == 5

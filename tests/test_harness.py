@@ -25,6 +25,7 @@ from colorbench.cli.app import main
 from colorbench.harness import lmms_hooks
 from colorbench.harness.lmms_eval import METRIC
 from colorbench.harness.spec import questions
+from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugin.pluginmanager import load_plugins
 from colorbench.plugin.task import TaskSummary
 from colorbench.report.leaderboard import build
@@ -123,7 +124,7 @@ def test_lmms_export_is_a_task_folder_with_the_stimuli(lmms_dir: Path) -> None:
     docs = lmms_docs(lmms_dir)
     samples, pixels = stimuli()
     assert [d["sample_id"] for d in docs] == [s.sample_id for s in samples]
-    asked = questions(PLUGINS.tasks.get(TASK))
+    asked = questions(PLUGINS.tasks.get(TASK), DEFAULT_PALETTE)
     for doc, sample, image in zip(docs, samples, pixels, strict=True):
         assert np.array_equal(np.asarray(lmms_hooks.doc_to_visual(doc)[0]), image)
         assert doc["target"] == sample.attrs["font"]
@@ -140,7 +141,9 @@ def test_lmms_import_equals_colorbench_run(lmms_dir: Path, own: Path, tmp_path: 
     doc = json.loads((out / "m" / TASK / "summary.json").read_text())
     prov = doc["provenance"]
     assert prov["source_harness"] == "lmms-eval"
-    assert prov["prompts"] == questions(PLUGINS.tasks.get(TASK))  # the "input" lmms-eval logged
+    assert prov["prompts"] == questions(
+        PLUGINS.tasks.get(TASK), DEFAULT_PALETTE
+    )  # the "input" lmms-eval logged
     assert prov["source_sha256"] == __import__("hashlib").sha256(log.read_bytes()).hexdigest()
     assert {"predictions", "table", "figure"} <= set(doc["files"])
     board = build(out, tmp_path / "board" / "README.md")  # the leaderboard picks it up

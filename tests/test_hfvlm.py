@@ -15,6 +15,7 @@ import torch
 pytest.importorskip("transformers")
 
 from colorbench.palette import DEFAULT_PALETTE  # noqa: E402
+from colorbench.plugin.task import ask  # noqa: E402
 from colorbench.plugins.hfvlm.families import FAMILIES, TINY_OUTSIDE_TABLE, generic  # noqa: E402
 from colorbench.plugins.hfvlm.load import create_adapter  # noqa: E402
 from colorbench.runner.answers import parse_answer  # noqa: E402
@@ -192,9 +193,10 @@ def test_a_head_biased_towards_red_answers_red_in_every_mode(family, images):
 def test_an_unbiased_model_does_not_answer_red_everywhere(images):
     """The bias test can fail: without the bias the same model gives other answers."""
     adapter = tiny("qwen2_5_vl")
-    scores = adapter.loglikelihood(images, questions.OBJECT, NAMES).total
+    question = ask(questions.OBJECT, NAMES, "open")
+    scores = adapter.loglikelihood(images, question, NAMES).total
     assert set(scores.argmax(dim=1).tolist()) != {NAMES.index("red")}
-    text = adapter.generate(images, questions.OBJECT, 10)
+    text = adapter.generate(images, question, 10)
     assert not all(parse_answer(t, NAMES) == "red" for t in text)
 
 

@@ -58,9 +58,14 @@ def check_results(
             scoring,
             FAMILIES[family].name,
         )
-        assert all(text.endswith("Answer with one word.") for text in prov["prompts"].values())
+        # generation is offered the palette's terms, likelihood asked for one word
+        form = {"likelihood": "open", "generate": "choices"}[scoring]
+        offered = "one of: " + ", ".join(sorted(terms, key=DEFAULT_PALETTE.names.index))
+        ending = {"open": "Answer with one word.", "choices": f"Answer with {offered}."}[form]
+        assert prov["question_form"] == form
+        assert all(text.endswith(ending) for text in prov["prompts"].values())
         rows = pd.read_parquet(folder / task / "predictions.parquet")
-        assert set(rows["answer"]) <= terms | {"unparsed"}
+        assert set(rows["answer"]) <= terms | {"unparsed", "truncated"}
         assert doc["summary"]["headline"]["n"] > 0
         assert ("response" in rows) == (scoring == "generate")
 
@@ -188,4 +193,10 @@ def test_a_family_outside_the_table_runs_from_a_folder_in_both_modes(
         scoring,
     )
     rows = pd.read_parquet(stored / "part-attribution" / "predictions.parquet")
-    assert len(rows) > 0 and set(rows["answer"]) <= {"black", "white", "red", "unparsed"}
+    assert len(rows) > 0 and set(rows["answer"]) <= {
+        "black",
+        "white",
+        "red",
+        "unparsed",
+        "truncated",
+    }

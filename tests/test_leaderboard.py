@@ -123,6 +123,26 @@ def test_rows_show_the_kind_and_the_scoring_mode(tmp_path):
     assert frame.loc[f"{vlm}@generate", ["kind", "scoring"]].tolist() == ["generative", "generate"]
 
 
+def test_the_question_form_shows_in_the_scoring_column(tmp_path):
+    """Offered terms or an open question are two ways of asking: both show on the row."""
+    root, vlm = tmp_path / "results", "hf-vlm-tiny-qwen2_5_vl"
+    for suffix, form in (("@generate", "choices"), ("@generate-open", "open")):
+        write_summary(root, vlm + suffix, "global-color", 5.0, kind="generative",
+                      scoring="generate", normalization=None, question_form=form,
+                      max_new_tokens=32)  # fmt: skip
+    write_summary(root, vlm + "@likelihood-end", "global-color", 5.0, kind="generative",
+                  scoring="likelihood", normalization="sum", score_end=True,
+                  question_form="open")  # fmt: skip
+    out = tmp_path / "board" / "README.md"
+    build(root, out)
+    text = out.read_text()
+    assert f"| {escape(vlm + '@generate')} | generative | generate (choices) |" in text
+    assert f"| {escape(vlm + '@generate-open')} | generative | generate (open) |" in text
+    assert (
+        f"| {escape(vlm + '@likelihood-end')} | generative | likelihood (sum, end, open) |" in text
+    )
+
+
 def test_without_settings_there_is_no_baseline_and_no_footer(results, tmp_path):
     out = tmp_path / "plain" / "README.md"
     board = build(results, out)

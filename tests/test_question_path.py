@@ -10,6 +10,7 @@ from plugins_support import write_module
 
 from colorbench.cli.app import main
 from colorbench.names import model_slug
+from colorbench.palette import DEFAULT_PALETTE
 from colorbench.tasks import paper_tasks
 
 torch.set_num_threads(1)
@@ -93,7 +94,12 @@ def test_results_record_the_mode_and_the_exact_text_asked(ideal):
            "generate": "ideal-observer@generate"}  # fmt: skip
     prov = {mode: stored(out, ids[mode], task.name)[0]["provenance"] for mode, out in ideal.items()}
     assert prov["similarity"]["prompts"] == {p.id: p.template for p in task.prompts}
-    assert prov["likelihood"]["prompts"] == {p.id: p.question for p in task.prompts}
+    asked = {form: {p.id: p.asked(DEFAULT_PALETTE, form) for p in task.prompts}
+             for form in ("open", "choices")}  # fmt: skip
+    assert prov["likelihood"]["prompts"] == asked["open"]
+    assert prov["generate"]["prompts"] == asked["choices"]
+    assert [prov[m].get("question_form") for m in prov] == [None, "open", "choices"]
+    assert prov["likelihood"]["score_end"] is False
     assert [prov[m]["kind"] for m in prov] == ["reference"] * 3
     assert [prov[m]["scoring"] for m in prov] == ["similarity", "likelihood", "generate"]
     assert [prov[m]["normalization"] for m in prov] == [None, "sum", None]

@@ -17,6 +17,7 @@ from served_support import Stub, free_port
 
 from colorbench.cli.app import main
 from colorbench.names import model_slug
+from colorbench.palette import DEFAULT_PALETTE
 from colorbench.plugin.pluginmanager import load_plugins
 from colorbench.plugins.served import pool as pool_module
 from colorbench.plugins.served.pool import Pool, retry_after
@@ -46,7 +47,9 @@ def test_every_image_is_asked_once_as_png_and_stored(stub, tmp_path, capsys):
     assert (body["model"], body["temperature"], body["seed"]) == (Stub.MODEL, 0, 0)
     image, text = body["messages"][0]["content"]
     task = load_plugins([]).tasks.get("stroop-white")
-    assert text == {"type": "text", "text": task.prompts[0].question}  # the task's own question
+    # the task's own question, offered the palette's terms as in every generate run
+    asked = task.prompts[0].asked(DEFAULT_PALETTE, "choices")
+    assert text == {"type": "text", "text": asked}
     uri = image["image_url"]["url"]
     assert uri.startswith("data:image/png;base64,")
     decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))

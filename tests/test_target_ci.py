@@ -33,12 +33,20 @@ def test_rule_is_the_smallest_n_under_the_worst_case_bound():
 def test_paper_tasks_are_sized_by_their_smallest_reported_figure():
     plugins = load_plugins()
     sizes = {}
-    for name in ("global-color", "prompt-choice", "stroop-white", "color-naming"):
+    for name in (
+        "global-color",
+        "part-attribution",
+        "prompt-choice",
+        "stroop-white",
+        "color-naming",
+    ):
         task = plugins.tasks.get(name)
         sizes[name] = size_task(task, stimulus_set(plugins, task, DEFAULT_PALETTE, 0), 1.0)
-    # 3 achromatic backgrounds x 10 object colours x 8 shapes = 240 combinations
-    assert (sizes["global-color"].samples, sizes["global-color"].combinations) == (41, 240)
-    assert sizes["global-color"].smallest == "background_group=achromatic"
+    # part-attribution: 3 achromatic backgrounds x 10 object colours x 8 shapes = 240
+    assert (sizes["part-attribution"].samples, sizes["part-attribution"].combinations) == (41, 240)
+    assert sizes["part-attribution"].smallest == "background_group=achromatic"
+    # global-color's asymmetry counts only mixed combinations: 3 x 8 chromatic objects x 8
+    assert (sizes["global-color"].samples, sizes["global-color"].combinations) == (51, 192)
     assert (sizes["prompt-choice"].samples, sizes["prompt-choice"].combinations) == (36, 270)
     assert (sizes["stroop-white"].samples, sizes["stroop-white"].smallest) == (107, "headline")
     naming = sizes["color-naming"]  # 558 XKCD colours: +-4.1 pp at best

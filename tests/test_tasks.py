@@ -126,7 +126,7 @@ def test_two_by_two_groups_count_background_and_object_answers():
     assert by_background.loc["blue", "n"] == 4
     # confusion: background colour (rows) against answer (columns)
     confusion = summary.tables["confusion_bare"]
-    assert confusion.shape == (11, 12)  # the 11 colours and unparsed
+    assert confusion.shape == (11, 13)  # the 11 colours, unparsed and truncated
     assert confusion["unparsed"].sum() == 0
     assert confusion.loc["white", "white"] == 3 and confusion.loc["white", "red"] == 1
     assert confusion.loc["blue", "pink"] == 1 and confusion.to_numpy().sum() == 10
@@ -181,6 +181,17 @@ def stroop_rows(prompt, word, font, background, answers):
     ]
 
 
+def test_stroop_white_counts_an_answer_naming_the_white_card_as_background():
+    """Exp. 4's card is white: "white" names the background, not neither part; the paper's
+    "neither" column is background + none."""
+    rows = stroop_rows("font", "red", "blue", "white", ["white", "white", "black", "blue"])
+    task = StroopWhite()
+    frame = classified(task, rows)
+    assert frame["outcome"].tolist() == ["background", "background", "none", "font"]
+    table = task.summarize(frame, DEFAULT_PALETTE).tables["by_font"]
+    assert table.loc["overall", ["background_pct", "none_pct"]].tolist() == [50.0, 25.0]
+
+
 def test_stroop_tables_one_row_per_font_colour_and_overall():
     rows = stroop_rows("font", "red", "blue", "white", ["blue", "red", "red", "black"])
     rows += stroop_rows("font", "green", "pink", "white", ["pink", "pink"])
@@ -191,7 +202,7 @@ def test_stroop_tables_one_row_per_font_colour_and_overall():
     assert table["n"].tolist() == [4, 2, 6]
     assert table.loc["blue", ["font_pct", "word_pct", "none_pct"]].tolist() == [25.0, 50.0, 25.0]
     assert table.loc["overall", "font_pct"] == pytest.approx(50.0)
-    assert "background_pct" not in table.columns
+    assert table.loc["overall", "background_pct"] == 0.0  # nobody answered "white"
     assert summary.headline.metric == "correct (font) %"
     assert (summary.headline.value, summary.headline.n) == (50.0, 6)
 
@@ -337,11 +348,22 @@ def test_every_built_in_prompt_has_a_question_naming_the_same_part():
     words = ("object", "background", "font", "text", "favorite")
     for task in [*paper_tasks(), ColorNamingTask()]:
         for prompt in task.prompts:
-            assert prompt.question.endswith("? Answer with one word."), prompt
+            assert prompt.question.endswith(("?", '".')), prompt
             assert "{c}" not in prompt.question
-            asked = prompt.question.rpartition("?")[0].lower()
+            asked = prompt.question.lower()
             for word in words:
                 assert (word in asked) == (word in prompt.template.lower()), (prompt, word)
+
+
+def test_the_favourite_word_question_keeps_the_papers_caption():
+    """Exp. 3 contrasts a prompt asking for the ink with one inviting reading: the favourite-
+    word question is the paper's caption to complete, not a second question about the ink."""
+    from colorbench.tasks import questions
+
+    caption = "My favorite word, written in the color"
+    assert caption in questions.FAVORITE
+    assert "?" not in questions.FAVORITE and "font" not in questions.FAVORITE
+    assert questions.FAVORITE != questions.FONT
 
 
 def test_docs_list_every_question_verbatim():

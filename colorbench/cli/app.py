@@ -30,7 +30,15 @@ from colorbench.cli.argtypes import (
     positive_int,
 )
 from colorbench.cli.session import Session
-from colorbench.config import CLUSTER_UNITS, NORMALIZATIONS, PRECISIONS, RENDERERS, SCORINGS
+from colorbench.config import (
+    CLUSTER_UNITS,
+    MAX_NEW_TOKENS,
+    NORMALIZATIONS,
+    PRECISIONS,
+    QUESTION_FORMS,
+    RENDERERS,
+    SCORINGS,
+)
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
 
@@ -108,6 +116,9 @@ def _cmd_run(args: argparse.Namespace, session: Session) -> int:
         precision=args.precision,
         scoring=args.scoring,
         normalization=args.normalization,
+        score_end=args.score_end,
+        question_form=args.question_form,
+        max_new_tokens=args.max_new_tokens,
         palette=args.palette,
         renderer=args.renderer,
         resume=not args.no_resume,
@@ -300,6 +311,27 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
         choices=NORMALIZATIONS,
         default="sum",
         help="likelihood of multi-token answers: summed (default) or mean per token",
+    )
+    run.add_argument(
+        "--score-end",
+        action="store_true",
+        help="likelihood: score each colour term followed by the end-of-answer token, so that "
+        "'Red' no longer collects the mass of 'Reddish' (results stored as @likelihood-end)",
+    )
+    run.add_argument(
+        "--question-form",
+        choices=QUESTION_FORMS,
+        default=None,
+        help="how generative models are asked: naming the palette's terms ('Answer with one "
+        "of: black, white, ...'; generate's default) or for one word (likelihood's default)",
+    )
+    run.add_argument(
+        "--max-new-tokens",
+        type=positive_int,
+        default=MAX_NEW_TOKENS,
+        metavar="N",
+        help=f"generate: the longest answer in tokens (default {MAX_NEW_TOKENS}); an answer "
+        "that reaches it is counted as truncated, never as a colour",
     )
     run.add_argument("--renderer", choices=RENDERERS, default="auto")
     run.add_argument(

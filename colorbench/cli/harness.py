@@ -84,7 +84,7 @@ def _cmd_import(args: argparse.Namespace, session: Session) -> int:
     spec = join.one_spec(rows[list(join.ExportSpec.FIELDS)], task.name, what)
     frame = join.join(rows, task, spec, palette, session.plugins, what)
     source = join.Source.of(module.HARNESS, args.file)
-    prompts = join.asked(rows, task)
+    prompts = join.asked(rows, task, palette)
     directory, doc = join.store(args.out, args.model, task, palette, frame, spec, source, prompts)
     h = doc["summary"]["headline"]
     session.console.print(

@@ -131,12 +131,12 @@ def join(
     return frame
 
 
-def asked(rows: pd.DataFrame, task: Task) -> dict[str, str | list[str]]:
+def asked(rows: pd.DataFrame, task: Task, palette: Palette) -> dict[str, str | list[str]]:
     """Per prompt id, the question(s) the harness's file says it asked, for the provenance;
     the task's question form where the file does not say (an export of an older wording
     records what was really asked, not today's text)."""
     result: dict[str, str | list[str]] = {}
-    for prompt, form in questions(task).items():
+    for prompt, form in questions(task, palette).items():
         found = []
         if "question" in rows:
             found = sorted(

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from colorbench import __version__
+from colorbench.config import MAX_NEW_TOKENS
 from colorbench.errors import ColorbenchError
 from colorbench.harness.folder import plugin_requirements, staged_folder
 from colorbench.harness.spec import ExportSpec, Item, harness_name, items, questions
@@ -37,8 +38,6 @@ from colorbench.runner.progress import progress_bar
 HARNESS = "lmms-eval"
 #: the metric ``process_results`` reports and the JSONL line key the import reads
 METRIC = "colorbench_headline"
-#: new tokens a model may generate: a colour term and a few words around it
-MAX_NEW_TOKENS = 16
 
 UTILS = '''"""lmms-eval hooks of this colorbench export, written by `colorbench export lmms-eval`.
 
@@ -193,7 +192,7 @@ def export(
             spec = ExportSpec(task.name, samples, seed, palette.fingerprint())
             bar = progress.add_task(f"lmms-eval · {task.name}", total=stim.size(samples))
             with pq.ParquetWriter(stage / "data" / f"{task.name}.parquet", schema) as writer:
-                for rows in items(task, stim, samples, questions(task)):
+                for rows in items(task, stim, samples, questions(task, palette)):
                     writer.write_batch(_batch(rows, spec, schema))
                     written += len(rows)
                     progress.advance(bar, len(rows) // len(task.prompts))

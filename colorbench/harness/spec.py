@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from colorbench.config import DEFAULT_QUESTION_FORMS
 from colorbench.errors import ColorbenchError
+from colorbench.palette import Palette
 from colorbench.plugin.task import Prompt, Task
 from colorbench.stimuli.base import Sample, StimulusSet
 
@@ -119,12 +121,14 @@ def harness_name(task: str) -> str:
     return "colorbench_" + task.replace("-", "_")
 
 
-def questions(task: Task) -> dict[str, str]:
-    """The question each of the task's prompts asks a generative model, by prompt id."""
+def questions(task: Task, palette: Palette) -> dict[str, str]:
+    """The question each of the task's prompts asks a generative model, by prompt id: the
+    form ``colorbench run --scoring generate`` uses (the palette's terms offered,
+    :func:`colorbench.plugin.task.ask`), since a harness lets the model generate."""
     missing = [p.id for p in task.prompts if not p.question]
     if missing:
         raise ColorbenchError(
             f"task {task.name!r} has no question form for prompt(s) {', '.join(missing)}; "
             "a harness asks generative models, so the task must give Prompt(question=...)"
         )
-    return {p.id: p.question for p in task.prompts}
+    return {p.id: p.asked(palette, DEFAULT_QUESTION_FORMS["generate"]) for p in task.prompts}

@@ -81,7 +81,7 @@ def export(
                 writer = csv.writer(stream, delimiter="\t", lineterminator="\n")
                 writer.writerow([*COLUMNS, *ExportSpec.FIELDS])
                 first: dict[str, int] = {}
-                for rows in items(task, stim, samples, questions(task)):
+                for rows in items(task, stim, samples, questions(task, palette)):
                     for row in rows:
                         sid = row.sample.sample_id
                         image = str(first[sid]) if sid in first else _base64(row.png())

@@ -37,6 +37,7 @@ __all__ = [
     "SCORINGS",
     "AnswerLogLikelihoods",
     "ContrastiveAdapter",
+    "GeneratedText",
     "GenerativeAdapter",
     "ModelAdapter",
 ]
@@ -101,6 +102,22 @@ class AnswerLogLikelihoods:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
 
 
+class GeneratedText(str):
+    """A free answer that says whether ``max_new_tokens`` cut it off.
+
+    ``generate`` may return these instead of plain strings; a cut answer (``The word "RED"
+    is written in``) is classified as ``truncated`` instead of being read for a colour, since
+    the colour it was about to name is unknown. A plain ``str`` counts as finished.
+    """
+
+    truncated: bool
+
+    def __new__(cls, text: str, truncated: bool = False) -> GeneratedText:
+        made = super().__new__(cls, text)
+        made.truncated = truncated
+        return made
+
+
 class GenerativeAdapter(ModelAdapter):
     """A model that reads an image and a question and writes an answer (a generative VLM).
 
@@ -112,6 +129,11 @@ class GenerativeAdapter(ModelAdapter):
 
     kind = "generative"
     scorings = ("likelihood", "generate")
+    #: the text that ends a reply (the chat template's end-of-turn token); with
+    #: ``--score-end`` each answer is scored followed by it, so that ``Red`` no longer
+    #: collects the mass of ``Reddish`` or ``Redwood``. ``None``: the adapter cannot say
+    #: (``--score-end`` is then refused for it)
+    answer_end: str | None = None
 
     @abstractmethod
     def loglikelihood(
@@ -121,7 +143,8 @@ class GenerativeAdapter(ModelAdapter):
 
     @abstractmethod
     def generate(self, images: torch.Tensor, question: str, max_new_tokens: int) -> list[str]:
-        """The model's greedy free answer to ``question`` for each image (decoded text)."""
+        """The model's greedy free answer to ``question`` for each image (decoded text);
+        :class:`GeneratedText` where the adapter knows whether ``max_new_tokens`` cut it."""
 
     def loglikelihood_prompts(
         self, images: torch.Tensor, questions: Sequence[str], answers: Sequence[str]

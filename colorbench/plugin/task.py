@@ -15,6 +15,7 @@ attribute (``background``, ``object``, ``shape``, ``font``, ``word``, ...);
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,30 @@ import numpy as np
 import pandas as pd
 
 from colorbench.palette import DEFAULT_PALETTE, Palette
-from colorbench.runner.answers import UNPARSED
+from colorbench.runner.answers import TRUNCATED, UNPARSED
+
+
+def ask(question: str, terms: Sequence[str], form: str) -> str:
+    """The text a generative model is given: ``question``, then how to answer it.
+
+    ``choices`` names the allowed terms ("Answer with one of: black, white, ..."), the
+    K-way forced choice a contrastive model makes; ``open`` asks for one word, so that a
+    model may also say ``navy`` or ``beige`` (then unparsed). Every question mode and every
+    harness builds its questions here, so the same prompt reads the same everywhere.
+    """
+    if form == "open":
+        return f"{question} Answer with one word."
+    if form == "choices":
+        return f"{question} Answer with one of: {', '.join(terms)}."
+    raise ValueError(f"question form must be 'choices' or 'open', got {form!r}")
+
 
 #: the predictions column :meth:`Task.grade` fills with each row's combination-level cluster
 COMBINATION_UNIT = "combination_unit"
-#: the columns :meth:`Task.grade` adds (a stored chunk holds the rows before grading)
+#: the columns :meth:`Task.grade` adds (a stored chunk holds the rows before grading),
+#: besides one ``<part>`` + :data:`CHROMATIC_SUFFIX` per outcome part
 GRADED_COLUMNS = ("outcome", "correct", "headline_hit", COMBINATION_UNIT)
+CHROMATIC_SUFFIX = "_chromatic"
 
 
 @dataclass(frozen=True)
@@ -35,7 +54,8 @@ class Prompt:
     """One prompt in two forms. ``asks`` is the part whose colour is the right answer, if any.
 
     ``template`` is the statement with ``{c}`` for the colour (contrastive models);
-    ``question`` asks the same for generative models, answered with a colour term.
+    ``question`` asks the same for generative models, answered with a colour term; it is
+    the question alone, and :func:`ask` adds how to answer.
     """
 
     id: str
@@ -46,6 +66,10 @@ class Prompt:
     def texts(self, palette: Palette) -> list[str]:
         """The K candidate texts, one per palette colour, in palette order."""
         return [self.template.format(c=name) for name in palette.names]
+
+    def asked(self, palette: Palette, form: str) -> str:
+        """The question exactly as a generative model gets it (:func:`ask`)."""
+        return ask(self.question, palette.names, form)
 
 
 @dataclass(frozen=True)
@@ -136,16 +160,20 @@ class Task(ABC):
 
     @property
     def outcomes(self) -> tuple[str, ...]:
-        """Every outcome a row can have; each table shows them all, ``unparsed`` included."""
-        return (*self.outcome_parts, "none", UNPARSED)
+        """Every outcome a row can have; each table shows them all, ``unparsed`` and
+        ``truncated`` included."""
+        return (*self.outcome_parts, "none", UNPARSED, TRUNCATED)
 
     def classify(self, predictions: pd.DataFrame) -> pd.Series:
         """Outcome per row: the first ``outcome_parts`` colour equal to the answer, else none;
-        a free answer naming no single colour term is ``unparsed``."""
+        a free answer naming no single colour term is ``unparsed``, one cut by the token
+        limit ``truncated`` (never a colour)."""
         outcome = pd.Series("none", index=predictions.index, dtype=object)
         for part in reversed(self.outcome_parts):
             outcome = outcome.mask(predictions["answer"] == predictions[part], part)
-        return outcome.mask(predictions["answer"] == UNPARSED, UNPARSED)
+        for special in (UNPARSED, TRUNCATED):
+            outcome = outcome.mask(predictions["answer"] == special, special)
+        return outcome
 
     def correct(self, predictions: pd.DataFrame) -> pd.Series:
         """Whether each row's outcome is the part its prompt asks for (NA where it asks none)."""
@@ -167,8 +195,9 @@ class Task(ABC):
         predictions["correct"] = self.correct(predictions)
         chromatic = {c.name: c.chromatic for c in palette}
         for part in self.outcome_parts:  # dropped first: re-graded rows keep one column order
-            predictions.drop(columns=f"{part}_chromatic", errors="ignore", inplace=True)
-            predictions[f"{part}_chromatic"] = predictions[part].map(chromatic).astype("boolean")
+            column = f"{part}{CHROMATIC_SUFFIX}"
+            predictions.drop(columns=column, errors="ignore", inplace=True)
+            predictions[column] = predictions[part].map(chromatic).astype("boolean")
         predictions["headline_hit"] = self.headline_hits(predictions).astype("boolean")
         if self.combination_unit in predictions:  # hand-made tables may lack it
             predictions[COMBINATION_UNIT] = predictions[self.combination_unit].astype(str)

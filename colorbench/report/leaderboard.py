@@ -295,6 +295,22 @@ def _link(path: Path, out_dir: Path) -> str:
     return quote(Path(rel).as_posix())
 
 
+def scoring_label(provenance: dict) -> str:
+    """How the row's answers were obtained, as the scoring column shows it: the mode, then
+    how the question was put and scored (``likelihood (sum, end, open)``, ``generate
+    (choices)``); results from before generative models were statements (``similarity``).
+    The token limit stays in provenance."""
+    scoring = provenance.get("scoring")
+    if not isinstance(scoring, str) or not scoring:
+        return "similarity"
+    details = [provenance.get("normalization")]
+    if provenance.get("score_end"):
+        details.append("end")
+    details.append(provenance.get("question_form"))
+    shown = [d for d in details if isinstance(d, str) and d]
+    return f"{scoring} ({', '.join(shown)})" if shown else scoring
+
+
 def read_score(path: Path) -> Score:
     """One summary.json as a leaderboard score; ``ValueError`` says why a file is not usable."""
     stored = parse(path)
@@ -306,12 +322,6 @@ def read_score(path: Path) -> Score:
         # results from before adapters declared a kind: a reference adapter or a contrastive one
         kind = "reference" if "reference" in stored.provenance else "contrastive"
     h = stored.headline
-    scoring = stored.provenance.get("scoring")
-    if not isinstance(scoring, str) or not scoring:
-        scoring = "similarity"  # results from before generative models: statements only
-    normalization = stored.provenance.get("normalization")
-    if isinstance(normalization, str) and normalization:
-        scoring = f"{scoring} ({normalization})"
     return Score(
         model=stored.model,
         task=stored.task,
@@ -324,7 +334,7 @@ def read_score(path: Path) -> Score:
         weights=weights if isinstance(weights, str) else None,
         table=stored.file("table"),
         kind=kind,
-        scoring=scoring,
+        scoring=scoring_label(stored.provenance),
         source=Path(path),
         target_ci=target
         if isinstance(target, int | float) and not isinstance(target, bool)

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from colorbench.atomic import parquet_bytes, write_bytes, write_json
 from colorbench.errors import ColorbenchError
 from colorbench.names import path_name_problem
-from colorbench.plugin.task import GRADED_COLUMNS
+from colorbench.plugin.task import CHROMATIC_SUFFIX, GRADED_COLUMNS
 from colorbench.report import summary
 from colorbench.stimuli.base import Sample, StimulusSet
 
@@ -344,7 +344,16 @@ def seed_chunks(
     k = stim.num_combinations()
     tables = []
     for table in frames:
-        table = table.drop_columns([c for c in GRADED_COLUMNS if c in table.column_names])
+        graded = [
+            c
+            for c in table.column_names
+            if c in GRADED_COLUMNS
+            or (
+                c.endswith(CHROMATIC_SUFFIX)
+                and c.removesuffix(CHROMATIC_SUFFIX) in table.column_names
+            )
+        ]
+        table = table.drop_columns(graded)
         index = pc.add(
             pc.multiply(table["sample"], k), table["combination"]
         )  # the work index of each row

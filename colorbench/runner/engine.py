@@ -131,7 +131,14 @@ class _ModelRun:
         check_factory(self.model.factory, self.model_id, self.model.plugin, options)
         created = self.model.factory(self.model_id, **options)
         self.adapter = check_adapter(created, self.model_id, self.model.plugin)
-        self.mode = scoring_mode(self.adapter, config.scoring, config.normalization)
+        self.mode = scoring_mode(
+            self.adapter,
+            config.scoring,
+            config.normalization,
+            score_end=config.score_end,
+            question_form=config.question_form,
+            max_new_tokens=config.max_new_tokens,
+        )
         # a model asked another way than by default is stored and ranked as its own entry
         self.result_id = self.mode.result_id(self.model_id, self.adapter)
         self.directory = Path(config.out) / model_slug(self.result_id)
@@ -344,7 +351,8 @@ class _ModelRun:
             if sizing is None:
                 continue
             frame = work.read_task(task.name, chunks).to_pandas()
-            frame = task.grade(frame[frame["sample"] < rounds].reset_index(drop=True))
+            frame = frame[frame["sample"] < rounds].reset_index(drop=True)
+            frame = task.grade(frame, self.config.palette)
             found = sequences(task, frame, stim)
             self.sequences[task.name] = found
             if sizing.floor_pp is None:
@@ -468,7 +476,8 @@ class _ModelRun:
     def _prompt_texts(self, task: Task) -> dict[str, str]:
         """The exact text each prompt put to the model: its statement template or question."""
         if self.mode.form == "question":
-            return {p.id: p.question for p in task.prompts}
+            palette, form = self.config.palette, self.mode.question_form or "open"
+            return {p.id: p.asked(palette, form) for p in task.prompts}
         return {p.id: p.template for p in task.prompts}
 
     def _warn(self, message: str) -> None:

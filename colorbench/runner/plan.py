@@ -19,7 +19,13 @@ from typing import Any
 
 import torch
 
-from colorbench.config import NORMALIZATIONS, SCORINGS, RunConfig
+from colorbench.config import (
+    MAX_NEW_TOKENS,
+    NORMALIZATIONS,
+    QUESTION_FORMS,
+    SCORINGS,
+    RunConfig,
+)
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
 from colorbench.plugin.pluginmanager import Plugins
@@ -93,9 +99,28 @@ def check_samples(samples: object) -> int:
     return int(samples)
 
 
-def check_scoring(scoring: str | None, normalization: str) -> None:
+def check_scoring(
+    scoring: str | None,
+    normalization: str,
+    question_form: str | None = None,
+    max_new_tokens: object = MAX_NEW_TOKENS,
+) -> None:
     """``--scoring`` names a question mode (similarity is what contrastive models always
-    use) and ``--normalization`` a likelihood normalisation."""
+    use), ``--normalization`` a likelihood normalisation, ``--question-form`` a question
+    form and ``--max-new-tokens`` a positive whole number."""
+    if question_form is not None and question_form not in QUESTION_FORMS:
+        raise ColorbenchError(
+            f"--question-form must be one of {', '.join(QUESTION_FORMS)}, got {question_form!r}"
+        )
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens < 1
+    ):
+        raise ColorbenchError(
+            f"--max-new-tokens must be a positive whole number (default {MAX_NEW_TOKENS}), "
+            f"got {max_new_tokens!r}"
+        )
     if scoring is not None and scoring not in SCORINGS[1:]:
         raise ColorbenchError(
             f"--scoring must be one of {', '.join(SCORINGS[1:])} (how generative models "
@@ -148,7 +173,7 @@ def build_plan(config: RunConfig, plugins: Plugins, local_rank: int = 0) -> Plan
     device = resolve_device(config.device, local_rank)
     precision = resolve_precision(config.precision, device)
     check_renderer(config.renderer)
-    check_scoring(config.scoring, config.normalization)
+    check_scoring(config.scoring, config.normalization, config.question_form, config.max_new_tokens)
     if config.weights is not None:
         require_file(config.weights)
     sets = _sets(plugins, tasks, config.palette, config.seed, config.renderer, device)

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from colorbench.palette import Palette
 from colorbench.plugin.task import GRADE_COLUMNS, Task
-from colorbench.runner.answers import UNPARSED
+from colorbench.runner.answers import TRUNCATED, UNPARSED
 from colorbench.runner.scoring import MISSING, Answers
 from colorbench.stimuli.base import Sample
 
@@ -58,8 +58,10 @@ def chunk_table(
     )
     attrs = pd.DataFrame([s.attrs for s in samples], index=range(n))
     attrs = attrs.drop(columns=[c for c in attrs.columns if c in CORE_COLUMNS])
-    # the last names are what MISSING_INDEX (-2) and UNPARSED_INDEX (-1) pick
-    names = np.array([*palette.names, MISSING, UNPARSED], dtype=object)
+    # the last names are what TRUNCATED_INDEX (-3), MISSING_INDEX (-2) and UNPARSED_INDEX
+    # (-1) pick: a free answer cut by the token limit, an answer that never came, and a
+    # free answer naming no single colour
+    names = np.array([*palette.names, TRUNCATED, MISSING, UNPARSED], dtype=object)
     frames, offset = [], 0
     for task in tasks:
         ids = [p.id for p in task.prompts]

@@ -8,9 +8,13 @@ Two steps with one owner each. :class:`Scorer` asks the adapter, in the run's sc
   per model, and every prompt is one slice of a single matrix product; any other adapter is
   asked ``score(images, texts)`` once per prompt.
 - ``likelihood``: the question form; a :class:`~colorbench.plugin.adapter.GenerativeAdapter` gives
-  log p(answer | image, question) of each colour term, normalised by ``sum`` or ``mean``.
+  log p(answer | image, question) of every accepted spelling of each colour term
+  (:meth:`~colorbench.palette.Palette.spellings`: ``Grey`` and ``Gray``), normalised by ``sum``
+  or ``mean``; a term's score is the log-sum-exp over its spellings (:func:`term_scores`), so
+  no term loses for being spelled another way. With ``score_end`` each spelling is scored
+  followed by the adapter's end-of-answer token, so ``Red`` stops collecting ``Reddish``.
 - ``generate``: the question form; the adapter's free answer is mapped to a colour term by
-  :func:`colorbench.runner.answers.parse_answer`, or to ``unparsed``.
+  :func:`colorbench.runner.answers.parse_answer`, or to ``unparsed`` / ``truncated``.
 
 :func:`answers_from_scores` and :func:`answers_from_texts` are the places where a score
 matrix or generated texts become :class:`Answers`, so a check of what an adapter returned
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from colorbench.config import NORMALIZATIONS
+from colorbench.config import DEFAULT_QUESTION_FORMS, MAX_NEW_TOKENS, NORMALIZATIONS
 from colorbench.errors import ColorbenchError, PluginError
 from colorbench.palette import Palette
 from colorbench.plugin.adapter import AnswerLogLikelihoods, ContrastiveAdapter, ModelAdapter
@@ -41,8 +45,8 @@ UNPARSED_INDEX = -1
 MISSING_INDEX = -2
 #: what a missing answer is called in a chunk's rows before the engine removes them
 MISSING = "missing"
-#: new tokens a generative model may write: enough for "The object is light blue."
-MAX_NEW_TOKENS = 10
+#: ``answer`` index of a free answer cut by ``max_new_tokens`` (``truncated`` in the rows)
+TRUNCATED_INDEX = -3
 
 
 @dataclass(frozen=True)
@@ -53,23 +57,39 @@ class ScoringMode:
     scoring: str
     #: ``sum`` or ``mean`` of answer-token log-probabilities (likelihood only)
     normalization: str | None = None
+    #: likelihood only: each answer is scored followed by the adapter's ``answer_end``
+    score_end: bool = False
+    #: ``choices`` or ``open`` (:func:`colorbench.plugin.task.ask`; question modes only)
+    question_form: str | None = None
+    #: generate only: the longest answer; one that reaches it is ``truncated``
+    max_new_tokens: int | None = None
 
     def provenance(self) -> dict[str, object]:
         facts: dict[str, object] = {"scoring": self.scoring, "normalization": self.normalization}
+        if self.scoring == "likelihood":
+            facts["score_end"] = self.score_end
+        if self.form == "question":
+            facts["question_form"] = self.question_form
         if self.scoring == "generate":
-            facts["max_new_tokens"] = MAX_NEW_TOKENS
+            facts["max_new_tokens"] = self.max_new_tokens
         return facts
 
     def result_id(self, model_id: str, adapter: ModelAdapter) -> str:
         """The id the results are stored and ranked under: the model id, with ``@<mode>``
         when the run asks the model another way than its default (``@generate``,
-        ``@likelihood-mean``), so that both modes of one model sit side by side."""
-        if self == scoring_mode(adapter, None, NORMALIZATIONS[0]):
-            return model_id
-        suffix = self.scoring
+        ``@generate-open``, ``@likelihood-mean-end``), so that the modes of one model sit
+        side by side. The token limit is not part of it (it is in provenance)."""
+        details = []
         if self.normalization not in (None, NORMALIZATIONS[0]):
-            suffix += f"-{self.normalization}"
-        return f"{model_id}@{suffix}"
+            details.append(self.normalization)
+        if self.score_end:
+            details.append("end")
+        if self.question_form not in (None, DEFAULT_QUESTION_FORMS.get(self.scoring)):
+            details.append(self.question_form)
+        default = scoring_mode(adapter, None, NORMALIZATIONS[0]).scoring
+        if self.scoring == default and not details:
+            return model_id
+        return f"{model_id}@{'-'.join([self.scoring, *details])}"
 
     @property
     def form(self) -> str:
@@ -77,15 +97,40 @@ class ScoringMode:
         return "statement" if self.scoring == "similarity" else "question"
 
 
-def scoring_mode(adapter: ModelAdapter, scoring: str | None, normalization: str) -> ScoringMode:
-    """The run's ``--scoring`` if the adapter supports it, else the adapter's own default.
+def scoring_mode(
+    adapter: ModelAdapter,
+    scoring: str | None,
+    normalization: str,
+    *,
+    score_end: bool = False,
+    question_form: str | None = None,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> ScoringMode:
+    """The run's ``--scoring`` if the adapter supports it, else the adapter's own default,
+    with the options that apply to the chosen mode (the others are ``None`` / False).
 
     A run may mix contrastive and generative models: ``--scoring generate`` applies to the
     models that can answer that way and leaves CLIP scored by similarity.
     """
     supported = getattr(adapter, "scorings", ModelAdapter.scorings)  # duck-typed adapters
     chosen = scoring if scoring in supported else supported[0]
-    return ScoringMode(chosen, normalization if chosen == "likelihood" else None)
+    if chosen == "similarity":
+        return ScoringMode(chosen)
+    likelihood = chosen == "likelihood"
+    return ScoringMode(
+        chosen,
+        normalization if likelihood else None,
+        score_end=score_end and likelihood,
+        question_form=question_form or DEFAULT_QUESTION_FORMS[chosen],
+        max_new_tokens=None if likelihood else max_new_tokens,
+    )
+
+
+def term_scores(scores: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
+    """``[B, S]`` scores of S spellings -> ``[B, K]``: per term, the log-sum-exp of its
+    spellings' scores (``groups[k]`` are term k's columns). With summed log-probabilities
+    this is log p(any spelling of the term), so ``Grey`` and ``Gray`` pool their mass."""
+    return torch.stack([scores[:, list(g)].logsumexp(dim=1) for g in groups], dim=1)
 
 
 @dataclass
@@ -184,20 +229,31 @@ def answers_from_scores(
     )
 
 
-def answers_from_texts(texts: Sequence[str | None], terms: Sequence[str]) -> Answers:
+def answers_from_texts(
+    texts: Sequence[str | None],
+    terms: Sequence[str],
+    spellings: Sequence[Sequence[str]] | None = None,
+) -> Answers:
     """Generated texts -> the colour term each names (:data:`UNPARSED_INDEX` if none or
-    several); the text itself is kept. ``None`` is an answer that never came
-    (:data:`MISSING_INDEX`): not a text naming no colour, so never ``unparsed``."""
+    several, :data:`TRUNCATED_INDEX` if the token limit cut it); the text itself is kept.
+    ``spellings[k]`` are the words accepted for term k (default: the built-in ones).
+    ``None`` is an answer that never came (:data:`MISSING_INDEX`): not a text naming no
+    colour, so never ``unparsed``."""
     index = {term: i for i, term in enumerate(terms)}
-    parsed = [None if text is None else parse_answer(text, terms) for text in texts]
-    codes = [
-        MISSING_INDEX if text is None else UNPARSED_INDEX if p is None else index[p]
-        for text, p in zip(texts, parsed, strict=True)
-    ]
+    words = None if spellings is None else dict(zip(terms, spellings, strict=True))
+
+    def answer(text: str | None) -> int:
+        if text is None:
+            return MISSING_INDEX
+        if getattr(text, "truncated", False):
+            return TRUNCATED_INDEX
+        term = parse_answer(text, terms, words)
+        return UNPARSED_INDEX if term is None else index[term]
+
     return Answers(
-        answer=np.array(codes, np.int64),
+        answer=np.array([answer(t) for t in texts], np.int64),
         score=np.full(len(texts), np.nan, dtype=np.float32),
-        response=np.array(list(texts), dtype=object),
+        response=np.array([None if t is None else str(t) for t in texts], dtype=object),
     )
 
 
@@ -231,8 +287,8 @@ class Scorer:
         self.mode = mode
         self.keep_scores = keep_scores
         self.terms = list(palette.names)
+        self.spellings = [palette.spellings(t) for t in self.terms]
         self.prompts = [p.texts(palette) for p in prompts]
-        self.questions = [p.question for p in prompts]
         self.max_batch = sys.maxsize
         self.text_matrix: torch.Tensor | None = None
         if mode.form == "question":
@@ -242,6 +298,8 @@ class Scorer:
                     f"{adapter.model_id} answers questions, but prompt(s) {', '.join(missing)} "
                     "have no question form; the task must give each Prompt a question="
                 )
+            self.questions = [p.asked(palette, mode.question_form or "open") for p in prompts]
+            self.answer_texts, self.groups = self._likelihood_answers(mode.score_end)
         elif isinstance(adapter, ContrastiveAdapter):
             missing = list(dict.fromkeys(t for texts in self.prompts for t in texts))
             missing = [t for t in missing if t not in text_cache]
@@ -252,6 +310,23 @@ class Scorer:
                 encoded = check_output(encoded, shape, self.source, "encode_texts").float()
                 text_cache.update(zip(missing, encoded, strict=True))
             self.text_matrix = torch.stack([text_cache[t] for texts in self.prompts for t in texts])
+
+    def _likelihood_answers(self, score_end: bool) -> tuple[list[str], list[list[int]]]:
+        """The answers the adapter scores (every spelling of every term, each followed by
+        the end-of-answer token with ``score_end``) and, per term, its answers' columns."""
+        end = ""
+        if score_end:
+            end = getattr(self.adapter, "answer_end", None)
+            if not end:
+                raise ColorbenchError(
+                    f"{self.source} does not say how its answers end (answer_end), so "
+                    "--score-end cannot score it; run it without --score-end"
+                )
+        texts, groups = [], []
+        for words in self.spellings:
+            groups.append(list(range(len(texts), len(texts) + len(words))))
+            texts += [word + end for word in words]
+        return texts, groups
 
     def __call__(self, images: torch.Tensor) -> list[Answers]:
         """Per prompt, the answers for ``images``; halves the batch on CUDA out-of-memory."""
@@ -281,12 +356,15 @@ class Scorer:
                 for block, texts in zip(blocks, self.prompts, strict=True)
             ]
         with torch.inference_mode():
-            return [answers_from_texts(self._texts(images, q), self.terms) for q in self.questions]
+            return [
+                answers_from_texts(self._texts(images, q), self.terms, self.spellings)
+                for q in self.questions
+            ]
 
     def _texts(self, images: torch.Tensor, question: str) -> list[str | None]:
         """The adapter's free answers, one string per image (``None`` where no answer came,
         see :data:`MISSING_INDEX`), or one line saying what is wrong."""
-        texts = self.adapter.generate(images, question, MAX_NEW_TOKENS)
+        texts = self.adapter.generate(images, question, self.mode.max_new_tokens or MAX_NEW_TOKENS)
         if (
             isinstance(texts, str | bytes)
             or not isinstance(texts, Sequence)
@@ -302,26 +380,35 @@ class Scorer:
         return list(texts)
 
     def _likelihoods(self, images: torch.Tensor) -> list[AnswerLogLikelihoods]:
-        """Per prompt, log p of each colour term: every distinct question of the batch in
-        one adapter call, so the adapter can share each image's prefix among them
-        (:meth:`GenerativeAdapter.loglikelihood_prompts`; duck-typed adapters one by one)."""
+        """Per prompt, log p of every accepted spelling of each colour term: every distinct
+        question of the batch in one adapter call, so the adapter can share each image's
+        prefix among them (:meth:`GenerativeAdapter.loglikelihood_prompts`; duck-typed
+        adapters one by one)."""
         distinct = list(dict.fromkeys(self.questions))
         ask = getattr(self.adapter, "loglikelihood_prompts", None)
+        answers = self.answer_texts
         if ask is None:
-            scored = [self.adapter.loglikelihood(images, q, self.terms) for q in distinct]
+            scored = [self.adapter.loglikelihood(images, q, answers) for q in distinct]
         else:
-            scored = ask(images, distinct, self.terms)
+            scored = ask(images, distinct, answers)
         by_question = dict(zip(distinct, scored, strict=True))
         return [by_question[q] for q in self.questions]
+
+    def _term_scores(self, scored: AnswerLogLikelihoods, batch: int) -> torch.Tensor:
+        """``[B, K]``: each term's log-sum-exp over its normalised spellings' scores."""
+        spelled = check_output(
+            scored.normalized(self.mode.normalization or "sum"),
+            (batch, len(self.answer_texts)),
+            self.source,
+            "loglikelihood",
+        )
+        return term_scores(spelled.float(), self.groups)
 
     def scores(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Per prompt, the adapter's ``[B, K]`` scores of its candidates."""
         with torch.inference_mode():
             if self.mode.scoring == "likelihood":
-                return [
-                    s.normalized(self.mode.normalization or "sum")
-                    for s in self._likelihoods(images)
-                ]
+                return [self._term_scores(s, len(images)) for s in self._likelihoods(images)]
             if self.text_matrix is None:
                 return [self.adapter.score(images, texts) for texts in self.prompts]
             embeddings = check_output(

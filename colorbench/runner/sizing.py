@@ -105,13 +105,39 @@ class Aggregate:
     combinations: np.ndarray
 
 
+def scored_combinations(task: Task, stimuli: StimulusSet) -> np.ndarray:
+    """The combinations with at least one headline row (global-color's asymmetry counts only
+    the mixed achromatic / chromatic ones). Whether a row counts depends on the stimulus and
+    the prompt, not on the answer, so grading one made-up answer per combination and prompt
+    finds them; a task whose grading needs more, or whose headline is not a share of
+    headline hits (none counts), counts every combination."""
+    k = stimuli.num_combinations()
+    samples = [stimuli.sample(c, 0) for c in range(k)]
+    rows = pd.DataFrame([s.attrs for s in samples])
+    rows["sample_id"] = [s.sample_id for s in samples]
+    rows["combination"], rows["sample"] = np.arange(k), 0
+    frame = rows.loc[rows.index.repeat(len(task.prompts))].reset_index(drop=True)
+    frame["prompt"] = [p.id for p in task.prompts] * k
+    frame["answer"] = stimuli.palette.names[0]
+    try:
+        graded = task.grade(frame, stimuli.palette)
+    except Exception:  # a plugin task's grading may need columns a real run has
+        return np.arange(k)
+    scored = np.unique(graded.loc[graded["headline_hit"].notna(), "combination"].to_numpy())
+    return scored if scored.size else np.arange(k)
+
+
 def aggregates(task: Task, stimuli: StimulusSet) -> list[Aggregate]:
-    """The headline (every combination) and each level of each reported factor."""
-    found = [Aggregate("headline", np.arange(stimuli.num_combinations()))]
+    """The headline and each level of each reported factor, over the combinations with
+    headline rows (:func:`scored_combinations`)."""
+    scored = scored_combinations(task, stimuli)
+    found = [Aggregate("headline", scored)]
     for factor in task.reported:
         levels = factor_levels(stimuli, factor)
         for level, members in levels.groupby(levels, sort=True):
-            found.append(Aggregate(f"{factor}={level}", members.index.to_numpy()))
+            inside = np.intersect1d(members.index.to_numpy(), scored)
+            if inside.size:
+                found.append(Aggregate(f"{factor}={level}", inside))
     return found
 
 

@@ -34,13 +34,13 @@ import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import torch
 
 from colorbench.errors import ColorbenchError
-from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
+from colorbench.plugin.adapter import AnswerLogLikelihoods, GeneratedText, GenerativeAdapter
 from colorbench.plugins.hfvlm.families import Family
 from colorbench.plugins.hfvlm.prefix import PROBE, common_prefix, image_head, padded, rope_kwargs
 
@@ -134,6 +134,24 @@ class HFVLMAdapter(GenerativeAdapter):
             "architecture": self.family.name,
             "answer_form": "capitalised, after the generation prompt",
         }
+
+    @cached_property
+    def answer_end(self) -> str:
+        """The token the template puts right after an answer (``<|im_end|>``), where that is
+        a special token; else the tokenizer's EOS (PaliGemma, templates ending in a space)."""
+        if self.family.chat_template:
+            turn = [{"type": "text", "text": "\x00"}]
+            messages = [
+                {"role": "user", "content": [{"type": "text", "text": "?"}]},
+                {"role": "assistant", "content": turn},
+            ]
+            rendered = self.processor.apply_chat_template(messages, tokenize=False)
+            after = rendered.partition("\x00")[2]
+            ids = self.tokenizer(after, add_special_tokens=False)["input_ids"]
+            first = self.tokenizer.convert_ids_to_tokens(ids[:1])
+            if first and first[0] in self.tokenizer.get_added_vocab():
+                return first[0]
+        return self.tokenizer.eos_token
 
     # ----------------------------------------------------------------- prompt and answers
     def _prompt_form(self, question: str) -> PromptForm:
@@ -335,45 +353,51 @@ class HFVLMAdapter(GenerativeAdapter):
         ``start`` ``[B, 1]`` is the position after it): one pass over every question's rest
         (the cache repeated per question), one over every question's answers (repeated per
         answer). Rows: image b, question q, answer k at ``(b * Q + q) * K + k``. Rests are
-        padded on the right and masked; positions are given explicitly, so an answer
-        continues at its own question's end (plus the M-RoPE offset), not after padding.
+        padded on the left and masked, so each ends where its answers begin and one logit
+        per row is computed; positions are given explicitly, so a rest starts right after
+        the image prefix (plus the M-RoPE offset) whatever padding precedes it.
         """
         batch, q_count, k = start.shape[0], len(rests), len(answer_ids[0])
         device = self.device
         head = cache.get_seq_length()
         start = start.repeat_interleave(q_count, dim=0)
         cache.batch_repeat_interleave(q_count)
-        rest_ids, rest_mask = padded(rests, device)
+        rest_ids, rest_mask = padded(rests, device, left=True)  # every rest ends last
         rest_ids, rest_mask = rest_ids.repeat(batch, 1), rest_mask.repeat(batch, 1)
+        ends = rest_mask.sum(dim=1, keepdim=True)  # [B*Q, 1]
         ones = torch.ones(batch * q_count, head, dtype=torch.long, device=device)
         seen = torch.cat([ones, rest_mask.long()], dim=1)
-        steps = torch.arange(rest_ids.shape[1], device=device)
+        steps = torch.arange(rest_ids.shape[1], device=device) - rest_ids.shape[1] + ends
         middle = self.model(
             input_ids=rest_ids,
             past_key_values=cache,
             attention_mask=seen,
             use_cache=True,
-            **rope_kwargs(start + steps, self.family.mrope),
-            **{key: _carry(v, len(steps), q_count) for key, v in carried.items()},
+            logits_to_keep=1,
+            **rope_kwargs(start + steps.clamp(min=0), self.family.mrope),
+            **{key: _carry(v, rest_ids.shape[1], q_count) for key, v in carried.items()},
         )
-        ends = rest_mask.sum(dim=1)  # [B*Q]
-        rows = torch.arange(len(ends), device=device)
-        first = middle.logits[rows, ends - 1].repeat_interleave(k, dim=0)
-        cache = middle.past_key_values
-        cache.batch_repeat_interleave(k)
+        first = middle.logits[:, -1:].repeat_interleave(k, dim=0)
         ids, mask = padded([a for per_question in answer_ids for a in per_question], device)
         ids, mask = ids.repeat(batch, 1), mask.repeat(batch, 1)  # [B*Q*K, S]
-        steps = torch.arange(ids.shape[1], device=device)
-        positions = (start + ends.view(-1, 1)).repeat_interleave(k, dim=0) + steps
-        later = self.model(
-            input_ids=ids,
-            past_key_values=cache,
-            attention_mask=torch.cat([seen.repeat_interleave(k, dim=0), torch.ones_like(ids)], 1),
-            use_cache=False,
-            **rope_kwargs(positions, self.family.mrope),
-            **{key: _carry(v, len(steps), q_count * k) for key, v in carried.items()},
-        )
-        logits = torch.cat([first.unsqueeze(1), later.logits[:, :-1]], dim=1)
+        logits = first
+        if ids.shape[1] > 1:  # the answers' tokens but the last predict their next ones
+            cache = middle.past_key_values
+            cache.batch_repeat_interleave(k)
+            feed = ids[:, :-1]
+            steps = torch.arange(feed.shape[1], device=device)
+            positions = (start + ends).repeat_interleave(k, dim=0) + steps
+            later = self.model(
+                input_ids=feed,
+                past_key_values=cache,
+                attention_mask=torch.cat(
+                    [seen.repeat_interleave(k, dim=0), torch.ones_like(feed)], 1
+                ),
+                use_cache=False,
+                **rope_kwargs(positions, self.family.mrope),
+                **{key: _carry(v, feed.shape[1], q_count * k) for key, v in carried.items()},
+            )
+            logits = torch.cat([first, later.logits], dim=1)
         total = _token_logprobs(logits, ids, mask).view(batch, q_count, k)
         lengths = mask[: q_count * k].sum(dim=1).view(q_count, k).cpu()
         return [AnswerLogLikelihoods(total[:, q], lengths[q]) for q in range(q_count)]
@@ -398,7 +422,9 @@ class HFVLMAdapter(GenerativeAdapter):
         return AnswerLogLikelihoods(torch.stack(columns, dim=1), lengths)
 
     # ----------------------------------------------------------------- generation
-    def generate(self, images: torch.Tensor, question: str, max_new_tokens: int) -> list[str]:
+    def generate(
+        self, images: torch.Tensor, question: str, max_new_tokens: int
+    ) -> list[GeneratedText]:
         inputs = self.inputs(images, question)
         with torch.inference_mode():
             out = self.model.generate(
@@ -409,7 +435,13 @@ class HFVLMAdapter(GenerativeAdapter):
                 pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             )
         new = out[:, inputs["input_ids"].shape[1] :]
-        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        stops = self.model.generation_config.eos_token_id
+        stops = {*(stops if isinstance(stops, list) else [stops]), self.tokenizer.eos_token_id}
+        stop_ids = torch.tensor(sorted(s for s in stops if s is not None), device=new.device)
+        ended = torch.isin(new, stop_ids).any(dim=1)
+        cut = (~ended.cpu()) & (new.shape[1] >= max_new_tokens)
+        return [GeneratedText(t, bool(c)) for t, c in zip(texts, cut, strict=True)]
 
 
 def surface(answer: str) -> str:

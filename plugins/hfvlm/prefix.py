@@ -48,9 +48,12 @@ def image_head(prompts: Sequence[Sequence[int]], image_token: int | None) -> int
 
 
 def padded(
-    rows: Sequence[Sequence[int]], device: torch.device
+    rows: Sequence[Sequence[int]], device: torch.device, left: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids ``[N, S]`` and the mask of real tokens."""
+    """Right- (or left-) padded ids ``[N, S]`` and the mask of real tokens."""
+    if left:
+        ids, mask = padded([list(reversed(r)) for r in rows], device)
+        return ids.flip(1), mask.flip(1)
     tensors = [torch.tensor(r, dtype=torch.long) for r in rows]
     ids = pad_sequence(tensors, batch_first=True, padding_value=0).to(device)
     mask = pad_sequence([torch.ones_like(t, dtype=torch.bool) for t in tensors], batch_first=True)
