@@ -104,7 +104,8 @@ def stacked_bars(
     path: Path,
 ) -> Path:
     """Horizontal stacked bars, one panel per ``(title, table, row labels)``: the outcome
-    shares of each row (e.g. per prompt, per prompt and background group)."""
+    shares of each row (e.g. per prompt, per prompt and background group). Each share's 95%
+    CI is a whisker at the share's right edge, so a reader can tell which shares differ."""
     heights = [0.45 * len(table) + 0.9 for _, table, _ in panels]
     fig = new_figure(figsize=(8.0, sum(heights) + 0.6), layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights)[:, 0]
@@ -114,6 +115,19 @@ def stacked_bars(
         for outcome in outcomes:
             pct = np.nan_to_num(table[f"{outcome}_pct"].to_numpy(dtype=float))
             ax.barh(y, pct, left=left, label=outcome, color=OUTCOME_COLORS.get(outcome))
+            low = table[f"{outcome}_ci_low"].to_numpy(dtype=float)
+            high = table[f"{outcome}_ci_high"].to_numpy(dtype=float)
+            err = np.clip(np.nan_to_num(np.vstack([pct - low, high - pct])), 0, None)
+            shown = pct > 0  # an empty share has no edge to hang a whisker on
+            ax.errorbar(
+                (left + pct)[shown],
+                y[shown],
+                xerr=err[:, shown],
+                fmt="none",
+                ecolor="0.2",
+                elinewidth=0.8,
+                capsize=2,
+            )
             for yi, (start, share) in enumerate(zip(left, pct, strict=True)):
                 if share >= 6:
                     ax.text(
@@ -124,6 +138,6 @@ def stacked_bars(
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_title(title, fontsize=9)
-    axes[-1].set_xlabel("% of answers")
+    axes[-1].set_xlabel(f"% of answers ({CI_LABEL} of each share, at its right edge)")
     axes[0].legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.1))
     return save(fig, path, summary)
