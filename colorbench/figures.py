@@ -55,14 +55,21 @@ def save(fig: Figure, path: Path, summary: TaskSummary) -> Path:
     return path
 
 
+def ci_whiskers(frame: pd.DataFrame, column: str, pct: np.ndarray) -> np.ndarray:
+    """``[2, rows]`` whisker lengths below and above ``pct`` from ``<column>_ci_low`` /
+    ``_ci_high``, as matplotlib's ``yerr`` / ``xerr`` take them; never negative (the stored
+    bounds are rounded, so at 0% / 100% they can sit a hair inside the percentage)."""
+    low = frame[f"{column}_ci_low"].to_numpy(dtype=float)
+    high = frame[f"{column}_ci_high"].to_numpy(dtype=float)
+    return np.clip(np.vstack([pct - low, high - pct]), 0, None)
+
+
 def rate_bars(summary: TaskSummary, table: str, column: str, path: Path) -> Path:
     """Bars of ``<column>_pct`` per row of ``summary.tables[table]``, with 95% CI whiskers
     (``<column>_ci_low`` / ``_ci_high``) and each row's n under its bar."""
     frame: pd.DataFrame = summary.tables[table]
     pct = frame[f"{column}_pct"].to_numpy(dtype=float)
-    low = frame[f"{column}_ci_low"].to_numpy(dtype=float)
-    high = frame[f"{column}_ci_high"].to_numpy(dtype=float)
-    err = np.clip(np.vstack([pct - low, high - pct]), 0, None)  # rounding at 0% / 100%
+    err = ci_whiskers(frame, column, pct)
     fig = new_figure(figsize=(max(4.5, 0.8 * len(frame) + 2.0), 3.8))
     ax = fig.add_subplot()
     x = np.arange(len(frame))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from colorbench.figures import CI_LABEL, new_figure, save
+from colorbench.figures import CI_LABEL, ci_whiskers, new_figure, save
 from colorbench.plugin.task import TaskSummary
 from colorbench.tables import GROUPS
 
@@ -75,9 +75,7 @@ def outcome_bars(
         x = np.arange(len(table))
         for i, outcome in enumerate(outcomes):
             pct = table[f"{outcome}_pct"].to_numpy(dtype=float)
-            low = table[f"{outcome}_ci_low"].to_numpy(dtype=float)
-            high = table[f"{outcome}_ci_high"].to_numpy(dtype=float)
-            err = np.clip(np.vstack([pct - low, high - pct]), 0, None)  # rounding at 0% / 100%
+            err = ci_whiskers(table, outcome, pct)
             ax.bar(
                 x + (i - (len(outcomes) - 1) / 2) * width,
                 pct,
@@ -115,9 +113,7 @@ def stacked_bars(
         for outcome in outcomes:
             pct = np.nan_to_num(table[f"{outcome}_pct"].to_numpy(dtype=float))
             ax.barh(y, pct, left=left, label=outcome, color=OUTCOME_COLORS.get(outcome))
-            low = table[f"{outcome}_ci_low"].to_numpy(dtype=float)
-            high = table[f"{outcome}_ci_high"].to_numpy(dtype=float)
-            err = np.clip(np.nan_to_num(np.vstack([pct - low, high - pct])), 0, None)
+            err = np.nan_to_num(ci_whiskers(table, outcome, pct))  # an empty row: no bounds
             shown = pct > 0  # an empty share has no edge to hang a whisker on
             ax.errorbar(
                 (left + pct)[shown],
