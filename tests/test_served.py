@@ -182,3 +182,27 @@ def test_reply_content_as_parts_or_null_is_text():
 
     assert reply([{"type": "text", "text": "Dark "}, {"type": "text", "text": "red"}]) == "Dark red"
     assert reply(None) == "" and reply("Blue.") == "Blue."
+
+
+def test_an_answer_cut_by_max_tokens_is_truncated_fresh_and_from_the_store(tmp_path):
+    import httpx
+
+    from colorbench.plugins.served.pool import parse_reply
+    from colorbench.plugins.served.store import ResponseStore
+
+    def reply(finish_reason):
+        choice = {"message": {"content": "The colour is dark"}, "finish_reason": finish_reason}
+        return parse_reply(httpx.Response(200, json={"choices": [choice]}), "http://x/v1", 0, None)
+
+    store = ResponseStore(tmp_path / "store.sqlite")
+    for key, finish_reason in [("cut", "length"), ("ended", "stop"), ("unsaid", None)]:
+        store.put(key, "m", reply(finish_reason))
+    cut = {key: reply(f).answer.truncated for key, f in [("cut", "length"), ("ended", "stop")]}
+    assert cut == {"cut": True, "ended": False}
+    stored = store.get_many(["cut", "ended", "unsaid"])
+    assert {k: v.truncated for k, v in stored.items()} == {
+        "cut": True,
+        "ended": False,
+        "unsaid": False,
+    }
+    assert stored["cut"] == "The colour is dark"

@@ -85,6 +85,31 @@ def predictions(out: Path, model: str, task: str = "stroop-white") -> pd.DataFra
     return frame[COLUMNS].sort_values(["sample_id", "prompt"]).reset_index(drop=True)
 
 
+def decoded_without_special_tokens(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """``frame`` with the tokenizer's special tokens taken out of each response, as ``hf-vlm``
+    decodes (``skip_special_tokens=True``): ``transformers serve`` leaves some in (a random
+    tiny model generates ``<|image_pad|>`` now and then), which is the server's text, not a
+    different answer."""
+    from transformers import AutoTokenizer
+
+    special = AutoTokenizer.from_pretrained(folder).all_special_tokens
+    frame = frame.copy()
+    for token in special:
+        frame["response"] = frame["response"].str.replace(token, "", regex=False)
+    return frame
+
+
+def equal_but_for_the_servers_length_rule(served: pd.DataFrame, in_process: pd.DataFrame) -> None:
+    """The two frames are equal, except that ``transformers serve`` reports
+    ``finish_reason: "length"`` for every completion that used all ``max_tokens``, even one
+    whose last token was the end of the answer (``hf-vlm`` and vLLM call that one finished):
+    such a row must have the same text on both sides, ``truncated`` only on the served one."""
+    quirk = (served["answer"] == "truncated") & (in_process["answer"] != "truncated")
+    assert quirk.mean() < 0.5  # the rule explains an odd row, not the run
+    pd.testing.assert_series_equal(served["response"], in_process["response"])
+    pd.testing.assert_frame_equal(served[~quirk], in_process[~quirk])
+
+
 def usage(out: Path, model: str, task: str = "stroop-white") -> dict:
     doc = json.loads((out / model_slug(model) / task / "summary.json").read_text())
     return doc["provenance"]["usage"]
@@ -116,15 +141,16 @@ def test_served_answers_equal_hf_vlm_generate_in_process(servers, reference, tmp
     server, out = servers[family], tmp_path / "out"
     model = served_id(server)
     assert run(out, model) == 0
-    pd.testing.assert_frame_equal(predictions(out, model), reference[family, "stroop-white"])
+    served = decoded_without_special_tokens(predictions(out, model), server.folder)
+    equal_but_for_the_servers_length_rule(served, reference[family, "stroop-white"])
     # stroop-colored with three colours: every image gets another text, so the comparison
     # would catch answers given to the wrong image
     palette = tmp_path / "three.json"
     palette.write_text(json.dumps(THREE_COLOURS))
     assert run(out, model, "--palette", str(palette), task=COLORED) == 0
-    served = predictions(out, model, COLORED)
+    served = decoded_without_special_tokens(predictions(out, model, COLORED), server.folder)
     assert served["response"].nunique() > 1
-    pd.testing.assert_frame_equal(served, reference[family, COLORED])
+    equal_but_for_the_servers_length_rule(served, reference[family, COLORED])
 
 
 def check_undisturbed(proxy: FaultProxy, out: Path, model: str, reference, name: str) -> dict:

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
-from colorbench.plugin.adapter import AnswerLogLikelihoods, GenerativeAdapter
+from colorbench.plugin.adapter import AnswerLogLikelihoods, GeneratedText, GenerativeAdapter
 from colorbench.plugins.served import endpoints as ep
 from colorbench.plugins.served import pool as retries
 from colorbench.plugins.served.pool import Endpoint, Pool
@@ -155,7 +155,7 @@ class ServedAdapter(GenerativeAdapter):
 
     def generate(
         self, images: torch.Tensor, question: str, max_new_tokens: int
-    ) -> list[str | None]:
+    ) -> list[GeneratedText | None]:
         bodies = [self.request(image, question, max_new_tokens) for image in images]
         keys = [request_key(self.name, body) for body in bodies]
         stored = self.store.get_many(keys) if self.reuse else {}
@@ -173,7 +173,7 @@ class ServedAdapter(GenerativeAdapter):
         replies = self.pool.ask([bodies[i] for _, i in todo], keep)
         for (key, _), reply in zip(todo, replies, strict=True):
             if reply is not None:
-                stored[key] = reply.text
+                stored[key] = reply.answer
         return [stored.get(k) for k in keys]
 
     def loglikelihood(

@@ -23,6 +23,7 @@ from typing import Any
 
 from colorbench.errors import ColorbenchError
 from colorbench.names import model_slug
+from colorbench.plugin.adapter import GeneratedText
 
 #: the folder of the response stores inside ``--out``
 FOLDER = "served-responses"
@@ -55,6 +56,15 @@ def request_key(model: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(f"{model}\n{canonical}".encode()).hexdigest()
 
 
+def cut_by_max_tokens(response: dict[str, Any]) -> bool:
+    """Whether the server stopped this completion at ``max_tokens`` (``finish_reason`` is
+    ``"length"``): its text is then ``truncated``, as ``hf-vlm`` marks an answer that reached
+    ``max_new_tokens``, never read for a colour it may not have finished naming."""
+    choices = response.get("choices") if isinstance(response, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices else None
+    return isinstance(first, dict) and first.get("finish_reason") == "length"
+
+
 @dataclass(frozen=True)
 class Reply:
     """One answer: the text, who gave it, its token usage and the response as received."""
@@ -65,6 +75,11 @@ class Reply:
     completion_tokens: int | None
     seconds: float
     response: dict[str, Any]
+
+    @property
+    def answer(self) -> GeneratedText:
+        """The text as the harness grades it (``truncated`` when ``max_tokens`` cut it)."""
+        return GeneratedText(self.text, cut_by_max_tokens(self.response))
 
 
 class ResponseStore:
@@ -84,16 +99,18 @@ class ResponseStore:
                 "away (its answers are then asked again) or pass another --out"
             ) from None
 
-    def get_many(self, keys: list[str]) -> dict[str, str]:
-        """The newest stored text of each of ``keys`` that has one."""
-        found: dict[str, str] = {}
+    def get_many(self, keys: list[str]) -> dict[str, GeneratedText]:
+        """The newest stored answer of each of ``keys`` that has one."""
+        found: dict[str, GeneratedText] = {}
         for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
             part = keys[start : start + 500]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT key, text FROM responses WHERE key IN ({marks}) ORDER BY id", part
+                f"SELECT key, text, response FROM responses WHERE key IN ({marks}) ORDER BY id",
+                part,
             )
-            found.update(rows.fetchall())
+            for key, text, response in rows:
+                found[key] = GeneratedText(text, cut_by_max_tokens(_json(response)))
         return found
 
     def put(self, key: str, model: str, reply: Reply) -> None:
@@ -119,3 +136,10 @@ class ResponseStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:  # an edited row: its text still counts, only the cut is unknown
+        return None
