@@ -189,6 +189,7 @@ CASES: list[tuple[str, str]] = [
         "--images folder that cannot be read",
         "colorbench analyze neurons --model random-RN50 --images {work}/no-such-folder",
     ),
+    ("unknown --csi-gray", "colorbench analyze neurons --model random-RN50 --csi-gray lab"),
     (
         "non-image files in --images",
         "colorbench analyze neurons --model random-RN50 --images {work}/images --layers layer4"
