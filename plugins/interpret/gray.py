@@ -10,8 +10,9 @@ Two conversions (``--csi-gray``):
   stretched min-max to the full 0..255 range, unclipped, floored to 8 bits as keras's
   ``array_to_img(scale=True)`` does. A crop with zero range (one flat colour) comes out
   black, as in the toolbox.
-- ``luma``: the whole image, every pixel replaced by its ITU-R BT.601 luma (what PIL's
-  ``convert("L")`` computes). One forward per image instead of one per receptive field.
+- ``luma``: the whole image, every pixel replaced by its ITU-R BT.601 luma (PIL's
+  ``convert("L")`` up to its fixed-point rounding, at most one level apart). One forward
+  per image instead of one per receptive field.
 
 Choices made where the toolbox leaves it open: the component is the eigenvector of the
 *largest* eigenvalue (nefesi takes ``np.linalg.eig``'s first column, in no guaranteed
