@@ -251,7 +251,8 @@ class _PcaGrey:
                 act, offset = self._maps(name, images, keys[:1], start, side)
                 responses.append(act[0, :, y - offset[0, 1], x - offset[0, 0]])
             scale = responses[1].abs().max().clamp(min=1e-6)
-            self.windowed[name] = torch.allclose(*responses, rtol=1e-3, atol=1e-4 * scale)
+            # loose enough for TF32 convolutions on a GPU; a global operation differs by far more
+            self.windowed[name] = torch.allclose(*responses, rtol=1e-2, atol=1e-2 * scale)
         return (origins, size) if self.windowed[name] else whole
 
     def __call__(self, name: str, images: torch.Tensor, p: _Peaks) -> torch.Tensor:
