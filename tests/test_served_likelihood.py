@@ -166,3 +166,56 @@ def test_answer_boundaries_follow_hf_vlm_rule():
         likelihood.answer_scores(prompt, [red, elsewhere])
     with pytest.raises(likelihood.Unscorable):
         likelihood.answer_scores(prompt, [prompt])  # an answer that adds no token
+
+
+@pytest.mark.served
+def test_cli_likelihood_run_equals_hf_vlm_folder_and_resumes_from_the_store(tmp_path, capsys):
+    """``colorbench run --model served:<name>@<stub> --scoring likelihood`` on stroop-white
+    (90 cards) gives hf-vlm:<same folder> --scoring likelihood's answers and scores per image;
+    the same command again, its result removed, asks the server nothing but the probe."""
+    import pandas as pd
+
+    from colorbench.cli.app import main
+    from colorbench.names import model_slug
+    from colorbench.plugins.hfvlm.tiny import tiny_model
+
+    model, processor = tiny_model("qwen2_5_vl", seed=0)
+    folder = tmp_path / "tiny-qwen"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    loaded = hf_vlm(f"hf-vlm:{folder}")
+    stub = VLLMStub(loaded.model, loaded.processor, name=str(folder))
+    out = tmp_path / "out"
+
+    def run(name: str, stored_as: str) -> pd.DataFrame:
+        argv = ["run", "--model", name, "--task", "stroop-white", "--samples", "1"]
+        argv += ["--scoring", "likelihood", "--keep-scores", "--out", str(out), "-q"]
+        assert main(argv) == 0
+        table = out / model_slug(stored_as) / "stroop-white" / "predictions.parquet"
+        frame = pd.read_parquet(table)
+        return frame.sort_values(["sample_id", "prompt"]).reset_index(drop=True)
+
+    try:
+        truth = run(f"hf-vlm:{folder}", f"hf-vlm:{folder}")  # likelihood: hf-vlm's default
+        name = f"served:{folder}@{stub.url}"
+        mine = run(name, f"{name}@likelihood")  # served: generate is the default
+        # the random tiny model answers one colour everywhere, but every card has its own
+        # scores: all 11 terms' scores per card must match, so a card's answers given to
+        # another card would show
+        scores = [c for c in truth.columns if c.startswith("score_")]
+        assert len(mine) == 90 and len(scores) == len(NAMES)
+        assert mine["score"].nunique() > 45
+        pd.testing.assert_series_equal(mine["answer"], truth["answer"])
+        assert (mine[scores] - truth[scores]).abs().max().max() < 1e-4
+        asked = len(stub.bodies)
+        spellings = sum(len(DEFAULT_PALETTE.spellings(t)) for t in NAMES)  # grey and gray...
+        assert spellings > len(NAMES) and asked == 1 + 90 * (1 + spellings)  # probe, prompts
+        result = out / model_slug(f"{name}@likelihood") / "stroop-white"
+        (result / "summary.json").unlink()
+        pd.testing.assert_frame_equal(run(name, f"{name}@likelihood"), mine)
+        assert len(stub.bodies) == asked + 1
+        prov = json.loads((result / "summary.json").read_text())["provenance"]
+        assert prov["usage"]["reused_from_store"] == asked - 1 and prov["usage"]["missing"] == 0
+        assert "prompt_logprobs" in prov["api"]
+    finally:
+        stub.close()
