@@ -219,3 +219,33 @@ def test_cli_likelihood_run_equals_hf_vlm_folder_and_resumes_from_the_store(tmp_
         assert "prompt_logprobs" in prov["api"]
     finally:
         stub.close()
+
+
+def test_score_end_scores_each_answer_followed_by_the_templates_end(images, tmp_path):
+    """--score-end: the served model's answer end is read from the server (the template's
+    <|im_end|>, as hf-vlm reads it in-process) and the scores equal hf-vlm's."""
+    reference = hf_vlm("hf-vlm-tiny-qwen2_5_vl", seed=0)
+    stub = VLLMStub(reference.model, reference.processor)
+    try:
+        adapter = served(f"served:{stub.name}@{stub.url}", out=tmp_path, scoring="likelihood")
+        assert adapter.answer_end == reference.answer_end == "<|im_end|>"
+        prompts = [p for task in paper_tasks() for p in task.prompts][:2]
+        mode = ScoringMode("likelihood", "sum", score_end=True)
+        mine = Scorer(adapter, prompts, DEFAULT_PALETTE, {}, mode, keep_scores=True)(images)
+        truth = Scorer(reference, prompts, DEFAULT_PALETTE, {}, mode, keep_scores=True)(images)
+        for a, b in zip(mine, truth, strict=True):
+            assert (abs(a.scores - b.scores) < 1e-4).all() and (a.answer == b.answer).all()
+        said = {b["messages"][-1]["content"] for b in stub.bodies if len(b["messages"]) == 2}
+        assert "Red<|im_end|>" in said
+    finally:
+        stub.close()
+    # a template whose turn ends in plain text (tiny LLaVA: a space) has no end to carry
+    reference = hf_vlm("hf-vlm-tiny-llava", seed=0)
+    stub = VLLMStub(reference.model, reference.processor)
+    try:
+        adapter = served(f"served:{stub.name}@{stub.url}", out=tmp_path, scoring="likelihood")
+        assert adapter.answer_end is None
+        with pytest.raises(ColorbenchError, match="--score-end"):
+            Scorer(adapter, prompts, DEFAULT_PALETTE, {}, mode)
+    finally:
+        stub.close()

@@ -18,6 +18,7 @@ import base64
 import io
 import time
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,13 @@ class ServedAdapter(GenerativeAdapter):
         self.t0 = time.monotonic()
         #: enough images per batch to keep every endpoint's requests in flight busy
         self.preferred_batch_size = max(64, 4 * len(pool.endpoints) * pool.max_in_flight)
+
+    @cached_property
+    def answer_end(self) -> str | None:  # type: ignore[override]
+        """What the template puts after an answer, as the server says
+        (:func:`.endpoints.answer_end`; asked only by ``--score-end``)."""
+        server = self.pool.endpoints[0].url
+        return ep.answer_end(server, self.name, self.pool.headers, min(self.pool.timeout, 30.0))
 
     def request(self, image: torch.Tensor, question: str, max_new_tokens: int) -> dict[str, Any]:
         """The chat completion body for one image: image then question in one user turn

@@ -182,3 +182,48 @@ def _decoded(entry: object) -> str | None:
     first = next(iter(entry.values()))
     text = first.get("decoded_token") if isinstance(first, dict) else None
     return text.strip().lstrip("\u2581\u0120") if isinstance(text, str) else None
+
+
+def answer_end(url: str, name: str, headers: dict[str, str], timeout: float) -> str | None:
+    """The text the model's template puts right after an assistant answer (``<|im_end|>``),
+    where it is one token that an answer can carry as text; else ``None`` (``--score-end``
+    is then refused). Three text-only requests: the answer's turn closed and left open tell
+    which token follows the answer (its text as the server decodes it); the answer with that
+    text appended, left open, must end in that same token (a special token survives the
+    round trip; a newline or space, which the template strips from the answer, does not)."""
+    from colorbench.plugins.served import likelihood
+
+    user = {"role": "user", "content": "?"}
+    opened = likelihood.answer_body(name, user, "Red", 0)
+    closed = _post(url, {**opened, "continue_final_message": False}, headers, timeout)
+    left_open = _post(url, opened, headers, timeout)
+    try:
+        at = len(left_open["prompt_logprobs"])  # the position right after the answer
+        entry = closed["prompt_logprobs"][at]
+        ids = closed.get("prompt_token_ids")
+        token = str(ids[at]) if isinstance(ids, list) else next(iter(entry))  # vLLM: first
+        text = entry[token]["decoded_token"]
+    except (KeyError, TypeError, IndexError, StopIteration, AttributeError):
+        return None
+    if not isinstance(text, str) or not text.strip():
+        return None
+    carried = _post(url, likelihood.answer_body(name, user, "Red" + text, 0), headers, timeout)
+    try:
+        tail = likelihood.tail_of(carried) if carried else None
+    except likelihood.NoPromptLogprobs:
+        return None
+    if tail is None or tail.length != at + 1 or str(tail.ids[-1]) != token:
+        return None
+    return text
+
+
+def _post(url: str, body: dict, headers: dict[str, str], timeout: float) -> dict | None:
+    """A chat completion's JSON, or ``None`` where the server did not give one."""
+    try:
+        response = httpx.post(
+            f"{url}/chat/completions", json=body, headers=headers, timeout=timeout
+        )
+        data = response.json() if response.status_code < 400 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
