@@ -253,7 +253,11 @@ class FaultProxy:
 class Stub:
     """A tiny OpenAI-compatible server: model ``stub-model`` answers ``Red.`` under ``/ok/v1``;
     ``/auth/v1`` wants ``Bearer secret``; ``/nonjson/v1`` answers HTML; ``/empty/v1`` answers no
-    choice; ``/down/v1`` answers 503 to every question. Records the Authorization headers it saw."""
+    choice; ``/down/v1`` answers 503 to every question; ``/strict/v1`` answers 422 to a field
+    it does not know (``prompt_logprobs``), as ``transformers serve`` does; ``/closed/v1``
+    returns prompt log-probabilities of a prompt that ends with the closed turn's
+    ``<|im_end|>``, as a server ignoring ``continue_final_message`` would. Records the
+    Authorization headers it saw."""
 
     MODEL = "stub-model"
     KEY = "secret-test-key-123"
@@ -303,9 +307,16 @@ class Stub:
                     return self._reply(200, {"choices": [], "usage": {}})
                 if mode == "down":
                     return self._reply(503, {"error": {"message": "overloaded"}})
+                if mode == "strict" and "prompt_logprobs" in body:
+                    detail = [{"type": "extra_forbidden", "loc": ["body", "prompt_logprobs"]}]
+                    return self._reply(422, {"detail": detail})
                 message = {"role": "assistant", "content": "Red."}
                 usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
-                self._reply(200, {"choices": [{"index": 0, "message": message}], "usage": usage})
+                reply = {"choices": [{"index": 0, "message": message}], "usage": usage}
+                if mode == "closed" and "prompt_logprobs" in body:
+                    end = {"logprob": -0.1, "rank": 1, "decoded_token": "<|im_end|>"}
+                    reply["prompt_logprobs"] = [None, {"7": end}]
+                self._reply(200, reply)
 
         self.server = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

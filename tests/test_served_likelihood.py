@@ -41,7 +41,7 @@ def images() -> torch.Tensor:
 
 
 def scorer_answers(adapter, images, normalization="sum"):
-    prompts = [p for task in paper_tasks() for p in task.prompts][:3]
+    prompts = [p for task in paper_tasks() for p in task.prompts][:2]
     mode = ScoringMode("likelihood", normalization)
     return Scorer(adapter, prompts, DEFAULT_PALETTE, {}, mode)(images)
 
