@@ -21,7 +21,9 @@ Gemma 3, InternVL, LLaVA-OneVision, Llama 3.2 Vision, llava-1.5's ``ASSISTANT: `
 The response format is vLLM's (``vllm/entrypoints/openai/chat_completion/protocol.py``:
 ``ChatCompletionResponse.prompt_logprobs: list[dict[int, Logprob] | None]``; ``vllm/logprobs.py``:
 ``Logprob(logprob, rank, decoded_token)``, the first position ``None``, each later one the prompt
-token first, then the top ``prompt_logprobs`` tokens; ``-inf`` sent as ``-9999.0``). Only the
+token first, then the top ``prompt_logprobs`` tokens; ``-inf`` sent as ``-9999.0``). Each
+request is a full prefill: vLLM skips its prefix cache for a request with ``prompt_logprobs``
+(``vllm/v1/core/kv_cache_manager.py``, ``get_computed_blocks``). Only the
 last :data:`TAIL` positions of a prompt are kept in the response store (:func:`compact`): the
 answer lies there, and a whole image prompt's log-probabilities would make the store hundreds of
 megabytes.
