@@ -286,6 +286,11 @@ class ServedAdapter(GenerativeAdapter):
             "api": "chat.completions"
             + (" prompt_logprobs continue_final_message" if self.scoring == "likelihood" else ""),
             "image_format": IMAGE_FORMAT,
+            **(
+                {"answer_form": "capitalised, an open assistant turn in the server's template"}
+                if self.scoring == "likelihood"
+                else {}
+            ),
             "temperature": 0,
             "request_seed": self.seed,
             "max_in_flight": self.pool.max_in_flight,
