@@ -294,6 +294,16 @@ CASES: list[tuple[str, str]] = [
         "colorbench run --model served:stub-model@{stub}/ok/v1 --scoring likelihood"
         " --task stroop-white --out {work}/o",
     ),
+    (
+        "--scoring likelihood, server rejects prompt_logprobs (422)",
+        "colorbench run --model served:stub-model@{stub}/strict/v1 --scoring likelihood"
+        " --task stroop-white --out {work}/o",
+    ),
+    (
+        "--scoring likelihood, server closes the assistant turn",
+        "colorbench run --model served:stub-model@{stub}/closed/v1 --scoring likelihood"
+        " --task stroop-white --out {work}/o",
+    ),
 ]
 
 
