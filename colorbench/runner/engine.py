@@ -375,7 +375,7 @@ class _ModelRun:
             try:  # the task plugin's code: a crash costs this task, never the others
                 frame = task.grade(frame, self.config.palette)
                 summary = task.summarize(frame, self.config.palette)
-                summary.model = self.result_id
+                summary.model, summary.prompts = self.result_id, self._prompt_texts(task)
             except Exception as exc:
                 self.failed.append(self._task_failure(task, exc))
                 self._warn(self.failed[-1])
@@ -391,7 +391,7 @@ class _ModelRun:
                 **prov,
                 **self._task_key(task),
                 "task_plugin": self.plugins.tasks.resolve(task.name).plugin,
-                "prompts": self._prompt_texts(task),
+                "prompts": summary.prompts,
                 "wall_time_s": round(time.monotonic() - self.t0, 3),
             }
             if task.name in sizings:
