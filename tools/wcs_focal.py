@@ -12,7 +12,7 @@ release WCS-Data-20110316), which digitises Appendix 1 of Berlin & Kay (1969):
 The Munsell specifications, grid cells and archive L*a*b* are the palette's data; only the
 sRGB triple is computed. Each chip goes Munsell -> xyY (colour-science's interpolation of
 the 1943 renotation, Illuminant C) -> CIELAB (Illuminant C). A focus of several chips is
-their CIELAB centroid (as Regier, Kay & Cook 2005 summarise foci). The centroid goes to
+their CIELAB centroid (a choice of this palette: the mean in a near-uniform space). It goes to
 sRGB with a Bradford adaptation from C to D65. A centroid outside the sRGB gamut keeps its
 L* and hue angle, and its C*ab is lowered to the largest value inside the gamut (bisection).
 The JSON records this as ``gamut``, with the C*ab before and after.
@@ -53,7 +53,7 @@ SOURCE = {
     ),
     "conversion": (
         "colour-science: Munsell renotation -> xyY (Illuminant C) -> CIELAB (C); a focus "
-        "of several chips is its CIELAB centroid (Regier, Kay & Cook 2005, PNAS 102:8386); "
+        "of several chips is its CIELAB centroid; "
         "-> sRGB with Bradford adaptation C -> D65, rounded; a centroid outside sRGB keeps L* "
         "and hue, C*ab lowered to the gamut boundary (see gamut)"
     ),
