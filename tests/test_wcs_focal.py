@@ -7,7 +7,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import colour
 import numpy as np
 import pytest
 
@@ -15,7 +14,6 @@ from colorbench.palette import DEFAULT_PALETTE, FOCAL_PALETTE, PALETTES, palette
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = json.loads((ROOT / "colorbench" / "palette_wcs_focal.json").read_text())
-C = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["C"]
 
 
 def _tool():
@@ -26,6 +24,8 @@ def _tool():
 
 
 TOOL = _tool()
+colour = TOOL._colour()  # numpy's print options kept (colour-science changes them on import)
+C = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["C"]
 
 
 def srgb_lab(rgb) -> np.ndarray:
@@ -100,3 +100,9 @@ def test_wcs_focal_is_a_built_in_palette():
     assert palette_option("wcs-focal") is FOCAL_PALETTE is PALETTES["wcs-focal"]
     assert FOCAL_PALETTE.achromatic_names == ("black", "white", "grey")
     assert FOCAL_PALETTE.fingerprint() != DEFAULT_PALETTE.fingerprint()
+
+
+def test_importing_colour_science_leaves_numpys_float_printing_alone():
+    """colour-science switches numpy to 1.13 printing on import (12 significant digits in
+    ``str``), which changed the leaderboard CSV of every later test in the process."""
+    assert str(np.float64(8.940754039497307)) == "8.940754039497307"

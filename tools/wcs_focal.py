@@ -61,8 +61,13 @@ SOURCE = {
 
 
 def _colour():
-    import colour  # colour-science: a tool and test dependency, not a runtime one
+    """colour-science (a tool and test dependency, not a runtime one), imported without its
+    side effect: it switches numpy to legacy printing, which would change every float
+    colorbench writes through ``str`` afterwards (the leaderboard CSV)."""
+    options = np.get_printoptions()
+    import colour
 
+    np.set_printoptions(**options)
     return colour
 
 
