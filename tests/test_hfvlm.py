@@ -78,6 +78,20 @@ def test_one_image_prefix_for_every_question_scores_as_a_full_pass_per_answer(fa
     assert passes == (len(ASKED) if FAMILIES[family].bidirectional_prefix else 1)
 
 
+def test_the_output_head_runs_only_where_an_answer_token_is_scored(images):
+    """Once per image for the prompt's last token of each question and once per distinct
+    answer prefix (answers sharing leading tokens share them), not at every position."""
+    adapter = tiny("qwen2_vl")
+    rows = []
+    head = adapter.model.get_output_embeddings()
+    head.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[:-1].numel()))
+    adapter.loglikelihood_prompts(images, ASKED, NAMES)
+    tokens = [adapter.answer_tokens(q, tuple(NAMES)).ids for q in ASKED]
+    scored = {(q, a[:d]) for q, ids in enumerate(tokens) for a in ids for d in range(len(a))}
+    assert sum(rows) == len(images) * (1 + len(scored))  # 1: the image prefix pass's last
+    assert len(scored) < sum(len(a) for ids in tokens for a in ids)
+
+
 def count_image_passes(model) -> list[int]:
     """A counter of the model's forward passes that read images."""
     calls = [0]
@@ -123,13 +137,7 @@ def test_the_generic_path_scores_as_the_fast_path(images):
 def test_answers_at_the_prefix_length_instead_of_the_mrope_offset_are_caught(images):
     """The pitfall the M-RoPE families guard against moves scores far beyond the tolerance."""
     adapter = tiny("qwen2_5_vl")
-
-    def at_prefix_length(prefix, steps, k):
-        batch, length = prefix["input_ids"].shape
-        positions = torch.arange(length, length + steps).expand(batch * k, -1)
-        return positions.unsqueeze(0).expand(3, -1, -1)
-
-    adapter._answer_positions = at_prefix_length
+    adapter._rope_deltas = lambda prefix: torch.zeros(len(prefix["input_ids"]), 1, dtype=torch.long)
     shared = adapter.loglikelihood(images, questions.OBJECT, NAMES).total
     naive = adapter.loglikelihood_naive(images, questions.OBJECT, NAMES).total
     assert (shared - naive).abs().max() > 1e-2
