@@ -33,6 +33,7 @@ the text to a colour term (:mod:`colorbench.runner.answers`).
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -223,6 +224,17 @@ class HFVLMAdapter(GenerativeAdapter):
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
     ) -> AnswerLogLikelihoods:
+        return self._loglikelihood(images, question, answers, None)
+
+    def _loglikelihood(
+        self,
+        images: torch.Tensor,
+        question: str,
+        answers: Sequence[str],
+        encoded: dict[str, Any] | None,
+    ) -> AnswerLogLikelihoods:
+        """:meth:`loglikelihood`, reusing the vision encoder's outputs for ``images`` kept in
+        ``encoded`` by an earlier question (``None``: nothing to keep or reuse)."""
         if self.family.generic:
             return self.loglikelihood_naive(images, question, answers)
         tokens = self.answer_tokens(question, tuple(answers))
@@ -231,7 +243,7 @@ class HFVLMAdapter(GenerativeAdapter):
             if len(images) > 1:
                 parts = [self.loglikelihood(image[None], question, answers) for image in images]
                 return AnswerLogLikelihoods(torch.cat([p.total for p in parts]), parts[0].tokens)
-        return self._continue(_cut(inputs, tokens.drop), [()], [tokens.ids])[0]
+        return self._continue(_cut(inputs, tokens.drop), [()], [tokens.ids], encoded)[0]
 
     def _rope_deltas(self, prefix: dict[str, torch.Tensor]) -> torch.Tensor:
         """``[B, 1]``: text position minus token index after the image (M-RoPE packs an
@@ -259,11 +271,19 @@ class HFVLMAdapter(GenerativeAdapter):
     ) -> list[AnswerLogLikelihoods]:
         """Every question's answer log-likelihoods, with one image prefix per image where the
         template puts the image first (:mod:`colorbench.plugins.hfvlm.prefix`), else one
-        prefix pass per question."""
+        prefix pass per question, the images encoded once where the model takes encoded
+        images (transformers' ``mm_encoder_outputs``)."""
         shared = self._continued(images, questions, answers)
         if shared is not None:
             return shared
-        return [self.loglikelihood(images, q, answers) for q in questions]
+        encoded: dict[str, Any] | None = {} if self.takes_encoded_images else None
+        return [self._loglikelihood(images, q, answers, encoded) for q in questions]
+
+    @cached_property
+    def takes_encoded_images(self) -> bool:
+        """Whether the model's forward accepts the vision encoder's outputs in place of the
+        pixels (``mm_encoder_outputs``, transformers 5) and returns them (``image_outputs``)."""
+        return "mm_encoder_outputs" in inspect.signature(self.model.forward).parameters
 
     def _continued(
         self, images: torch.Tensor, questions: Sequence[str], answers: Sequence[str]
@@ -295,15 +315,23 @@ class HFVLMAdapter(GenerativeAdapter):
         prefix: dict[str, torch.Tensor],
         rests: Sequence[Sequence[int]],
         answer_ids: Sequence[Sequence[Sequence[int]]],
+        encoded: dict[str, Any] | None = None,
     ) -> list[AnswerLogLikelihoods]:
         """Question q's answers ``answer_ids[q]`` after ``prefix`` + ``rests[q]``: one pass over
         the prefix (its KV cache), then one over every question's rest and answers packed as
         one row per image (:mod:`colorbench.plugins.hfvlm.tree`), the output head only where
         an answer's next token is scored. An empty rest: the prefix ends where the answers
-        begin (the whole prompt was cached)."""
+        begin (the whole prompt was cached). ``encoded``: the images' encoder outputs to
+        reuse, or an empty dict to keep them in."""
         packed = pack(rests, answer_ids)
+        run = dict(prefix)
+        if encoded:
+            del run["pixel_values"]
+            run["mm_encoder_outputs"] = dict(encoded)
         with torch.inference_mode():
-            out = self.model(**prefix, use_cache=True, logits_to_keep=1)
+            out = self.model(**run, use_cache=True, logits_to_keep=1)
+            if encoded is not None and getattr(out, "image_outputs", None) is not None:
+                encoded["image"] = out.image_outputs
             logits = out.logits[:, -1:] if packed.keep[0] == PREFIX_END else out.logits[:, :0]
             kept = [i for i in packed.keep if i != PREFIX_END]
             if packed.ids:
