@@ -30,6 +30,17 @@ def test_topk_streaming_equals_brute_force():
     assert tracker.filled().all()
 
 
+def test_topk_ties_keep_the_first_seen_on_every_device():
+    """A saturated unit ties on many images: the kept ones are the first seen, not whichever
+    ``topk`` picks (CPU and CUDA pick differently; a GPU run then differed from the CPU's)."""
+    tracker = TopK(1, 3)
+    tracker.update(torch.tensor([[1.0, 0.5, 1.0]]), torch.tensor([0, 1, 2]))
+    tracker.update(torch.tensor([[1.0, 1.0, 2.0]]), torch.tensor([3, 4, 5]))
+    assert tracker.ids.tolist() == [[5, 0, 2]]
+    tracker.update(torch.ones(1, 8), torch.arange(6, 14))
+    assert tracker.ids.tolist() == [[5, 0, 2]]
+
+
 def test_topk_marks_unfilled_slots():
     tracker = TopK(2, 5)
     tracker.update(torch.ones(2, 3), torch.arange(3))

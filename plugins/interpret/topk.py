@@ -42,7 +42,11 @@ class TopK:
         all_values = torch.cat([self.values, values.float()], dim=1)
         all_ids = torch.cat([self.ids, ids.to(self.ids)], dim=1)
         all_payload = torch.cat([self.payload, payload.to(self.payload)], dim=1)
-        self.values, order = all_values.topk(self.k, dim=1)
+        # a stable sort, not ``topk``: among equal values the one seen first (kept entries,
+        # then this batch in order) wins on every device, so CPU and CUDA runs keep the same
+        # images (``topk``'s choice among ties differs between them; saturated units tie a lot)
+        values, order = all_values.sort(dim=1, descending=True, stable=True)
+        self.values, order = values[:, : self.k], order[:, : self.k]
         self.ids = all_ids.gather(1, order)
         self.payload = all_payload.gather(1, order[:, :, None].expand(-1, -1, all_payload.shape[2]))
 
