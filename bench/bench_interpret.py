@@ -51,7 +51,10 @@ def worker(config: dict) -> dict:
     stroop = plugins.stimulus_sets.get("stroop")(seed=0)
     samples = spread_samples(stroop, config["stroop_samples"], config["stroop_images"])
     settings = NeuronSettings(
-        top_k=config["top_k"], stroop_top=config["stroop_top"], batch_size=config["batch_size"]
+        top_k=config["top_k"],
+        stroop_top=config["stroop_top"],
+        batch_size=config["batch_size"],
+        csi_gray=config["csi_gray"],
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -69,7 +72,9 @@ def worker(config: dict) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - started
-    forwards = 2 * len(corpus) + len(samples)  # colour + grey corpus passes, Stroop pass
+    # colour + grey corpus passes, Stroop pass; pca-opponent's grey pass runs one forward
+    # per distinct field, on windows, so there only wall time compares
+    forwards = 2 * len(corpus) + len(samples) if config["csi_gray"] == "luma" else None
     encoder_rate = _encoder_only(adapter, settings.batch_size, device)
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
@@ -82,7 +87,7 @@ def worker(config: dict) -> dict:
         "natural_images": len(corpus),
         "stroop_images": len(samples),
         "wall_s": round(wall, 1),
-        "images_per_s": round(forwards / wall, 1),
+        "images_per_s": round(forwards / wall, 1) if forwards else "-",
         "encoder_images_per_s": round(encoder_rate, 1),
         "peak_mib": round(peak),
         "peak_kind": "CUDA allocated" if device.type == "cuda" else "process RSS",
@@ -146,20 +151,25 @@ def main() -> None:
         "stroop_samples": 1,
         "stroop_images": 50,
     }
-    configs = [{**cpu, "natural": 16}, {**cpu, "natural": 64}]
+    # luma at two corpus sizes (memory does not grow with the corpus), and pca-opponent on
+    # the small one: the cost ratio of the two --csi-gray conversions from one run
+    configs = [
+        {**cpu, "natural": 16, "csi_gray": "luma"},
+        {**cpu, "natural": 16, "csi_gray": "pca-opponent"},
+        {**cpu, "natural": 64, "csi_gray": "luma"},
+    ]
     if args.gpu:
-        configs.append(
-            {
-                **base,
-                "device": "cuda",
-                "top_k": 100,
-                "stroop_top": 100,
-                "batch_size": 128,
-                "natural": None,
-                "stroop_samples": 1,
-                "stroop_images": None,
-            }
-        )
+        gpu = {
+            **base,
+            "device": "cuda",
+            "top_k": 100,
+            "stroop_top": 100,
+            "batch_size": 128,
+            "natural": None,
+            "stroop_samples": 1,
+            "stroop_images": None,
+        }
+        configs += [{**gpu, "csi_gray": gray} for gray in ("luma", "pca-opponent")]
     rows = []
     for config in configs:
         result = _run(config)
@@ -173,13 +183,13 @@ def _write(rows: list[dict], command: str) -> None:
 
     header = (
         "| device | model | natural images | Stroop images | top-k | top-N Stroop | units "
-        "| wall (s) | forwards/s | encoder-only images/s | peak MiB |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| CSI grey | wall (s) | forwards/s | encoder-only images/s | peak MiB |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['device']} ({r['device_name']}) | {r['model']} | {r['natural_images']} "
         f"| {r['stroop_images']} | {r['top_k']} | {r['stroop_top']} | {r['units']} "
-        f"| {r['wall_s']} | {r['images_per_s']} | {r['encoder_images_per_s']} "
+        f"| {r['csi_gray']} | {r['wall_s']} | {r['images_per_s']} | {r['encoder_images_per_s']} "
         f"| {r['peak_mib']} ({r['peak_kind']}) |"
         for r in rows
     ]

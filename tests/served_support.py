@@ -8,11 +8,17 @@
   can also hold requests (not forwarded) while a test kills the client.
 - :class:`Stub` is a tiny OpenAI-compatible server with known answers and known faults under
   different base paths (bad-input cases; no model needed).
+- :class:`VLLMStub` answers chat completions as vLLM does with ``prompt_logprobs`` and
+  ``continue_final_message``, computed by an in-process transformers model (a tiny one from
+  ``colorbench.plugins.hfvlm.tiny``) with its own chat template, so the log-probabilities a
+  served likelihood run reads are known by construction.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import select
@@ -247,7 +253,11 @@ class FaultProxy:
 class Stub:
     """A tiny OpenAI-compatible server: model ``stub-model`` answers ``Red.`` under ``/ok/v1``;
     ``/auth/v1`` wants ``Bearer secret``; ``/nonjson/v1`` answers HTML; ``/empty/v1`` answers no
-    choice; ``/down/v1`` answers 503 to every question. Records the Authorization headers it saw."""
+    choice; ``/down/v1`` answers 503 to every question; ``/strict/v1`` answers 422 to a field
+    it does not know (``prompt_logprobs``), as ``transformers serve`` does; ``/closed/v1``
+    returns prompt log-probabilities of a prompt that ends with the closed turn's
+    ``<|im_end|>``, as a server ignoring ``continue_final_message`` would. Records the
+    Authorization headers it saw."""
 
     MODEL = "stub-model"
     KEY = "secret-test-key-123"
@@ -297,9 +307,16 @@ class Stub:
                     return self._reply(200, {"choices": [], "usage": {}})
                 if mode == "down":
                     return self._reply(503, {"error": {"message": "overloaded"}})
+                if mode == "strict" and "prompt_logprobs" in body:
+                    detail = [{"type": "extra_forbidden", "loc": ["body", "prompt_logprobs"]}]
+                    return self._reply(422, {"detail": detail})
                 message = {"role": "assistant", "content": "Red."}
                 usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
-                self._reply(200, {"choices": [{"index": 0, "message": message}], "usage": usage})
+                reply = {"choices": [{"index": 0, "message": message}], "usage": usage}
+                if mode == "closed" and "prompt_logprobs" in body:
+                    end = {"logprob": -0.1, "rank": 1, "decoded_token": "<|im_end|>"}
+                    reply["prompt_logprobs"] = [None, {"7": end}]
+                self._reply(200, reply)
 
         self.server = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -341,3 +358,165 @@ def sigkill_mid_run(proxy: FaultProxy, argv: list[str], store: Path, after: int)
     proxy.gate.set()
     time.sleep(0.5)  # the held requests find their client gone
     return killed_at
+
+
+class VLLMStub:
+    """vLLM's chat completions with prompt log-probabilities, from ``model`` + ``processor``.
+
+    The JSON is vLLM's (vllm/entrypoints/openai/chat_completion/protocol.py,
+    ``ChatCompletionResponse``: top-level ``prompt_logprobs: list[dict[int, Logprob] | None]``
+    and ``prompt_token_ids`` with ``return_token_ids``; vllm/logprobs.py: ``Logprob`` is
+    ``{logprob, rank, decoded_token}``, ``create_prompt_logprobs`` puts ``None`` for the first
+    prompt token, ``append_logprobs_for_next_position`` the prompt token first with its rank,
+    then the top-k with ranks 1..k; vllm/entrypoints/generate/base/serving.py
+    ``clamp_prompt_logprobs``: -inf as -9999.0). The prompt is rendered as vLLM renders it:
+    the processor's ``apply_chat_template`` with ``add_generation_prompt`` (default true) and
+    ``continue_final_message`` (both true is a 400, as in ``check_generation_prompt``), image
+    parts as ``{"type": "image"}``, no special tokens added (``add_special_tokens`` false).
+    ``token_ids=False`` leaves out ``prompt_token_ids``, as vLLM releases before
+    ``return_token_ids`` do; ``continue_turns=False`` closes every turn (a server that ignores
+    ``continue_final_message``). One greedy token is generated (``max_tokens`` 1).
+    """
+
+    def __init__(
+        self,
+        model,
+        processor,
+        name: str = "tiny-vlm",
+        token_ids: bool = True,
+        continue_turns: bool = True,
+    ) -> None:
+        import torch
+
+        self.model, self.processor, self.name = model.eval(), processor, name
+        self.token_ids, self.continue_turns = token_ids, continue_turns
+        self.bodies: list[dict] = []
+        self.lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _reply(self, status: int, payload: object) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._reply(200, {"object": "list", "data": [{"id": stub.name, "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                with stub.lock:
+                    stub.bodies.append(body)
+                if body.get("continue_final_message") and body.get("add_generation_prompt"):
+                    message = (
+                        "Cannot set both `continue_final_message` and `add_generation_prompt` "
+                        "to True."
+                    )
+                    return self._reply(400, {"error": {"message": message, "code": 400}})
+                with stub.lock, torch.inference_mode():
+                    return self._reply(200, stub.complete(body))
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def render(self, body: dict):
+        """The model inputs of a request, as vLLM renders them."""
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        messages, images = [], []
+        for message in body["messages"]:
+            content = message["content"]
+            if isinstance(content, list):
+                parts = []
+                for part in content:
+                    if part["type"] == "image_url":
+                        data = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+                        array = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+                        images.append(torch.from_numpy(array.copy()).permute(2, 0, 1))
+                        parts.append({"type": "image"})
+                    else:
+                        parts.append(part)
+                content = parts
+            messages.append({"role": message["role"], "content": content})
+        text = self.processor.apply_chat_template(
+            messages,
+            add_generation_prompt=body.get("add_generation_prompt", True),
+            continue_final_message=self.continue_turns
+            and body.get("continue_final_message", False),
+            tokenize=False,
+        )
+        return self.processor(
+            text=[text], images=images or None, return_tensors="pt", add_special_tokens=False
+        )
+
+    def complete(self, body: dict) -> dict:
+        import torch
+
+        inputs = self.render(body)
+        ids = inputs["input_ids"][0].tolist()
+        logits = self.model(**inputs).logits[0].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        top = body.get("prompt_logprobs")
+        decode = self.processor.tokenizer.decode
+        positions = None
+        if top is not None:
+            positions = [None]
+            for p in range(1, len(ids)):
+                row = logp[p - 1]
+                token = ids[p]
+                rank = int((row > row[token]).sum()) + 1
+                entries = [(token, float(row[token]), rank)]
+                values, best = row.topk(top) if top > 0 else (row[:0], row[:0].long())
+                top_k = zip(values.tolist(), best.tolist(), strict=True)
+                entries += [(t, v, r + 1) for r, (v, t) in enumerate(top_k)]
+                positions.append(
+                    {
+                        str(t): {
+                            "logprob": -9999.0 if v == float("-inf") else v,
+                            "rank": r,
+                            "decoded_token": decode([t]),
+                        }
+                        for t, v, r in entries
+                    }
+                )
+        new = int(logits[-1].argmax())
+        return {
+            "id": f"chatcmpl-{len(self.bodies)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": decode([new])},
+                    "logprobs": None,
+                    "finish_reason": "length",
+                    "stop_reason": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(ids),
+                "completion_tokens": 1,
+                "total_tokens": len(ids) + 1,
+            },
+            "prompt_logprobs": positions,
+            "prompt_token_ids": ids if self.token_ids and body.get("return_token_ids") else None,
+        }
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

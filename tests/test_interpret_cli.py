@@ -54,9 +54,19 @@ def test_neurons_on_random_rn50_writes_table_figures_and_report(installed, image
     assert pd.read_csv(out / "neurons.csv").shape == table.shape
     report = (out / "report.md").read_text()
     assert "2 from" in report and "2 skipped" in report  # two images, txt and broken png
+    assert "- CSI grey conversion: pca-opponent: the receptive field at the peak" in report
     for figure in ("csi_by_layer", "hue_histograms", "classes_by_layer", "class_examples"):
         assert (out / f"{figure}.png").stat().st_size > 1000
         assert f"({figure}.png)" in report
+
+
+def test_csi_gray_choices_and_an_unknown_one(installed, capsys):
+    base = ["--model", "random-RN50"]
+    assert _parse(installed, "neurons", base).csi_gray == "pca-opponent"
+    assert _parse(installed, "neurons", [*base, "--csi-gray", "luma"]).csi_gray == "luma"
+    with pytest.raises(SystemExit):
+        _parse(installed, "neurons", [*base, "--csi-gray", "lab"])
+    assert "invalid choice: 'lab'" in capsys.readouterr().err
 
 
 def test_itsm_on_random_rn50(installed, tmp_path):

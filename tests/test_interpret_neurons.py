@@ -8,8 +8,8 @@ import torch
 from interpret_support import FakeStroop, TensorCorpus, blob_images, pointwise_encoder, scale01
 from torch import nn
 
+from colorbench.plugins.interpret.gray import LUMA, clip_boxes, pca_opponent_gray
 from colorbench.plugins.interpret.indices import (
-    LUMA,
     Thresholds,
     classify_units,
     dominant_hue,
@@ -58,6 +58,58 @@ def test_csi_of_opponent_unit_is_one_and_of_edge_unit_zero(stroop):
     assert csi[1] < 0.02
     # the edge unit fires on glyph edges only: its Stroop response lies on the word
     assert results.table.text_share[1] > 0.9
+
+
+def _edge_beside_stripes() -> torch.Tensor:
+    """16x16: a vertical edge from a reddish to a brighter teal in rows 0-7 (luma 88 -> 108,
+    R+G+B 280 -> 300), blue/yellow horizontal stripes in rows 8-15 (no vertical edge)."""
+    image = torch.empty(3, 16, 16, dtype=torch.uint8)
+    image[:, :8, :8] = torch.tensor([200, 40, 40])[:, None, None]
+    image[:, :8, 8:] = torch.tensor([40, 140, 120])[:, None, None]
+    image[:, 8::2] = torch.tensor([0, 0, 255])[:, None, None]
+    image[:, 9::2] = torch.tensor([255, 255, 0])[:, None, None]
+    return image[None].repeat(4, 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("csi_gray", "expected"),
+    # pca-opponent: the 3x3 field at the peak holds both sides of the edge only, so its
+    # grey is 0 | 255 and the Sobel gives 4 x 1; whole-image PCA would be ruled by the
+    # stripes' blue-yellow axis (and turn the edge dark-to-light the other way round)
+    [("pca-opponent", 4.0), ("luma", 4 * (108 - 88) / 255)],
+)
+def test_csi_greys_the_receptive_field_at_the_peak_only(stroop, csi_gray, expected):
+    results = _run(_opponent_and_edge(), _edge_beside_stripes(), stroop, top_k=4, csi_gray=csi_gray)
+    edge = results.layers["1"]
+    assert edge.natural.payload[1].tolist() == [[0.0, 7.0]] * 4  # every peak on the edge
+    assert edge.gray[1].tolist() == pytest.approx([expected] * 4, abs=1e-5)
+
+
+class _MinusImageMean(nn.Module):
+    """A global operation: every position depends on the whole image."""
+
+    def forward(self, x):
+        return x - x.mean((2, 3), keepdim=True)
+
+
+@pytest.mark.parametrize("global_op", [False, True], ids=["local", "global"])
+def test_pca_grey_responses_equal_greying_each_field_in_the_whole_image(stroop, global_op):
+    """The windowed shortcut gives what the plain definition gives, and is dropped for
+    an encoder that is not local (its field, 3x3, is not all a unit sees)."""
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    torch.nn.init.normal_(conv.weight, generator=torch.Generator().manual_seed(0))
+    encoder = nn.Sequential(conv, _MinusImageMean() if global_op else nn.Identity(), nn.ReLU())
+    images = blob_images(12, size=24)
+    layer = _run(encoder, images, stroop, top_k=5).layers["1"]
+    ids, (y, x) = layer.natural.ids, layer.natural.payload.long().unbind(2)
+    boxes = clip_boxes(layer.field.boxes(y, x), 24, 24)  # [C, k, 4]
+    with torch.inference_mode():
+        grey = pca_opponent_gray(images[ids.ravel()], boxes.reshape(-1, 4))
+        act = encoder[:2](scale01(grey)).reshape(4, 5, 4, 12, 12)  # layer 1, pre-ReLU
+    units = torch.arange(4)[:, None].expand(4, 5)
+    slots = torch.arange(5).expand(4, 5)
+    expected = act[units, slots, units, y, x]
+    torch.testing.assert_close(layer.gray, expected, rtol=1e-4, atol=1e-5)
 
 
 def _colour_units() -> nn.Module:

@@ -127,3 +127,30 @@ def test_crops_match_pixels_and_mark_the_outside():
     inside[2:, 2:] = 1
     assert torch.allclose(crops[1, 3], inside)
     assert torch.allclose(crops[1, :3, 2:, 2:], image[0, :, :2, :2])
+
+
+@pytest.mark.parametrize("layer", ["avgpool", "layer1", "layer2"])
+def test_a_unit_on_its_window_responds_as_on_the_whole_image(layer):
+    from open_clip.modified_resnet import ModifiedResNet
+
+    from colorbench.plugins.interpret.layers import recording
+
+    net = ModifiedResNet([1, 1, 1, 1], output_dim=8, heads=1, image_size=64, width=8).eval()
+    module = getattr(net, layer)
+    field = receptive_field(net, module)
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode(), recording({"l": module}) as whole:
+        net(image)
+    last = whole["l"].shape[-1] - 1
+    positions = torch.tensor([(0, 0), (0, last), (last, 1), (3, 2), (last // 2, last)])
+    y, x = positions.unbind(1)
+    boxes = field.boxes(y, x).clamp(0, 63)
+    origins, size = field.windows(boxes, 64, 64)
+    assert size[0] < 64 and size == (size[1], size[1])  # a real shortcut, one size
+    for (ox, oy), (py, px) in zip(origins.tolist(), positions.tolist(), strict=True):
+        assert ox % field.jump == 0 and oy % field.jump == 0
+        window = image[..., oy : oy + size[0], ox : ox + size[1]]
+        with torch.inference_mode(), recording({"l": module}) as part:
+            net(window)
+        local = part["l"][0, :, py - oy // field.jump, px - ox // field.jump]
+        torch.testing.assert_close(local, whole["l"][0, :, py, px], rtol=1e-4, atol=1e-5)

@@ -114,7 +114,9 @@ def one_line_error(capsys, code: int) -> str:
         ("nonjson", Stub.MODEL, (), "not JSON"),
         ("empty", Stub.MODEL, (), "without a choice"),
         ("ok", Stub.MODEL, ("--api-key-env", "COLORBENCH_NO_SUCH_VAR"), "is not set"),
-        ("ok", Stub.MODEL, ("--scoring", "likelihood"), "prompt_logprobs"),
+        ("ok", Stub.MODEL, ("--scoring", "likelihood"), "ignores vLLM's prompt_logprobs"),
+        ("strict", Stub.MODEL, ("--scoring", "likelihood"), "rejects vLLM's prompt_logprobs"),
+        ("closed", Stub.MODEL, ("--scoring", "likelihood"), "ignores vLLM's continue_final"),
     ],
 )
 def test_bad_input_is_one_line(stub, tmp_path, capsys, monkeypatch, mode, name, options, expected):

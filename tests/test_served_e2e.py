@@ -309,3 +309,16 @@ def test_a_token_budget_stops_cleanly_and_resumes(servers, reference, tmp_path, 
         check_undisturbed(proxy, out, model, reference, "token budget, then resumed")
     finally:
         proxy.close()
+
+
+def test_likelihood_is_refused_in_one_line_naming_what_transformers_serve_lacks(
+    servers, tmp_path, capsys
+):
+    """transformers serve returns no prompt log-probabilities: one line naming that, nothing
+    stored, no traceback."""
+    out = tmp_path / "out"
+    assert run(out, served_id(servers["llava"]), "--scoring", "likelihood") == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("colorbench: error:"), lines
+    assert "prompt_logprobs" in lines[0] and "--scoring generate" in lines[0]
+    assert not list(out.rglob("summary.json"))

@@ -189,6 +189,7 @@ CASES: list[tuple[str, str]] = [
         "--images folder that cannot be read",
         "colorbench analyze neurons --model random-RN50 --images {work}/no-such-folder",
     ),
+    ("unknown --csi-gray", "colorbench analyze neurons --model random-RN50 --csi-gray lab"),
     (
         "non-image files in --images",
         "colorbench analyze neurons --model random-RN50 --images {work}/images --layers layer4"
@@ -291,6 +292,16 @@ CASES: list[tuple[str, str]] = [
     (
         "--scoring likelihood for a served model",
         "colorbench run --model served:stub-model@{stub}/ok/v1 --scoring likelihood"
+        " --task stroop-white --out {work}/o",
+    ),
+    (
+        "--scoring likelihood, server rejects prompt_logprobs (422)",
+        "colorbench run --model served:stub-model@{stub}/strict/v1 --scoring likelihood"
+        " --task stroop-white --out {work}/o",
+    ),
+    (
+        "--scoring likelihood, server closes the assistant turn",
+        "colorbench run --model served:stub-model@{stub}/closed/v1 --scoring likelihood"
         " --task stroop-white --out {work}/o",
     ),
 ]

@@ -88,10 +88,15 @@ class AnswerLogLikelihoods:
     tokens; ``tokens[k]`` is the number of tokens of answer k (the same for every image,
     since the prompt around the image is the same). The harness, not the adapter, owns
     the normalisation, so that every generative family is normalised alike.
+
+    ``missing[b]`` (optional, ``[B]`` bool) marks an image no log-likelihoods came back for
+    (a served model's endpoint kept failing): its row of ``total`` is ignored and its answer
+    is *missing* (excluded from n, asked again by the next run), never a wrong answer.
     """
 
     total: torch.Tensor
     tokens: torch.Tensor
+    missing: torch.Tensor | None = None
 
     def normalized(self, normalization: str) -> torch.Tensor:
         """``[B,K]`` scores: the summed log-probability, or its mean per answer token."""

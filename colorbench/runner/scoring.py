@@ -344,6 +344,10 @@ class Scorer:
 
     def answers(self, images: torch.Tensor) -> list[Answers]:
         """Per prompt, the answers for one batch that fits."""
+        if self.mode.scoring == "likelihood":
+            with torch.inference_mode():
+                scored = self._likelihoods(images)
+            return [self._likelihood_answers_of(s, len(images)) for s in scored]
         if self.mode.scoring != "generate":
             blocks = self.scores(images)
             return [
@@ -394,21 +398,47 @@ class Scorer:
         by_question = dict(zip(distinct, scored, strict=True))
         return [by_question[q] for q in self.questions]
 
-    def _term_scores(self, scored: AnswerLogLikelihoods, batch: int) -> torch.Tensor:
-        """``[B, K]``: each term's log-sum-exp over its normalised spellings' scores."""
+    def _likelihood_answers_of(self, scored: AnswerLogLikelihoods, batch: int) -> Answers:
+        """One prompt's answers from the adapter's log-likelihoods; an image marked
+        ``missing`` gets :data:`MISSING_INDEX` (no score), whatever its row of ``total``."""
+        missing = self._missing_rows(scored, batch)
+        spelled = scored.normalized(self.mode.normalization or "sum")
+        if missing.any() and isinstance(spelled, torch.Tensor) and spelled.shape[:1] == (batch,):
+            spelled = spelled.masked_fill(missing.to(spelled.device)[:, None], 0.0)
         spelled = check_output(
-            scored.normalized(self.mode.normalization or "sum"),
-            (batch, len(self.answer_texts)),
-            self.source,
-            "loglikelihood",
+            spelled, (batch, len(self.answer_texts)), self.source, "loglikelihood"
+        ).float()
+        answers = answers_from_scores(
+            term_scores(spelled, self.groups),
+            self.keep_scores,
+            shape=(batch, len(self.terms)),
+            source=self.source,
         )
-        return term_scores(spelled.float(), self.groups)
+        rows = missing.cpu().numpy()
+        if rows.any():
+            answers.answer[rows] = MISSING_INDEX
+            answers.score[rows] = np.nan
+            answers.margin[rows] = np.nan
+            if answers.scores is not None:
+                answers.scores[rows] = np.nan
+        return answers
+
+    def _missing_rows(self, scored: AnswerLogLikelihoods, batch: int) -> torch.Tensor:
+        """``[B]`` bool: the images ``scored`` says no log-likelihoods came for."""
+        missing = getattr(scored, "missing", None)
+        if missing is None:
+            return torch.zeros(batch, dtype=torch.bool)
+        if not isinstance(missing, torch.Tensor) or tuple(missing.shape) != (batch,):
+            raise PluginError(
+                f"{self.source} returned loglikelihood missing={type(missing).__name__} "
+                f"{list(getattr(missing, 'shape', []))}; expected a bool torch.Tensor of shape "
+                f"[{batch}] (or None) - fix or update the adapter (finished chunks are kept)"
+            )
+        return missing.to(torch.bool)
 
     def scores(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Per prompt, the adapter's ``[B, K]`` scores of its candidates."""
+        """Per prompt, the adapter's ``[B, K]`` similarity scores of its candidates."""
         with torch.inference_mode():
-            if self.mode.scoring == "likelihood":
-                return [self._term_scores(s, len(images)) for s in self._likelihoods(images)]
             if self.text_matrix is None:
                 return [self.adapter.score(images, texts) for texts in self.prompts]
             embeddings = check_output(

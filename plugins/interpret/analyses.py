@@ -94,6 +94,7 @@ class NeuronsAnalysis(Analysis):
     description = "neuron colour selectivity, Stroop label selectivity and neuron classes"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from colorbench.plugins.interpret.gray import DEFAULT_GRAY, GRAY_CONVERSIONS
         from colorbench.plugins.interpret.indices import Thresholds
 
         _add_model_options(parser)
@@ -137,6 +138,15 @@ class NeuronsAnalysis(Analysis):
             metavar="PX",
             help="side of the neuron-feature images (32)",
         )
+        parser.add_argument(
+            "--csi-gray",
+            choices=tuple(GRAY_CONVERSIONS),
+            default=DEFAULT_GRAY,
+            help="grey version of the top patches for CSI: "
+            + "; ".join(f"{k}: {v}" for k, v in GRAY_CONVERSIONS.items())
+            + f". Default {DEFAULT_GRAY} (the paper's reference); luma is one forward per "
+            "image instead of one per receptive field",
+        )
         defaults = Thresholds()
         for option, attr, help_text in (
             ("--csi-threshold", "colour_selective", "CSI of a colour-selective unit"),
@@ -164,6 +174,7 @@ class NeuronsAnalysis(Analysis):
     def run(self, args: argparse.Namespace, plugins: Plugins) -> int:
         from colorbench.plugins.interpret import figures
         from colorbench.plugins.interpret.corpus import folder_corpus, skimage_corpus
+        from colorbench.plugins.interpret.gray import GRAY_CONVERSIONS
         from colorbench.plugins.interpret.indices import Thresholds
         from colorbench.plugins.interpret.layers import default_layers
         from colorbench.plugins.interpret.neurons import NeuronSettings, analyze_neurons
@@ -192,6 +203,7 @@ class NeuronsAnalysis(Analysis):
             stroop_top=args.stroop_top,
             batch_size=args.batch_size,
             feature_size=args.feature_size,
+            csi_gray=args.csi_gray,
             thresholds=thresholds,
         )
         out = _out_dir(args, "neurons")
@@ -238,6 +250,7 @@ class NeuronsAnalysis(Analysis):
             ),
             "Stroop images": len(samples),
             "top-k patches": settings.top_k,
+            "CSI grey conversion": f"{settings.csi_gray}: {GRAY_CONVERSIONS[settings.csi_gray]}",
             "top-N Stroop images": settings.stroop_top,
             "wall time (s)": f"{time.perf_counter() - started:.1f}",
         }

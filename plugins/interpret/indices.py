@@ -14,9 +14,6 @@ import torch
 #: the three roles a colour label plays in a Stroop image
 LABEL_TYPES = ("word", "font", "background")
 
-#: ITU-R BT.601 luma weights: the grey an RGB pixel is replaced with for CSI
-LUMA = (0.299, 0.587, 0.114)
-
 CLASSES = (
     "Colour chromatic",
     "Colour achromatic",
@@ -26,13 +23,6 @@ CLASSES = (
     "Not activated",
     "Other",
 )
-
-
-def grayscale(images: torch.Tensor) -> torch.Tensor:
-    """``[B,3,H,W]`` uint8 -> the same images with every pixel replaced by its luma grey."""
-    weights = torch.tensor(LUMA, device=images.device).view(1, 3, 1, 1)
-    luma = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255)
-    return luma.to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,10 @@ Three passes, each holding one batch of activations at a time:
 1. natural corpus: each unit's top-k images (strongest response, one per image)
    and where on the feature grid it peaked; its strongest response to the corpus's
    text images (Any Word's natural-text check); the corpus hue histogram;
-2. the grey versions of just those images, for CSI, and the colour crops of the
-   units' receptive fields at their peaks, for the neuron features;
+2. the grey versions of just those images (``--csi-gray``: each peak's receptive
+   field greyed by the toolbox's PCA-opponent conversion, one forward per distinct
+   field; or the whole image by luma, one forward per image), for CSI, and the colour
+   crops of the units' receptive fields at their peaks, for the neuron features;
 3. the Stroop set: each unit's top-N Stroop images, with the share of the
    response that lies on the written word, for f_c and the neuron classes.
 """
@@ -25,13 +27,19 @@ from torch import nn
 
 from colorbench.palette import Palette
 from colorbench.plugins.interpret.corpus import Corpus
+from colorbench.plugins.interpret.gray import (
+    DEFAULT_GRAY,
+    GRAY_CONVERSIONS,
+    clip_boxes,
+    luma_gray,
+    pca_opponent_gray,
+)
 from colorbench.plugins.interpret.indices import (
     LABEL_TYPES,
     Thresholds,
     classify_units,
     colour_selectivity,
     dominant_hue,
-    grayscale,
     hue_chroma,
     hue_histogram,
     label_selectivity,
@@ -53,7 +61,8 @@ Preprocess = Callable[[torch.Tensor], torch.Tensor]
 @dataclass(frozen=True)
 class NeuronSettings:
     """Sizes of the analysis. ``top_k``: patches per unit for CSI and neuron features
-    (the paper: 100); ``stroop_top``: Stroop images per unit for f_c (N)."""
+    (the paper: 100); ``stroop_top``: Stroop images per unit for f_c (N); ``csi_gray``:
+    the grey conversion of CSI, one of ``gray.GRAY_CONVERSIONS``."""
 
     top_k: int = 100
     stroop_top: int = 100
@@ -62,7 +71,12 @@ class NeuronSettings:
     hue_bins: int = 36
     #: receptive-field crops resampled per chunk in pass 2 (bounds memory)
     crop_chunk: int = 4096
+    csi_gray: str = DEFAULT_GRAY
     thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        if self.csi_gray not in GRAY_CONVERSIONS:
+            raise ValueError(f"csi_gray must be one of {', '.join(GRAY_CONVERSIONS)}")
 
 
 @dataclass
@@ -112,10 +126,18 @@ class _Encoder:
         self.grid = token_grid(encoder)
         self.fields = {name: receptive_field(encoder, m) for name, m in self.modules.items()}
 
+    def __call__(
+        self, images: torch.Tensor, names: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Activations of the layers ``names`` (default all) on uint8 images."""
+        return self.run(self.preprocess(images.to(self.device)), names)
+
     @torch.inference_mode()
-    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        with recording(self.modules, self.grid) as store:
-            self.encoder(self.preprocess(images.to(self.device)))
+    def run(self, inputs: torch.Tensor, names: Sequence[str] | None = None):
+        """Activations on already preprocessed ``inputs``; the pass stops at the last layer."""
+        modules = self.modules if names is None else {n: self.modules[n] for n in names}
+        with recording(modules, self.grid) as store:
+            self.encoder(inputs)
         return store
 
 
@@ -157,6 +179,103 @@ def _natural_pass(net: _Encoder, corpus: Corpus, settings: NeuronSettings, progr
     return trackers, text_max, counts / max(counts.sum(), 1e-12)
 
 
+@dataclass(frozen=True)
+class _Peaks:
+    """One layer's top-k entries whose image is in the current batch."""
+
+    units: torch.Tensor
+    slots: torch.Tensor
+    local: torch.Tensor  # position of the image in the batch
+    y: torch.Tensor
+    x: torch.Tensor
+    boxes: torch.Tensor  # receptive field at the peak, unclipped
+
+
+def _window_index(origins: torch.Tensor, size: tuple[int, int], images: torch.Tensor):
+    """Advanced index of ``[M,h,w]`` windows at ``origins [M,2]`` (x, y) of the
+    ``images [M]`` of a ``[N,C,H,W]`` tensor (channels last in the result)."""
+    rows = origins[:, 1, None] + torch.arange(size[0], device=origins.device)
+    cols = origins[:, 0, None] + torch.arange(size[1], device=origins.device)
+    return images[:, None, None], slice(None), rows[:, :, None], cols[:, None, :]
+
+
+class _PcaGrey:
+    """One layer's responses at its peaks with the peak's field greyed (pca-opponent).
+
+    Peaks are grouped by (image, field cut to the image): units peaking at the same
+    place, and deep units whose field covers the whole image, share a forward, which
+    stops at the layer. A CNN unit sees only its field, so each forward runs on the
+    smallest grid-aligned window that holds the field (``ReceptiveField.windows``: 16x16
+    for an RN50 stem unit instead of 224x224); the windows are preprocessed tiled on
+    image-sized canvases, as the preprocessing expects whole images. The shortcut is
+    checked once per layer against the whole image and dropped if the two differ (an
+    encoder with a global operation, a preprocessing that is not per pixel).
+    """
+
+    def __init__(self, net: _Encoder, batch_size: int) -> None:
+        self.net, self.batch_size = net, batch_size
+        self.windowed: dict[str, bool] = {}
+
+    def _inputs(self, windows: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
+        """``windows [M,3,h,w]`` uint8, preprocessed as parts of ``canvas``-sized images."""
+        m, _, h, w = windows.shape
+        across, down = canvas[1] // w, canvas[0] // h
+        tile = torch.arange(m, device=windows.device)
+        origins = torch.stack([tile % across * w, tile // across % down * h], dim=1)
+        where = _window_index(origins, (h, w), tile // (across * down))
+        sheets = windows.new_zeros(-(-m // (across * down)), 3, *canvas)
+        sheets[where] = windows.permute(0, 2, 3, 1)
+        inputs = self.net.preprocess(sheets.to(self.net.device))
+        return inputs[where].permute(0, 3, 1, 2)
+
+    def _maps(self, name, images, keys, origins, size) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer on each key's image with its box greyed, and each map's grid offset."""
+        windows = images[_window_index(origins, size, keys[:, 0])].permute(0, 3, 1, 2)
+        grey = pca_opponent_gray(windows, keys[:, 1:] - origins.repeat(1, 2))
+        act = self.net.run(self._inputs(grey, images.shape[-2:]), [name])[name]
+        return act, torch.div(origins, self.net.fields[name].jump, rounding_mode="floor")
+
+    def _windows(self, name, images, keys, peak) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Window origins and size for ``keys``; the whole image where not exact."""
+        height, width = images.shape[-2:]
+        whole = (keys.new_zeros(len(keys), 2), (height, width))
+        if self.net.grid is not None:  # a ViT: attention makes every field global
+            return whole
+        origins, size = self.net.fields[name].windows(keys[:, 1:], height, width)
+        if size == (height, width):
+            return whole
+        if name not in self.windowed:
+            y, x = peak
+            responses = []
+            for start, side in ((origins[:1], size), (whole[0][:1], whole[1])):
+                act, offset = self._maps(name, images, keys[:1], start, side)
+                responses.append(act[0, :, y - offset[0, 1], x - offset[0, 0]])
+            scale = responses[1].abs().max().clamp(min=1e-6)
+            # loose enough for TF32 convolutions on a GPU; a global operation differs by far more
+            self.windowed[name] = torch.allclose(*responses, rtol=1e-2, atol=1e-2 * scale)
+        return (origins, size) if self.windowed[name] else whole
+
+    def __call__(self, name: str, images: torch.Tensor, p: _Peaks) -> torch.Tensor:
+        height, width = images.shape[-2:]
+        keys = torch.cat([p.local[:, None], clip_boxes(p.boxes, height, width)], dim=1)
+        out = torch.empty(len(keys), device=self.net.device)
+        if not len(keys):
+            return out
+        distinct, which = torch.unique(keys, dim=0, return_inverse=True)
+        first = int((which == 0).nonzero()[0, 0])
+        origins, size = self._windows(name, images, distinct, (p.y[first], p.x[first]))
+        # as many windows per forward as fit on batch_size image-sized canvases
+        per_forward = self.batch_size * (height // size[0]) * (width // size[1])
+        for chunk in _batches(len(distinct), per_forward):
+            rows = slice(chunk.start, chunk.stop)
+            act, offset = self._maps(name, images, distinct[rows], origins[rows], size)
+            hit = ((which >= chunk.start) & (which < chunk.stop)).nonzero(as_tuple=True)[0]
+            k = which[hit] - chunk.start
+            y, x = p.y[hit] - offset[k, 1], p.x[hit] - offset[k, 0]
+            out[hit] = act[k, p.units[hit], y, x]
+        return out
+
+
 def _grey_and_features_pass(
     net: _Encoder, corpus: Corpus, trackers: dict[str, TopK], settings: NeuronSettings, progress
 ):
@@ -167,28 +286,34 @@ def _grey_and_features_pass(
         name: torch.zeros(t.values.shape[0], 4, sizes[name], sizes[name], device=net.device)
         for name, t in trackers.items()
     }
+    pca = _PcaGrey(net, settings.batch_size)
     needed = torch.unique(torch.cat([t.ids[t.filled()] for t in trackers.values()]))
     steps = -(-len(needed) // settings.batch_size)
     for batch in _tracked(
         progress,
         _batches(len(needed), settings.batch_size),
         steps,
-        "grey patches and neuron features",
+        f"grey patches ({settings.csi_gray}) and neuron features",
     ):
         batch_ids = needed[batch.start : batch.stop]
         images = corpus.load(batch_ids.tolist()).to(net.device)
         colour = images.float() / 255
-        for name, act in net(grayscale(images)).items():
-            tracker = trackers[name]
+        peaks = {}
+        for name, tracker in trackers.items():
             units, slots, local = _entries(tracker.ids, batch_ids)
             y, x = tracker.payload[units, slots].long().unbind(1)
-            gray[name][units, slots] = act[local, units, y, x]
+            peaks[name] = _Peaks(units, slots, local, y, x, net.fields[name].boxes(y, x))
             weights = tracker.values[units, slots].clamp(min=0)
-            boxes = net.fields[name].boxes(y, x)
             for chunk in _batches(len(units), settings.crop_chunk):
                 part = slice(chunk.start, chunk.stop)
-                crops = crop_patches(colour, local[part], boxes[part], sizes[name])
+                crops = crop_patches(colour, local[part], peaks[name].boxes[part], sizes[name])
                 sums[name].index_add_(0, units[part], crops * weights[part, None, None, None])
+        # luma greys whole images: one forward serves every layer
+        luma = net(luma_gray(images)) if settings.csi_gray == "luma" else None
+        for name, p in peaks.items():
+            gray[name][p.units, p.slots] = (
+                pca(name, images, p) if luma is None else luma[name][p.local, p.units, p.y, p.x]
+            )
     return gray, {name: neuron_features(s) for name, s in sums.items()}
 
 

@@ -51,6 +51,29 @@ class ReceptiveField:
         x0 = self.start + xs * self.jump
         return torch.stack([x0, y0, x0 + self.size - 1, y0 + self.size - 1], dim=-1)
 
+    def windows(
+        self, boxes: torch.Tensor, height: int, width: int
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Input windows on which a CNN computes these units exactly as on the whole image.
+
+        ``boxes [M,4]`` are this layer's fields cut to the image. A unit depends only on
+        the pixels of its field and, where the field crosses the image border, on the
+        padding there; a window that holds the field, starts on the unit grid (a multiple
+        of ``jump``, so every layer's grid stays aligned) and ends at the image's edge or
+        beyond the field gives the unit the same inputs and the same padding. Returns the
+        windows' ``(x, y)`` origins ``[M,2]`` and their common ``(height, width)``, one
+        size for the whole layer so the windows batch (the whole image when the field is
+        as large). Only for networks without global operations before the layer.
+        """
+        origin, size = [], []
+        for axis, length in ((0, width), (1, height)):  # x from (x0, x1), y from (y0, y1)
+            need = self.size + self.start % self.jump  # the field plus its grid offset
+            side = length if need >= length else length - (length - need) // self.jump * self.jump
+            start = torch.div(boxes[:, axis], self.jump, rounding_mode="floor") * self.jump
+            origin.append(start.clamp(max=length - side))
+            size.append(side)
+        return torch.stack(origin, dim=1), (size[1], size[0])
+
 
 def spatial_chain(modules: Iterable[tuple[str, nn.Module]]) -> list[tuple[int, int, int, int]]:
     """``(kernel, stride, padding, dilation)`` of every conv/pool layer, shortcuts excluded."""

@@ -137,31 +137,93 @@ def auth_problem(url: str, status: int, key: str | None) -> str:
     return f"endpoint {url} refused the request ({status}): {hint}"
 
 
-def prompt_logprobs_gap(url: str, name: str, headers: dict[str, str], timeout: float, key) -> str:
-    """What the endpoint lacks for likelihood scoring: one text-only request with vLLM's
-    ``prompt_logprobs`` tells whether the server rejects it, ignores it, or returns them."""
-    body = {
-        "model": name,
-        "messages": [{"role": "user", "content": "Red?"}],
-        "max_tokens": 1,
-        "temperature": 0,
-        "prompt_logprobs": 1,
-    }
+def prompt_logprobs_gap(
+    url: str, name: str, headers: dict[str, str], timeout: float, key: str | None
+) -> str | None:
+    """What the endpoint lacks for likelihood scoring, or ``None`` when it has it all: one
+    text-only request shaped like a scoring request (vLLM's ``prompt_logprobs`` with an open
+    assistant turn) tells whether the server rejects it, ignores it, or closes the turn."""
+    from colorbench.plugins.served import likelihood
+
+    user = {"role": "user", "content": "Red?"}
+    body = likelihood.answer_body(name, user, "Red", 0)
     try:
         response = httpx.post(
             f"{url}/chat/completions", json=body, headers=headers, timeout=timeout
         )
     except httpx.HTTPError as exc:
         return f"it did not answer a prompt_logprobs request ({type(exc).__name__})"
+    if response.status_code in (401, 403):
+        raise ColorbenchError(auth_problem(url, response.status_code, key))
     if response.status_code >= 400:
         return (
-            f"it rejects vLLM's prompt_logprobs ({response.status_code}: "
-            f"{redact(response.text, key)})"
+            f"it rejects vLLM's prompt_logprobs / continue_final_message "
+            f"({response.status_code}: {redact(response.text, key)})"
         )
     try:
-        found = response.json().get("prompt_logprobs")
-    except (ValueError, AttributeError):
-        found = None
-    if not found:
+        data = response.json()
+        last = data["prompt_logprobs"][-1]
+    except (ValueError, KeyError, TypeError, IndexError):
         return "it ignores vLLM's prompt_logprobs (its answer has no prompt log-probabilities)"
-    return "it returns prompt_logprobs, but the served plugin does not score from them yet"
+    said = _decoded(last)
+    if said is not None and not (said and "Red".endswith(said)):
+        return (
+            "it ignores vLLM's continue_final_message (the scored prompt does not end with "
+            f"the answer but with {said!r})"
+        )
+    return None
+
+
+def _decoded(entry: object) -> str | None:
+    """The text of a ``prompt_logprobs`` position's prompt token (vLLM puts it first), as
+    far as the server says (``None``: it does not); SentencePiece/BPE space marks dropped."""
+    if not isinstance(entry, dict) or not entry:
+        return None
+    first = next(iter(entry.values()))
+    text = first.get("decoded_token") if isinstance(first, dict) else None
+    return text.strip().lstrip("\u2581\u0120") if isinstance(text, str) else None
+
+
+def answer_end(url: str, name: str, headers: dict[str, str], timeout: float) -> str | None:
+    """The text the model's template puts right after an assistant answer (``<|im_end|>``),
+    where it is one token that an answer can carry as text; else ``None`` (``--score-end``
+    is then refused). Three text-only requests: the answer's turn closed and left open tell
+    which token follows the answer (its text as the server decodes it); the answer with that
+    text appended, left open, must end in that same token (a special token survives the
+    round trip; a newline or space, which the template strips from the answer, does not)."""
+    from colorbench.plugins.served import likelihood
+
+    user = {"role": "user", "content": "?"}
+    opened = likelihood.answer_body(name, user, "Red", 0)
+    closed = _post(url, {**opened, "continue_final_message": False}, headers, timeout)
+    left_open = _post(url, opened, headers, timeout)
+    try:
+        at = len(left_open["prompt_logprobs"])  # the position right after the answer
+        entry = closed["prompt_logprobs"][at]
+        ids = closed.get("prompt_token_ids")
+        token = str(ids[at]) if isinstance(ids, list) else next(iter(entry))  # vLLM: first
+        text = entry[token]["decoded_token"]
+    except (KeyError, TypeError, IndexError, StopIteration, AttributeError):
+        return None
+    if not isinstance(text, str) or not text.strip():
+        return None
+    carried = _post(url, likelihood.answer_body(name, user, "Red" + text, 0), headers, timeout)
+    try:
+        tail = likelihood.tail_of(carried) if carried else None
+    except likelihood.NoPromptLogprobs:
+        return None
+    if tail is None or tail.length != at + 1 or str(tail.ids[-1]) != token:
+        return None
+    return text
+
+
+def _post(url: str, body: dict, headers: dict[str, str], timeout: float) -> dict | None:
+    """A chat completion's JSON, or ``None`` where the server did not give one."""
+    try:
+        response = httpx.post(
+            f"{url}/chat/completions", json=body, headers=headers, timeout=timeout
+        )
+        data = response.json() if response.status_code < 400 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

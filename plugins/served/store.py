@@ -113,6 +113,21 @@ class ResponseStore:
                 found[key] = GeneratedText(text, cut_by_max_tokens(_json(response)))
         return found
 
+    def get_responses(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The newest stored response (as kept) of each of ``keys`` that has a readable one."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT key, response FROM responses WHERE key IN ({marks}) ORDER BY id", part
+            )
+            for key, response in rows:
+                data = _json(response)
+                if isinstance(data, dict):
+                    found[key] = data
+        return found
+
     def put(self, key: str, model: str, reply: Reply) -> None:
         """Append one answer (committed on return)."""
         self.db.execute(
