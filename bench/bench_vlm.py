@@ -405,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         "## 3. One image prefix for all of prompt-choice's questions",
         "",
         f"Scorer, likelihood, {choice['images']} Stroop cards x {choice['questions']} questions"
-        " x 11 answers (the answers' tokens as in section 1). CPU seconds, the fastest of "
+        " x 11 answers (several tokens each: the tiny tokenizers spell long colour names in "
+        "letters). CPU seconds, the fastest of "
         f"{args.repeats}, paths taking turns. Models: LLaVA-1.5-shaped, "
         f"{big_params / 1e6:.1f}M parameters (CLIP 4 x 256 at 336 x 336 pixels: "
         f"{choice['image_tokens']} image tokens, as LLaVA-1.5; text as above; its tokenizer "
