@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fake_support import CALLS, MajorityAdapter, config
+from plugins_support import EXTRA_TASK, write_module
 
 from colorbench.api import evaluate
 from colorbench.errors import ColorbenchError, Interrupted
@@ -122,6 +123,40 @@ def test_a_resume_for_fewer_tasks_finishes_the_unfinished_run(
     interrupt(plugins, tmp_path, monkeypatch)
     results = evaluate(config(tmp_path, samples=SAMPLES, tasks=["fake-global"]), plugins)
     assert_same(results, reference)  # both tasks of the unfinished run are written
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_unfinished_work_of_an_uninstalled_task_is_kept_and_never_blocks_its_set(
+    plugins, site, tmp_path, monkeypatch, capsys, reference
+):
+    extra = write_module(site, EXTRA_TASK, stem="extra")
+    with_extra = load_plugins(["fake_support", extra], entrypoints=False)
+    tasks = [*TASKS, "fake-extra"]
+    interrupt(with_extra, tmp_path, monkeypatch, tasks=tasks)  # chunk 0 done, then Ctrl-C
+    work = tmp_path / "fake-majority" / ".work" / "fake-squares"
+    left = folder_bytes(work)
+    assert "chunk-000000.parquet" in left
+    capsys.readouterr()
+    # the plugin is uninstalled: its task's work neither blocks the others nor is discarded
+    for resume in (True, False):  # --no-resume discards this run's work, not that folder
+        results = evaluate(config(tmp_path, samples=SAMPLES, resume=resume), plugins)
+        assert_same(results, reference)
+        warned = capsys.readouterr().err.strip().splitlines()
+        assert len(warned) == 1 and warned[0].startswith(f"colorbench: warning: {work} holds")
+        assert f"task 'fake-extra' of plugin '{extra}' ({extra} 0.3)" in warned[0]
+        assert "run --task fake-extra to finish them" in warned[0]
+        assert folder_bytes(work) == left  # byte for byte
+        assert sorted(p.name for p in work.parent.iterdir()) == ["fake-squares"]  # its own: gone
+    # installed again, it resumes from the chunk that was kept
+    CALLS.clear()
+    resumed = evaluate(config(tmp_path, samples=SAMPLES, tasks=["fake-extra"]), with_extra)
+    assert sum(n for kind, n in CALLS if kind == "images") == 110 * SAMPLES - CHUNK_SIZE
+    fresh = evaluate(config(tmp_path / "fresh", samples=SAMPLES, tasks=tasks), with_extra)
+    assert_same(resumed, {r.task: r.predictions for r in fresh})
+    assert not work.parent.exists()
 
 
 def test_finished_results_are_kept_and_a_changed_run_recomputes(plugins, tmp_path, reference):
