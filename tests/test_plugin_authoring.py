@@ -127,6 +127,13 @@ def colorbench_register_models(register):
 """
 
 
+def assert_one_line_each(found: list[str], expected: list[tuple[str, str, str]]) -> None:
+    """Each (object, defect, fix) is said by exactly one of the lines ``found``."""
+    for obj, what, fix in expected:
+        said = [line for line in found if obj in line and what in line and fix in line]
+        assert len(said) == 1, (obj, what, found)
+
+
 def test_a_broken_plugin_gets_one_line_per_defect(task_plugin, site, capsys):
     broken = write_module(site, BROKEN.format(module=task_plugin), stem="broken")
     assert cli("-p", task_plugin, "-p", broken, "check-plugin", broken) == 1
@@ -141,11 +148,7 @@ def test_a_broken_plugin_gets_one_line_per_defect(task_plugin, site, capsys):
         ("task 'square-bad-figure'", "figure() raised RuntimeError: axes exploded", "draw"),
         ("model 'no-options'", "factory(model_id, **options)", "def create(model_id, **options)"),
     ]
-    for obj, what, fix in expected:
-        assert sum(obj in line and what in line and fix in line for line in found) == 1, (
-            obj,
-            found,
-        )
+    assert_one_line_each(found, expected)
 
 
 def test_plugin_errors_in_a_run_are_one_line(task_plugin, site, tmp_path, capsys):
@@ -324,11 +327,7 @@ def test_a_broken_analysis_gets_one_line_per_defect(site, tmp_path, capsys):
         ("'refuses'", "(--images 2) failed: --images 2 is too few", "pass --images 8"),
         ("'fails'", "returned exit code 3", "return 0"),
     ]
-    for obj, what, fix in expected:
-        assert sum(obj in line and what in line and fix in line for line in found) == 1, (
-            obj,
-            found,
-        )
+    assert_one_line_each(found, expected)
     # `colorbench analyze` says the same of the analysis that cannot declare its options
     out = str(tmp_path / "mean")
     assert cli("-p", module, "analyze", "mean-colour", "--images", "1", "--out", out, "-q") == 0

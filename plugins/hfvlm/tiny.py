@@ -230,6 +230,53 @@ def qwen_vl(
     return config, processor
 
 
+def _llava_like(
+    processor_class: Any,
+    image_processor_class: Any,
+    config_class: Any,
+    turn: tuple[str, str],
+    grid: list[list[int]] | None = None,
+    text: dict[str, Any] | None = None,
+    vision: dict[str, Any] | None = None,
+    image_size: int = 28,
+    words: tuple[str, ...] = (),
+) -> tuple[Any, Any]:
+    """A LLaVA-style model: a CLIP tower with 14-pixel patches, a llama and ``<image>\\n``
+    before the question. llava-1.5 and LLaVA-NeXT differ only in their processor,
+    image-processor and config classes, the user and assistant markers of a ``turn`` and
+    NeXT's tile ``grid`` (image_grid_pinpoints); sizes as :func:`llava` says."""
+    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True, words=words)
+    tiles = {} if grid is None else {"image_grid_pinpoints": grid}
+    size = {
+        "size": {"shortest_edge": image_size},
+        "crop_size": {"height": image_size, "width": image_size},
+    }
+    processor = processor_class(
+        image_processor=image_processor_class(**size, **tiles),
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=_chat(turn[0], "<image>\n", turn[1], " "),
+    )
+    vision = {
+        **TINY_VISION,
+        "projection_dim": 32,
+        **(vision or {}),
+        "image_size": image_size,
+        "patch_size": 14,
+    }
+    config = config_class(
+        text_config={"model_type": "llama", **_text(tokenizer, **(text or {}))},
+        vision_config={"model_type": "clip_vision_model", **vision},
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        image_seq_length=(image_size // 14) ** 2,
+        **tiles,
+    )
+    return config, processor
+
+
 def llava(
     text: dict[str, Any] | None = None,
     vision: dict[str, Any] | None = None,
@@ -240,35 +287,16 @@ def llava(
     precedes the answer), tiny unless sizes are given. A CLIP tower with 14-pixel patches
     makes ``(image_size / 14)^2`` image tokens: 4 for the tiny one, 576 at LLaVA-1.5's 336
     pixels (bench/bench_vlm.py); ``words``: see :func:`byte_bpe_tokenizer`."""
-    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True, words=words)
-    template = _chat("USER: ", "<image>\n", "ASSISTANT:", " ")
-    size = {
-        "size": {"shortest_edge": image_size},
-        "crop_size": {"height": image_size, "width": image_size},
-    }
-    processor = transformers.LlavaProcessor(
-        image_processor=transformers.CLIPImageProcessor(**size),
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=template,
+    return _llava_like(
+        transformers.LlavaProcessor,
+        transformers.CLIPImageProcessor,
+        transformers.LlavaConfig,
+        ("USER: ", "ASSISTANT:"),
+        text=text,
+        vision=vision,
+        image_size=image_size,
+        words=words,
     )
-    vision = {
-        **TINY_VISION,
-        "projection_dim": 32,
-        **(vision or {}),
-        "image_size": image_size,
-        "patch_size": 14,
-    }
-    config = transformers.LlavaConfig(
-        text_config={"model_type": "llama", **_text(tokenizer, **(text or {}))},
-        vision_config={"model_type": "clip_vision_model", **vision},
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        vision_feature_layer=-1,
-        image_seq_length=(image_size // 14) ** 2,
-    )
-    return config, processor
 
 
 def _llava_onevision() -> tuple[Any, Any]:
@@ -441,29 +469,14 @@ def _qwen3_vl() -> tuple[Any, Any]:
 
 
 def _llava_next() -> tuple[Any, Any]:
-    """LLaVA-NeXT (llava-v1.6-mistral style ``[INST] <image>\n... [/INST]``), one tile."""
-    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True)
-    template = _chat("[INST] ", "<image>\n", "[/INST]", " ")
-    pixels = {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28},
-              "image_grid_pinpoints": [[28, 28]]}  # fmt: skip
-    processor = transformers.LlavaNextProcessor(
-        image_processor=transformers.LlavaNextImageProcessor(**pixels),
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=template,
+    """LLaVA-NeXT (llava-v1.6-mistral style ``[INST] <image>\\n... [/INST]``), one tile."""
+    return _llava_like(
+        transformers.LlavaNextProcessor,
+        transformers.LlavaNextImageProcessor,
+        transformers.LlavaNextConfig,
+        ("[INST] ", "[/INST]"),
+        grid=[[28, 28]],
     )
-    vision = {**TINY_VISION, "image_size": 28, "patch_size": 14, "projection_dim": 32}
-    config = transformers.LlavaNextConfig(
-        text_config={"model_type": "llama", **_text(tokenizer)},
-        vision_config={"model_type": "clip_vision_model", **vision},
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        image_grid_pinpoints=[[28, 28]],
-        vision_feature_layer=-1,
-        image_seq_length=4,
-    )
-    return config, processor
 
 
 def _mistral3() -> tuple[Any, Any]:
