@@ -42,12 +42,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
         )
     except OSError as exc:
         raise write_error(path, exc) from None
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-    finally:
-        os.close(fd)
     tmp = Path(name)
-    try:
+    try:  # from here a Ctrl-C or SIGTERM anywhere still removes the temp file
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())
+        finally:
+            os.close(fd)
         yield tmp
         if tmp.is_symlink() or tmp.stat().st_size == 0:
             return

@@ -12,13 +12,15 @@ a figure is drawn, so loading plugins stays fast.
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from colorbench.plugin.task import TaskSummary
+from colorbench.plugin.task import Prompt, TaskSummary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,10 +47,35 @@ def caption(summary: TaskSummary) -> str:
     )
 
 
-def save(fig: Figure, path: Path, summary: TaskSummary) -> Path:
-    """Title the figure with its task, caption it (:func:`caption`) and write it as PNG."""
+def prompt_labels(
+    summary: TaskSummary, prompts: Sequence[Prompt], width: int = 48
+) -> tuple[list[str], str]:
+    """Labels for ``prompts`` in a figure: the text each put to the model
+    (:meth:`TaskSummary.prompt_text`: a statement, or a generative model's question),
+    quoted and wrapped at ``width``, and a note for the caption.
+
+    Generative questions all end in one answer instruction ("Answer with one of: black,
+    white, ..."); when they do, the labels keep the questions and the note says the ending
+    once, instead of repeating eleven colour terms in every label. Otherwise the note is
+    empty and each label is the whole text.
+    """
+    texts = [summary.prompt_text(p) for p in prompts]
+    pairs = list(zip(prompts, texts, strict=True))
+    questions = [p.question and t != p.template and t.startswith(p.question) for p, t in pairs]
+    endings = {t[len(p.question) :].strip() for p, t in pairs if p.question}
+    note = ""
+    if texts and all(questions) and len(endings) == 1 and "" not in endings:
+        note = f'each question ends "{endings.pop()}"'
+        texts = [p.question for p in prompts]
+    return [textwrap.fill(f'"{t}"', width) for t in texts], note
+
+
+def save(fig: Figure, path: Path, summary: TaskSummary, note: str = "") -> Path:
+    """Title the figure with its task, caption it (:func:`caption`, then ``note``, e.g.
+    :func:`prompt_labels`' note) and write it as PNG."""
     fig.suptitle(summary.task, fontsize=11)
-    fig.supxlabel(caption(summary), fontsize=8, color="0.25")
+    text = caption(summary) + (f"\n{textwrap.fill(note, 110)}" if note else "")
+    fig.supxlabel(text, fontsize=8, color="0.25")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})

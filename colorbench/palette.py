@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -177,8 +178,7 @@ DEFAULT_PALETTE = Palette(
 
 #: the XKCD colour survey's own colour for each basic term (Munroe 2010; the survey's
 #: ``rgb.txt``, shipped as ``matplotlib.colors.XKCD_COLORS``): where some 140,000
-#: respondents put the name, a centroid-type estimate of the term's focal colour. The
-#: World Color Survey / Berlin & Kay focal chips are not available offline; see
+#: respondents put the name, a centroid-type estimate of the term's focal colour; see
 #: docs/DESIGN.md for what this palette changes (tests check these values against
 #: matplotlib's table).
 XKCD_PALETTE = Palette(
@@ -198,8 +198,17 @@ XKCD_PALETTE = Palette(
     name="xkcd-11",
 )
 
+#: Berlin & Kay's (1969) English focal chip of each basic term, as the World Color Survey
+#: archive digitises it: Munsell specifications with their source in
+#: ``palette_wcs_focal.json`` (data), converted to sRGB with colour-science by
+#: ``tools/wcs_focal.py``; four chromatic foci lie outside sRGB and keep their L* and hue
+#: at a lower chroma (the file records how much). docs/DESIGN.md has its colorimetry.
+FOCAL_PALETTE = Palette.from_dict(
+    json.loads(files("colorbench").joinpath("palette_wcs_focal.json").read_text("utf-8"))
+)
+
 #: the built-in palettes, selectable by name with ``--palette``
-PALETTES = {p.name: p for p in (DEFAULT_PALETTE, XKCD_PALETTE)}
+PALETTES = {p.name: p for p in (DEFAULT_PALETTE, XKCD_PALETTE, FOCAL_PALETTE)}
 
 
 def palette_option(value: Palette | str | Path | None) -> Palette:

@@ -13,14 +13,21 @@ and reports each defect as one line naming the plugin, the object and the fix:
   headline must be a percentage inside its CI; ``figure`` must draw a PNG or return None;
 - a model: its factory must take ``**options``; an exact id is created on the CPU and
   must score two images against the palette (``[2,K]`` finite scores, or for a generative
-  adapter log-likelihoods of the K colour terms); a pattern is checked with ``models``.
+  adapter log-likelihoods of the K colour terms); a pattern is checked with ``models``;
+- an analysis: its options declared as ``colorbench analyze NAME`` declares them, its
+  ``check_args`` (a tiny run: a few images on the CPU) parsed, then run quietly on the CPU
+  in a temporary working folder; it must return 0 and raise nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+import shlex
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ import torch
 from colorbench.errors import ColorbenchError
 from colorbench.palette import DEFAULT_PALETTE, Palette
 from colorbench.plugin.adapter import GenerativeAdapter, check_adapter, check_factory
+from colorbench.plugin.analysis import Analysis, declare
 from colorbench.plugin.pluginmanager import Plugins
 from colorbench.plugin.task import Task, TaskSummary
 from colorbench.runner.taskcheck import sample_problems, task_advice, task_problems
@@ -67,7 +75,8 @@ def check_plugin(
     if not (sets or tasks or adapters or analyses):
         problems.append(
             f"plugin {name!r} registers nothing; implement colorbench_register_tasks, "
-            "colorbench_register_models or colorbench_register_stimulus_sets"
+            "colorbench_register_models, colorbench_register_stimulus_sets or "
+            "colorbench_register_analyses"
         )
     for entry in sets:
         say(f"stimulus set {entry.name}")
@@ -80,6 +89,9 @@ def check_plugin(
         for model_id in [entry.name] if not entry.is_pattern else ids:
             say(f"model {model_id}")
             problems += _check_model(entry.obj, model_id, name, palette)
+    for entry in analyses:
+        say(f"analysis {entry.name}")
+        problems += [p for p in _check_analysis(plugins, entry.obj, name) if p not in problems]
     return problems
 
 
@@ -247,4 +259,59 @@ def _check_model(factory: Any, model_id: str, plugin: str, palette: Palette) -> 
                 f"return a float tensor [B,K]"]  # fmt: skip
     if not torch.isfinite(out.float()).all():
         return [f"{where}: scores contain NaN or inf; return finite scores"]
+    return []
+
+
+class _ArgsError(Exception):
+    """What argparse would print before exiting."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting: a bad ``check_args`` is a finding."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _ArgsError(message)
+
+
+@contextmanager
+def _working_folder(path: Path) -> Iterator[None]:
+    """Run inside ``path``: an analysis writing to its default, relative folder writes there."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _check_analysis(plugins: Plugins, analysis: Analysis, plugin: str) -> list[str]:
+    """Declare the analysis's options, parse its ``check_args``, run it on the CPU quietly in
+    a temporary working folder: it must return 0 without raising."""
+    where = f"plugin {plugin!r} analysis {analysis.name!r}"
+    parser = _Parser(prog=f"colorbench analyze {analysis.name}", conflict_handler="resolve")
+    problem = declare(analysis, plugin, parser)
+    if problem is not None:
+        return [problem]
+    argv = [str(arg) for arg in getattr(analysis, "check_args", ())]
+    shown = shlex.join(argv) or "no options"
+    try:
+        args = parser.parse_args(argv)
+    except _ArgsError as exc:
+        return [
+            f"{where}: its check_args ({shown}) do not parse: {exc}; set check_args to the "
+            "options of a tiny run (a few images on the CPU)"
+        ]
+    args.device, args.quiet = "cpu", True
+    with tempfile.TemporaryDirectory(prefix="colorbench-check-") as tmp, _working_folder(Path(tmp)):
+        try:
+            code = analysis.run(args, plugins)
+        except ColorbenchError as exc:
+            return [f"{where}: a tiny run ({shown}) failed: {exc}"]
+        except Exception as exc:
+            return [
+                f"{where}: a tiny run ({shown}) crashed ({_one_line(exc)}); raise "
+                "ColorbenchError with a one-line fix instead (or fix the analysis)"
+            ]
+    if code not in (0, None):
+        return [f"{where}: a tiny run ({shown}) returned exit code {code!r}; return 0 on success"]
     return []

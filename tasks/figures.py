@@ -33,9 +33,11 @@ def group_heatmaps(
     outcomes: Sequence[str],
     summary: TaskSummary,
     path: Path,
+    note: str = "",
 ) -> Path:
-    """The 2x2 colour-group tables as annotated heatmaps: one row per prompt, one column
-    per outcome; each cell shows %, its 95% CI and n."""
+    """The 2x2 colour-group tables as annotated heatmaps: one row per ``(label, table)``
+    (a prompt, labelled as :func:`colorbench.figures.prompt_labels` does, ``note`` its
+    caption line), one column per outcome; each cell shows %, its 95% CI and n."""
     fig = new_figure(figsize=(4.2 * len(outcomes), 3.6 * len(panels)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(panels), len(outcomes), squeeze=False))
     for row, (title, table) in enumerate(panels):
@@ -55,9 +57,9 @@ def group_heatmaps(
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=shade)
             ax.set_xticks([0, 1], [f"{g} object" for g in GROUPS])
             ax.set_yticks([0, 1], [f"{g}\nbackground" for g in GROUPS])
-            ax.set_title(f'{outcome} % [95% CI], n  |  "{title}"', fontsize=9)
+            ax.set_title(f"{outcome} % [95% CI], n\n{title}", fontsize=9)
             fig.colorbar(image, ax=ax, shrink=0.8)
-    return save(fig, path, summary)
+    return save(fig, path, summary, note)
 
 
 def outcome_bars(
@@ -100,11 +102,16 @@ def stacked_bars(
     outcomes: Sequence[str],
     summary: TaskSummary,
     path: Path,
+    note: str = "",
 ) -> Path:
     """Horizontal stacked bars, one panel per ``(title, table, row labels)``: the outcome
     shares of each row (e.g. per prompt, per prompt and background group). Each share's 95%
-    CI is a whisker at the share's right edge, so a reader can tell which shares differ."""
-    heights = [0.45 * len(table) + 0.9 for _, table, _ in panels]
+    CI is a whisker at the share's right edge, so a reader can tell which shares differ.
+    Labels may span lines (a question asked); ``note`` is a caption line."""
+    heights = [
+        max(0.45, 0.2 + 0.16 * max(str(lab).count("\n") + 1 for lab in labels)) * len(table) + 0.9
+        for _, table, labels in panels
+    ]
     fig = new_figure(figsize=(8.0, sum(heights) + 0.6), layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=heights)[:, 0]
     for ax, (title, table, labels) in zip(axes, panels, strict=True):
@@ -136,4 +143,4 @@ def stacked_bars(
         ax.set_title(title, fontsize=9)
     axes[-1].set_xlabel(f"% of answers ({CI_LABEL} of each share, at its right edge)")
     axes[0].legend(ncols=len(outcomes), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.1))
-    return save(fig, path, summary)
+    return save(fig, path, summary, note)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from colorbench.figures import prompt_labels
 from colorbench.palette import Palette
 from colorbench.plugin.task import Headline, Prompt, Task, TaskSummary
 from colorbench.tables import (
@@ -55,8 +56,10 @@ class ShapesTask(Task):
 
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:
         prompts = [p for p in self.prompts if f"groups_{p.id}" in summary.tables]
-        panels = [(p.template, summary.tables[f"groups_{p.id}"]) for p in prompts]
-        return figures.group_heatmaps(panels, self.outcome_parts, summary, path)
+        labels, note = prompt_labels(summary, prompts, width=60)
+        tables = [summary.tables[f"groups_{p.id}"] for p in prompts]
+        panels = list(zip(labels, tables, strict=True))
+        return figures.group_heatmaps(panels, self.outcome_parts, summary, path, note)
 
 
 class GlobalColor(ShapesTask):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from colorbench.colors import contrast_ratio
+from colorbench.figures import prompt_labels
 from colorbench.palette import Palette
 from colorbench.plugin.task import Prompt, Task, TaskSummary
 from colorbench.tables import (
@@ -94,9 +95,7 @@ class PromptChoice(Task):
 
     def summarize(self, predictions: pd.DataFrame, palette: Palette) -> TaskSummary:
         order = [p.id for p in self.prompts]
-        table = outcome_rates(predictions, "prompt", self.outcomes, order)
-        table.insert(0, "template", table.index.map({p.id: p.template for p in self.prompts}))
-        tables = {"by_prompt": table}
+        tables = {"by_prompt": outcome_rates(predictions, "prompt", self.outcomes, order)}
         asking = [p.id for p in self.prompts if p.asks]
         tables["correct"] = hit_rates(
             predictions["correct"], predictions["prompt"], "correct", asking
@@ -110,11 +109,13 @@ class PromptChoice(Task):
 
     def figure(self, summary: TaskSummary, path: Path) -> Path | None:
         by_prompt = summary.tables["by_prompt"]
-        panels = [("per prompt", by_prompt, [f'"{t}"' for t in by_prompt["template"]])]
+        asked = {p.id: p for p in self.prompts}
+        labels, note = prompt_labels(summary, [asked[i] for i in by_prompt.index])
+        panels = [("per prompt", by_prompt, labels)]
         groups = summary.tables.get("by_background_group")
         if groups is not None:
             panels.append(("per prompt and background", groups, list(groups.index)))
-        return figures.stacked_bars(panels, self.outcomes, summary, path)
+        return figures.stacked_bars(panels, self.outcomes, summary, path, note)
 
 
 def stroop_breakdowns(

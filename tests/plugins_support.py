@@ -46,6 +46,23 @@ def colorbench_register_tasks(register):
 """
 
 
+#: a plugin of one more task on fake_support's set, ``fake-extra``, at release 0.3: the one
+#: "uninstalled" while its work is unfinished (tests/test_resume.py, tools/bad_inputs.py)
+EXTRA_TASK = """
+import colorbench
+from fake_support import FakeGlobal
+
+__version__ = "0.3"
+
+class FakeExtra(FakeGlobal):
+    name = "fake-extra"
+
+@colorbench.hookimpl
+def colorbench_register_tasks(register):
+    register(FakeExtra())
+"""
+
+
 #: a plugin registering the stimulus set ``{prefix}-set`` (fake_support's one-colour images)
 STIMULUS_SET = """
 import colorbench

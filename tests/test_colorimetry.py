@@ -44,7 +44,7 @@ def test_xkcd_palette_is_the_survey_colour_of_each_basic_term():
     assert [c.chromatic for c in XKCD_PALETTE] == [c.chromatic for c in DEFAULT_PALETTE]
     assert palette_option("xkcd-11") is XKCD_PALETTE
     assert palette_option(Path("berlin-kay-11")) is DEFAULT_PALETTE
-    assert set(PALETTES) == {"berlin-kay-11", "xkcd-11"}
+    assert set(PALETTES) == {"berlin-kay-11", "xkcd-11", "wcs-focal"}
 
 
 def test_design_doc_holds_the_generated_colorimetry_of_every_palette():

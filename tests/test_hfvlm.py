@@ -67,31 +67,49 @@ def test_one_image_prefix_for_every_question_scores_as_a_full_pass_per_answer(fa
     """All questions of a batch at once (the image prefix shared where the template puts the
     image first) equal one full forward pass per question and answer."""
     adapter = tiny(family)
-    calls = count_image_passes(adapter.model)
+    encoder, prefixes = count_image_passes(adapter)
     shared = adapter.loglikelihood_prompts(images, ASKED, NAMES)
-    passes = calls[0]
+    passes = encoder[0], prefixes[0]
     for question, scores in zip(ASKED, shared, strict=True):
         naive = adapter.loglikelihood_naive(images, question, NAMES)
         torch.testing.assert_close(scores.total, naive.total, atol=1e-4, rtol=0)
         assert torch.equal(scores.tokens, naive.tokens)
-    # where the image comes first: one pass over the images for all five questions
-    assert passes == (len(ASKED) if FAMILIES[family].bidirectional_prefix else 1)
+    # where the image comes first: one pass over the image prefix for all five questions;
+    # else (PaliGemma's image attends to the question) one per question, the images encoded
+    # once all the same
+    assert passes == (1, len(ASKED) if FAMILIES[family].bidirectional_prefix else 1)
 
 
-def count_image_passes(model) -> list[int]:
-    """A counter of the model's forward passes that read images."""
-    calls = [0]
+def test_the_output_head_runs_only_where_an_answer_token_is_scored(images):
+    """Once per image for the prompt's last token of each question and once per distinct
+    answer prefix (answers sharing leading tokens share them), not at every position."""
+    adapter = tiny("qwen2_vl")
+    rows = []
+    head = adapter.model.get_output_embeddings()
+    head.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[:-1].numel()))
+    adapter.loglikelihood_prompts(images, ASKED, NAMES)
+    tokens = [adapter.answer_tokens(q, tuple(NAMES)).ids for q in ASKED]
+    scored = {(q, a[:d]) for q, ids in enumerate(tokens) for a in ids for d in range(len(a))}
+    assert sum(rows) == len(images) * (1 + len(scored))  # 1: the image prefix pass's last
+    assert len(scored) < sum(len(a) for ids in tokens for a in ids)
+
+
+def count_image_passes(adapter) -> tuple[list[int], list[int]]:
+    """Counters of the model's forward passes that encode images (pixels in) and that run
+    the language model over image tokens."""
+    encoder, prefixes = [0], [0]
 
     def count(module, args, kwargs):
-        calls[0] += kwargs.get("pixel_values") is not None
+        encoder[0] += kwargs.get("pixel_values") is not None
+        prefixes[0] += bool((kwargs["input_ids"] == adapter.image_token_id).any())
 
-    model.register_forward_pre_hook(count, with_kwargs=True)
-    return calls
+    adapter.model.register_forward_pre_hook(count, with_kwargs=True)
+    return encoder, prefixes
 
 
-def test_a_question_before_the_image_is_scored_one_prefix_per_question(images):
+def test_a_question_before_the_image_is_scored_one_prefix_per_question_encoded_once(images):
     """Detected from the rendered template: with the image after the question no prefix is
-    shared, and the scores still equal the reference."""
+    shared, the images are encoded once, and the scores still equal the reference."""
     adapter = tiny("llava")
     template = adapter.processor.chat_template
     adapter.processor.chat_template = template.replace(
@@ -99,9 +117,10 @@ def test_a_question_before_the_image_is_scored_one_prefix_per_question(images):
     ).replace("{% endif %}" + " ", "{% endif %}<image>\n ", 1)
     text = adapter.prompt_form(questions.OBJECT).text
     assert text.index("<image>") > text.index("What")
-    calls = count_image_passes(adapter.model)
+    encoder, prefixes = count_image_passes(adapter)
     shared = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
-    assert calls[0] == 2  # one per question
+    assert prefixes[0] == 2  # one per question
+    assert encoder[0] == 1  # the images encoded once, their features reused
     for question, scores in zip(ASKED[:2], shared, strict=True):
         naive = adapter.loglikelihood_naive(images, question, NAMES).total
         torch.testing.assert_close(scores.total, naive, atol=1e-4, rtol=0)
@@ -113,9 +132,9 @@ def test_the_generic_path_scores_as_the_fast_path(images):
     adapter = tiny("qwen2_5_vl")
     fast = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
     adapter.family = generic("qwen2_5_vl")
-    calls = count_image_passes(adapter.model)
+    encoder, _ = count_image_passes(adapter)
     slow = adapter.loglikelihood_prompts(images, ASKED[:2], NAMES)
-    assert calls[0] == 2 * len(NAMES)  # one full pass per question and answer
+    assert encoder[0] == 2 * len(NAMES)  # one full pass per question and answer
     for a, b in zip(fast, slow, strict=True):
         torch.testing.assert_close(a.total, b.total, atol=1e-4, rtol=0)
 
@@ -123,13 +142,7 @@ def test_the_generic_path_scores_as_the_fast_path(images):
 def test_answers_at_the_prefix_length_instead_of_the_mrope_offset_are_caught(images):
     """The pitfall the M-RoPE families guard against moves scores far beyond the tolerance."""
     adapter = tiny("qwen2_5_vl")
-
-    def at_prefix_length(prefix, steps, k):
-        batch, length = prefix["input_ids"].shape
-        positions = torch.arange(length, length + steps).expand(batch * k, -1)
-        return positions.unsqueeze(0).expand(3, -1, -1)
-
-    adapter._answer_positions = at_prefix_length
+    adapter._rope_deltas = lambda prefix: torch.zeros(len(prefix["input_ids"]), 1, dtype=torch.long)
     shared = adapter.loglikelihood(images, questions.OBJECT, NAMES).total
     naive = adapter.loglikelihood_naive(images, questions.OBJECT, NAMES).total
     assert (shared - naive).abs().max() > 1e-2

@@ -117,3 +117,12 @@ def test_neurons_on_random_rn50_all_layers_default_corpus(installed, tmp_path):
     assert installed.analyses.get("neurons").run(args, installed) == 0
     table = pd.read_parquet(out / "neurons.parquet")
     assert list(table.groupby("layer", sort=False).size()) == [64, 256, 512, 1024, 2048]
+
+
+@pytest.mark.slow
+def test_the_analyses_pass_check_plugin_with_their_check_args(installed):
+    from colorbench.plugincheck import check_plugin
+
+    seen: list[str] = []
+    assert check_plugin(installed, "interpret", say=seen.append) == []
+    assert seen == ["analysis itsm", "analysis neurons"]

@@ -127,6 +127,13 @@ def colorbench_register_models(register):
 """
 
 
+def assert_one_line_each(found: list[str], expected: list[tuple[str, str, str]]) -> None:
+    """Each (object, defect, fix) is said by exactly one of the lines ``found``."""
+    for obj, what, fix in expected:
+        said = [line for line in found if obj in line and what in line and fix in line]
+        assert len(said) == 1, (obj, what, found)
+
+
 def test_a_broken_plugin_gets_one_line_per_defect(task_plugin, site, capsys):
     broken = write_module(site, BROKEN.format(module=task_plugin), stem="broken")
     assert cli("-p", task_plugin, "-p", broken, "check-plugin", broken) == 1
@@ -141,11 +148,7 @@ def test_a_broken_plugin_gets_one_line_per_defect(task_plugin, site, capsys):
         ("task 'square-bad-figure'", "figure() raised RuntimeError: axes exploded", "draw"),
         ("model 'no-options'", "factory(model_id, **options)", "def create(model_id, **options)"),
     ]
-    for obj, what, fix in expected:
-        assert sum(obj in line and what in line and fix in line for line in found) == 1, (
-            obj,
-            found,
-        )
+    assert_one_line_each(found, expected)
 
 
 def test_plugin_errors_in_a_run_are_one_line(task_plugin, site, tmp_path, capsys):
@@ -234,3 +237,99 @@ def test_a_new_task_version_is_recomputed_not_kept(task_plugin, site, tmp_path, 
 def test_plugins_doc_walks_through_the_task_template_verbatim():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "PLUGINS.md").read_text()
     assert template_text("task", "__init__.py.tmpl") in doc
+
+
+ANALYSES = """
+import colorbench
+from colorbench.errors import ColorbenchError
+from colorbench.plugin.analysis import Analysis
+
+RUNS = []
+
+class MeanColour(Analysis):
+    '''Works: renders shapes from the loaded plugins, writes a report to its default folder.'''
+    name = "mean-colour"
+    description = "mean RGB of a few shapes"
+    check_args = ("--images", "2")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--images", type=int, required=True)
+        parser.add_argument("--out", default="analysis/mean-colour")
+
+    def run(self, args, plugins):
+        import os
+        from pathlib import Path
+        from colorbench.palette import DEFAULT_PALETTE
+        stimuli = plugins.stimulus_sets.get("shapes")(palette=DEFAULT_PALETTE, seed=0)
+        samples = [stimuli.sample(i, 0) for i in range(args.images)]
+        images = stimuli.render(samples, "pil", "cpu").images
+        Path(args.out).mkdir(parents=True)
+        Path(args.out, "report.md").write_text(str(images.float().mean().item()))
+        RUNS.append((os.getcwd(), args.device, args.quiet, len(images)))
+        return 0
+
+class NoDeclare(MeanColour):
+    name = "no-declare"
+    def add_arguments(self, parser):
+        raise NameError("name 'parsr' is not defined")
+
+class NoCheckArgs(MeanColour):
+    name = "no-check-args"
+    check_args = ()          # --images is required
+
+class Crashes(MeanColour):
+    name = "crashes"
+    def run(self, args, plugins):
+        return {}["layer9"]
+
+class Refuses(MeanColour):
+    name = "refuses"
+    def run(self, args, plugins):
+        raise ColorbenchError("--images 2 is too few; pass --images 8 or more")
+
+class Fails(MeanColour):
+    name = "fails"
+    def run(self, args, plugins):
+        return 3
+
+@colorbench.hookimpl
+def colorbench_register_analyses(register):
+    for analysis in ({analyses}):
+        register(analysis())
+"""
+
+
+def test_check_plugin_runs_a_working_analysis_in_a_temporary_folder(
+    site, tmp_path, monkeypatch, capsys
+):
+    module = write_module(site, ANALYSES.replace("{analyses}", "MeanColour,"), stem="analysis")
+    monkeypatch.chdir(tmp_path)
+    assert cli("-p", module, "check-plugin", module) == 0, capsys.readouterr().out
+    assert "checking analysis mean-colour" in capsys.readouterr().err
+    runs = __import__(module).RUNS
+    assert len(runs) == 1 and runs[0][1:] == ("cpu", True, 2)  # ran on check_args, CPU, quiet
+    assert not (tmp_path / "analysis").exists()  # its default folder: not in the user's
+    assert not Path(runs[0][0]).exists()  # but in a temporary one, removed after
+
+
+def test_a_broken_analysis_gets_one_line_per_defect(site, tmp_path, capsys):
+    names = "MeanColour, NoDeclare, NoCheckArgs, Crashes, Refuses, Fails"
+    module = write_module(site, ANALYSES.replace("{analyses}", names), stem="analysis")
+    assert cli("-p", module, "check-plugin", module) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"5 problem(s) in plugin {module!r}", lines
+    found = lines[:-1]
+    assert all(line.startswith(f"plugin {module!r} analysis '") for line in found), found
+    expected = [
+        ("'no-declare'", "add_arguments(parser) raised NameError", "parser.add_argument"),
+        ("'no-check-args'", "check_args (no options) do not parse", "set check_args"),
+        ("'crashes'", "crashed (KeyError: 'layer9')", "raise ColorbenchError"),
+        ("'refuses'", "(--images 2) failed: --images 2 is too few", "pass --images 8"),
+        ("'fails'", "returned exit code 3", "return 0"),
+    ]
+    assert_one_line_each(found, expected)
+    # `colorbench analyze` says the same of the analysis that cannot declare its options
+    out = str(tmp_path / "mean")
+    assert cli("-p", module, "analyze", "mean-colour", "--images", "1", "--out", out, "-q") == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "'no-declare'" in line]
+    assert len(warned) == 1 and "add_arguments(parser) raised NameError" in warned[0]

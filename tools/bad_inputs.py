@@ -26,6 +26,7 @@ from colorbench.plugins.hfvlm.tiny import HOSTILE, hostile_folder
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import served_support  # noqa: E402
+from plugins_support import EXTRA_TASK  # noqa: E402
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -78,6 +79,30 @@ PLUGINS = {
         def colorbench_register_models(register):
             register("no-options", lambda model_id: None)
     """,
+    # analyses check-plugin cannot run: options that do not parse, a crash (issue 24)
+    "broken_analysis.py": """
+        import colorbench
+        from colorbench.plugin.analysis import Analysis
+
+        class Needs(Analysis):
+            name = "needs-model"
+            description = "declares a required --model but no check_args"
+            def add_arguments(self, parser):
+                parser.add_argument("--model", required=True)
+            def run(self, args, plugins):
+                return 0
+
+        class Crashes(Needs):
+            name = "crashes"
+            check_args = ("--model", "random-RN50")
+            def run(self, args, plugins):
+                return {}["layer9"]
+
+        @colorbench.hookimpl
+        def colorbench_register_analyses(register):
+            register(Needs())
+            register(Crashes())
+    """,
 }
 
 
@@ -95,7 +120,7 @@ def make_fixtures(work: Path) -> dict[str, str]:
     """Plugin modules, checkpoints, folders and results the cases below point at."""
     plugins = work / "plugins"
     plugins.mkdir()
-    for name, body in PLUGINS.items():
+    for name, body in {**PLUGINS, "extra_task.py": EXTRA_TASK}.items():
         (plugins / name).write_text(textwrap.dedent(body))
     torch.save({"evil": HostilePickle(work / "PWNED")}, work / "hostile.pt")
     torch.save({"visual.conv1.weight": torch.zeros(3, 3)}, work / "wrong-shape.pt")
@@ -184,6 +209,17 @@ CASES: list[tuple[str, str]] = [
     (
         "a model factory without **options",
         "colorbench -p broken_task run --model no-options --task stroop-white --out {work}/r",
+    ),
+    (
+        "a broken analysis plugin, checked",
+        "colorbench -p broken_analysis check-plugin broken_analysis -q",
+    ),
+    (
+        "unfinished work of a task whose plugin was uninstalled since",
+        "COLORBENCH_FAKE_DELAY=1 timeout --preserve-status -s INT 11 colorbench -p fake_support"
+        " -p extra_task run --model fake-majority --task fake-global --task fake-extra"
+        " --samples 20 --batch-size 256 -q --out {work}/gone; colorbench -p fake_support run"
+        " --model fake-majority --task fake-global --samples 20 --out {work}/gone -q",
     ),
     (
         "--images folder that cannot be read",

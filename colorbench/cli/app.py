@@ -41,6 +41,7 @@ from colorbench.config import (
 )
 from colorbench.errors import ColorbenchError
 from colorbench.names import printable
+from colorbench.plugin.analysis import declare
 
 if TYPE_CHECKING:
     from colorbench.plugin.pluginmanager import Plugins
@@ -433,18 +434,12 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     analyze.set_defaults(func=_cmd_analyze)
     names = analyze.add_subparsers(dest="analysis_name", metavar="NAME")
     for entry in plugins.analyses:
-        # every analysis has --device; one that declares its own replaces this one
         sub = names.add_parser(
             entry.name, parents=[common], help=entry.description, conflict_handler="resolve"
         )
-        sub.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
-        try:
-            entry.obj.add_arguments(sub)
-        except Exception as exc:  # a broken analysis must not take the CLI down
-            plugins.problems.append(
-                f"analysis {entry.name!r} of plugin {entry.plugin!r} failed to declare "
-                f"its options: {type(exc).__name__}: {exc}"
-            )
+        problem = declare(entry.obj, entry.plugin, sub)
+        if problem is not None:  # a broken analysis must not take the CLI down
+            plugins.problems.append(problem)
             continue
         sub.set_defaults(analysis=entry.obj)
     return parser

@@ -36,7 +36,10 @@ def add_stimulus_options(parser: argparse.ArgumentParser) -> None:
         "--palette",
         type=Path,
         metavar="NAME|FILE",
-        help="built-in palette (berlin-kay-11, the default; xkcd-11) or a palette JSON file",
+        help=(
+            "built-in palette (berlin-kay-11, the default; xkcd-11; wcs-focal) or a palette "
+            "JSON file"
+        ),
     )
 
 

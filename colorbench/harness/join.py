@@ -169,6 +169,7 @@ def store(
             "or import into another --out"
         )
     summary = summarize(task, frame, palette)
+    summary.model, summary.prompts = model_id, summary_json.asked(prompts)
     provenance = {
         "colorbench": colorbench.__version__,
         "model": model_id,

@@ -71,8 +71,9 @@ def colorbench_register_analyses(register: Callable[..., None]) -> None:
     """Register analyses run by ``colorbench analyze NAME``: ``register(analysis)``.
 
     ``analysis`` is a :class:`colorbench.plugin.analysis.Analysis`: it has a ``name``, a
-    ``description``, ``add_arguments(parser)`` to declare its CLI options and
-    ``run(args) -> int`` to execute them.
+    ``description``, ``add_arguments(parser)`` to declare its CLI options,
+    ``run(args, plugins) -> int`` to execute them and ``check_args``, the options of a tiny
+    run that ``colorbench check-plugin`` makes.
     """
 
 

@@ -93,6 +93,16 @@ class TaskSummary:
     #: the model whose answers these are; set by the engine before ``Task.figure`` is called
     #: (figures name it, :func:`colorbench.figures.caption`), not part of ``to_dict``
     model: str = ""
+    #: per prompt id, the text the model was given: the statement template for a
+    #: contrastive model, the question as asked (:meth:`Prompt.asked`) for a generative one.
+    #: Set by the engine like ``model`` and read back from the result's provenance
+    #: (``prompts``), so tables and figures label a row with what was really put to the model
+    prompts: dict[str, str] = field(default_factory=dict)
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        """The text ``prompt`` put to the model; its statement template when not recorded
+        (a summary built outside a run, e.g. by hand in a test)."""
+        return self.prompts.get(prompt.id, prompt.template)
 
     def to_dict(self) -> dict:
         return {

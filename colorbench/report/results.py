@@ -34,8 +34,9 @@ def result_dir(out: Path, model_id: str, task: str) -> Path:
 
 
 def render_tables(model_id: str, summary: TaskSummary, figure: str | None = None) -> str:
-    """``table.md``: the headline, the figure (when drawn), then every summary table under
-    its own heading, cells escaped."""
+    """``table.md``: the headline, the figure (when drawn), the text each prompt put to the
+    model (a statement, or the question a generative model was asked), then every summary
+    table under its own heading, cells escaped."""
     parts = [f"# {escape(model_id)}: {escape(summary.task)}\n"]
     h = summary.headline
     parts.append(
@@ -44,6 +45,9 @@ def render_tables(model_id: str, summary: TaskSummary, figure: str | None = None
     )
     if figure is not None:
         parts.append(f"![{escape(summary.task)}: figure]({figure})\n")
+    if summary.prompts:
+        asked = pd.DataFrame({"text given to the model": summary.prompts})
+        parts.append(f"## prompts\n\n{table(asked.rename_axis('prompt'))}")
     for name, df in summary.tables.items():
         parts.append(f"## {escape(name)}\n\n{table(df)}")
     return "\n".join(parts)

@@ -51,7 +51,10 @@ class StoredSummary:
     cluster: str = "image"
 
     def task_summary(self) -> TaskSummary:
-        return TaskSummary.from_dict(self.summary)
+        """The stored summary, with the text each prompt put to the model (:func:`asked`)."""
+        summary = TaskSummary.from_dict(self.summary)
+        summary.prompts = asked(self.provenance.get("prompts"))
+        return summary
 
     def file(self, kind: str) -> Path | None:
         """The listed file of ``kind`` (``"table"``, ...) if it exists inside the result folder.
@@ -66,6 +69,21 @@ class StoredSummary:
         if not target.resolve().is_relative_to(folder) or not target.is_file():
             return None
         return target
+
+
+def asked(recorded: object) -> dict[str, str]:
+    """Per prompt id, the text provenance's ``prompts`` says the model was given; an
+    imported result may list several wordings of one prompt (joined with `` / ``). Anything
+    else stored there is ignored: a label is not worth refusing a result for."""
+    if not isinstance(recorded, dict):
+        return {}
+    texts = {}
+    for prompt, text in recorded.items():
+        if isinstance(text, list) and text and all(isinstance(t, str) for t in text):
+            text = " / ".join(text)
+        if isinstance(prompt, str) and isinstance(text, str):
+            texts[prompt] = text
+    return texts
 
 
 def document(

@@ -23,7 +23,7 @@ import json
 import math
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from colorbench.atomic import parquet_bytes, write_bytes, write_json
 from colorbench.errors import ColorbenchError
-from colorbench.names import path_name_problem
+from colorbench.names import HASH_SEP, path_name_problem
 from colorbench.plugin.task import CHROMATIC_SUFFIX, GRADED_COLUMNS
 from colorbench.report import summary
 from colorbench.stimuli.base import Sample, StimulusSet
@@ -109,11 +109,13 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 class WorkDir:
     """The finished chunks of one stimulus set for one model (rank 0 alone touches it)."""
 
-    def __init__(self, model_dir: Path, set_name: str) -> None:
+    def __init__(self, model_dir: Path, set_name: str, aside: str = "") -> None:
         problem = path_name_problem(set_name)
         if problem:  # registration refuses these; a set built by hand must not escape either
             raise ColorbenchError(f"stimulus set {problem}")
-        self.path = Path(model_dir) / WORK / set_name
+        # ``aside``: a hex digest; ``+`` never occurs in a set name, so no set owns that folder
+        folder = f"{set_name}{HASH_SEP}{aside}" if aside else set_name
+        self.path = Path(model_dir) / WORK / folder
 
     @property
     def manifest_path(self) -> Path:
@@ -126,9 +128,17 @@ class WorkDir:
             return None
         return found if isinstance(found, dict) else None
 
-    def open(self, key: dict[str, Any], tasks: list[str], size: int) -> None:
+    def open(
+        self,
+        key: dict[str, Any],
+        tasks: list[str],
+        size: int,
+        about: dict[str, Any] | None = None,
+    ) -> None:
         """Start the set's work, or check that the unfinished work there is the same run.
 
+        ``about`` is recorded when the work starts and never compared (e.g. which plugin
+        each task came from, to name it should it be uninstalled before the work is done).
         Leftover temp files of a killed run are removed (the caller holds the lock).
         """
         expected = {
@@ -142,7 +152,7 @@ class WorkDir:
         if found is None:
             self.discard()
             self.path.mkdir(parents=True, exist_ok=True)
-            write_json(self.manifest_path, expected)
+            write_json(self.manifest_path, {**(about or {}), **expected})
             return
         if found.get("model") != key.get("model"):
             raise ColorbenchError(
@@ -236,6 +246,42 @@ class WorkDir:
             pass
 
 
+def set_aside(work: WorkDir, registered: Collection[str]) -> tuple[WorkDir, str | None]:
+    """The work folder this run of the set uses, and a warning when it is not ``work``.
+
+    Unfinished work whose manifest names a task that no loaded plugin registers can be
+    neither finished (that task's rows cannot be computed or graded) nor discarded (its
+    finished chunks are someone's hours): it is left as it is, to be resumed once the plugin
+    is installed again, and this run works in a folder of its own beside it (one per set of
+    missing tasks, so an interrupted run of the other tasks resumes there).
+    """
+    found = work.manifest() or {}
+    tasks = found.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        return work, None  # not a manifest this can read; open() says what is wrong
+    missing = sorted({t for t in tasks if t not in registered})
+    if not missing:
+        return work, None
+    digest = hashlib.sha256(json.dumps(missing).encode()).hexdigest()[:12]
+    aside = WorkDir(work.path.parent.parent, work.path.name, aside=digest)
+    plugins = found.get("task_plugins") if isinstance(found.get("task_plugins"), dict) else {}
+    versions = found.get("tasks_versions") if isinstance(found.get("tasks_versions"), dict) else {}
+    named = []
+    for task in missing:
+        plugin, release = plugins.get(task), (versions.get(task) or {}).get("task_plugin_version")
+        who = " ".join(
+            [f"plugin {plugin!r}" if plugin else "its plugin"]
+            + ([f"({release})"] if release else [])
+        )
+        named.append(f"task {task!r} of {who}")
+    return aside, (
+        f"{work.path} holds unfinished work of {', '.join(named)}, which no loaded plugin "
+        f"registers; its {len(work.done())} finished chunk(s) are left as they are (install the "
+        f"plugin again and run --task {' --task '.join(missing)} to finish them); the other "
+        f"tasks of {work.path.name} run in {aside.path}"
+    )
+
+
 @dataclass
 class Resume:
     """What a run of one stimulus set still has to do."""
@@ -263,6 +309,7 @@ def decide(
     resume: bool,
     result_dir: Callable[[str], Path],
     task_keys: dict[str, dict[str, Any]] | None = None,
+    task_plugins: dict[str, str] | None = None,
 ) -> Resume:
     """The resume decision for one set (rank 0, under the model's lock).
 
@@ -272,7 +319,8 @@ def decide(
     the set-wide ``key`` lacks) and ``samples`` is kept. Chunks that stored results of another
     ``samples`` hold (same key) are rebuilt from them (:func:`seed_chunks`). Without
     ``resume``, earlier work is discarded and everything runs. ``result_dir(task)`` is where
-    the task's stored result would be.
+    the task's stored result would be; ``task_plugins`` (task -> plugin) is recorded in new
+    work (:func:`set_aside` names the plugin should it be gone by the next run).
     """
     task_keys = task_keys or {}
 
@@ -300,7 +348,12 @@ def decide(
     if not todo:
         return Resume([], [], kept, 0)
     # the chunks hold every todo task's rows: a task changed since they were written is refused
-    work.open({**key, "tasks_versions": {t: task_keys.get(t) for t in todo}}, todo, size)
+    work.open(
+        {**key, "tasks_versions": {t: task_keys.get(t) for t in todo}},
+        todo,
+        size,
+        about={"task_plugins": {t: (task_plugins or {}).get(t) for t in todo}},
+    )
     seeded = seed_chunks(work, todo, key, task_keys, stim, size, result_dir) if resume else 0
     done, damaged = work.verified()
     pending = [k for k in range(num_chunks(size)) if k not in done]

@@ -44,6 +44,7 @@ from colorbench.runner.checkpoint import (
     decide,
     num_chunks,
     resume_key,
+    set_aside,
     task_key,
 )
 from colorbench.runner.device import auto_batch_size
@@ -185,7 +186,9 @@ class _ModelRun:
         }
         for sizing in planned.sizing:
             self._say(f"{self.result_id} {sizing.line(stim)}")
-        todo_names, pending = self.ctx.agree(lambda: self._prepare(work, tasks, prov, planned))
+        todo_names, pending, work = self.ctx.agree(
+            lambda: self._prepare(work, tasks, prov, planned)
+        )
         # an unfinished run's manifest may name tasks outside this selection; it finishes them
         by_name = {t.name: t for t in tasks}
         todo = [by_name.get(name) or self.plugins.tasks.get(name) for name in todo_names]
@@ -216,9 +219,13 @@ class _ModelRun:
 
     def _prepare(
         self, work: WorkDir, tasks: list[Task], prov: dict, planned: SetPlan
-    ) -> tuple[list[str], list[int]]:
-        """Rank 0: which tasks still need computing and which chunks are missing."""
+    ) -> tuple[list[str], list[int], WorkDir]:
+        """Rank 0: which tasks still need computing, which chunks are missing, and where."""
         size = planned.stimuli.size(planned.samples)
+        task_keys = {entry.name: self._task_key(entry.obj) for entry in self.plugins.tasks}
+        work, stranded = set_aside(work, task_keys)
+        if stranded:
+            self._warn(stranded)
         plan = decide(
             work,
             [t.name for t in tasks],
@@ -227,7 +234,8 @@ class _ModelRun:
             planned.samples,
             self.config.resume,
             lambda task: result_dir(self.config.out, self.result_id, task),
-            {entry.name: self._task_key(entry.obj) for entry in self.plugins.tasks},
+            task_keys,
+            {entry.name: entry.plugin for entry in self.plugins.tasks},
         )
         if plan.seeded:
             self._say(
@@ -243,7 +251,7 @@ class _ModelRun:
                 f"{self.result_id} {work.path.name}: resuming, {plan.done} of "
                 f"{num_chunks(size)} chunks already done"
             )
-        return plan.todo, plan.pending
+        return plan.todo, plan.pending, work
 
     def _say(self, line: str) -> None:
         self.console.print(line, markup=False)
@@ -375,7 +383,7 @@ class _ModelRun:
             try:  # the task plugin's code: a crash costs this task, never the others
                 frame = task.grade(frame, self.config.palette)
                 summary = task.summarize(frame, self.config.palette)
-                summary.model = self.result_id
+                summary.model, summary.prompts = self.result_id, self._prompt_texts(task)
             except Exception as exc:
                 self.failed.append(self._task_failure(task, exc))
                 self._warn(self.failed[-1])
@@ -391,7 +399,7 @@ class _ModelRun:
                 **prov,
                 **self._task_key(task),
                 "task_plugin": self.plugins.tasks.resolve(task.name).plugin,
-                "prompts": self._prompt_texts(task),
+                "prompts": summary.prompts,
                 "wall_time_s": round(time.monotonic() - self.t0, 3),
             }
             if task.name in sizings:

@@ -12,13 +12,16 @@ user turn of the checkpoint's own chat template, followed by the generation prom
    prefix shared by all K tokenisations, so a BPE merge across the boundary is scored
    as the model would see it; prompt tokens the merge swallowed are left to the answers.
 3. BOS is added by the tokenizer only when the rendered template does not begin with it.
-4. One forward pass over [image + prompt] fills the KV cache; the cache is repeated K
-   times per image and one pass over the right-padded answers scores them all. Right
-   padding after a causal prefix changes no real token's logits.
+4. One forward pass over [image + prompt] fills the KV cache; one more pass over the K
+   answers packed as one row per image, a trie under a tree attention mask
+   (:mod:`colorbench.plugins.hfvlm.tree`), scores them all: no copy of the cache, no
+   padding, and the output head only where an answer's next token is scored.
 5. M-RoPE families (Qwen2-VL / Qwen2.5-VL) get explicit answer positions: the prefix's
    last position + 1 onwards, from the model's ``rope_deltas``, not the prefix length.
 6. PaliGemma's prefix attends bidirectionally (``token_type_ids`` 0) and its answers
    causally (1), in the full pass as in the cached one.
+7. Sliding-window layers (Gemma 3, Mistral) get the window in the packed mask, counted
+   in full-pass token indices.
 
 :meth:`HFVLMAdapter.loglikelihood_naive` computes the same scores with one full forward
 pass per answer; tests hold the two within 1e-4 for every family, and bench/bench_vlm.py
@@ -30,7 +33,7 @@ the text to a colour term (:mod:`colorbench.runner.answers`).
 
 from __future__ import annotations
 
-import copy
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +45,8 @@ import torch
 from colorbench.errors import ColorbenchError
 from colorbench.plugin.adapter import AnswerLogLikelihoods, GeneratedText, GenerativeAdapter
 from colorbench.plugins.hfvlm.families import Family
-from colorbench.plugins.hfvlm.prefix import PROBE, common_prefix, image_head, padded, rope_kwargs
+from colorbench.plugins.hfvlm.prefix import PROBE, common_prefix, image_head, rope_kwargs
+from colorbench.plugins.hfvlm.tree import PREFIX_END, Packed, attention_bias, pack
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,13 @@ class HFVLMAdapter(GenerativeAdapter):
         if self.image_token_id is None:
             self.image_token_id = getattr(config, "image_token_index", None)
         text = config.get_text_config()
-        #: sliding-window layers count distance in cache slots, so continuations of one
-        #: image prefix must not hold padding between question and answer
-        self.sliding = (
-            bool(getattr(text, "sliding_window", None))
-            and getattr(text, "use_sliding_window", True) is not False
+        #: sliding-window layers see only the last ``window`` tokens of a full pass, so the
+        #: packed continuations' mask is windowed too: for the layers of type
+        #: ``sliding_attention`` where the config lists types (Gemma 3), else for all (Mistral)
+        self.window: int | None = getattr(text, "sliding_window", None)
+        self.sliding = bool(self.window) and getattr(text, "use_sliding_window", True) is not False
+        self.layer_types: tuple[str, ...] = tuple(
+            dict.fromkeys(getattr(text, "layer_types", None) or ())
         )
 
     def _check_template(self) -> None:
@@ -218,6 +224,17 @@ class HFVLMAdapter(GenerativeAdapter):
     def loglikelihood(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
     ) -> AnswerLogLikelihoods:
+        return self._loglikelihood(images, question, answers, None)
+
+    def _loglikelihood(
+        self,
+        images: torch.Tensor,
+        question: str,
+        answers: Sequence[str],
+        encoded: dict[str, Any] | None,
+    ) -> AnswerLogLikelihoods:
+        """:meth:`loglikelihood`, reusing the vision encoder's outputs for ``images`` kept in
+        ``encoded`` by an earlier question (``None``: nothing to keep or reuse)."""
         if self.family.generic:
             return self.loglikelihood_naive(images, question, answers)
         tokens = self.answer_tokens(question, tuple(answers))
@@ -226,29 +243,7 @@ class HFVLMAdapter(GenerativeAdapter):
             if len(images) > 1:
                 parts = [self.loglikelihood(image[None], question, answers) for image in images]
                 return AnswerLogLikelihoods(torch.cat([p.total for p in parts]), parts[0].tokens)
-        prefix = _cut(inputs, tokens.drop)
-        k = len(tokens.ids)
-        with torch.inference_mode():
-            out = self.model(**prefix, use_cache=True, logits_to_keep=1)
-            cache = out.past_key_values
-            cache.batch_repeat_interleave(k)
-            answer_ids, mask = padded(tokens.ids, self.device)
-            batch, length = prefix["input_ids"].shape
-            ids = answer_ids.repeat(batch, 1)  # row b*K + k
-            kwargs: dict[str, Any] = {
-                "attention_mask": torch.ones(
-                    batch * k, length + ids.shape[1], dtype=torch.long, device=self.device
-                )
-            }
-            if self.family.mrope:
-                kwargs["position_ids"] = self._answer_positions(prefix, ids.shape[1], k)
-            for key in self.family.carried:
-                kwargs[key] = _carry(prefix[key], ids.shape[1], k)
-            later = self.model(input_ids=ids, past_key_values=cache, use_cache=True, **kwargs)
-            first = out.logits[:, -1:].repeat_interleave(k, dim=0)
-            logits = torch.cat([first, later.logits[:, :-1]], dim=1)
-            total = _token_logprobs(logits, ids, mask.repeat(batch, 1)).view(batch, k)
-        return AnswerLogLikelihoods(total, mask.sum(dim=1).cpu())
+        return self._continue(_cut(inputs, tokens.drop), [()], [tokens.ids], encoded)[0]
 
     def _rope_deltas(self, prefix: dict[str, torch.Tensor]) -> torch.Tensor:
         """``[B, 1]``: text position minus token index after the image (M-RoPE packs an
@@ -265,12 +260,6 @@ class HFVLMAdapter(GenerativeAdapter):
         _, deltas = self.model.model.get_rope_index(prefix["input_ids"], **rope_inputs)
         return deltas.to(self.device).view(-1, 1)
 
-    def _answer_positions(self, prefix: dict[str, torch.Tensor], steps: int, k: int):
-        """M-RoPE positions ``[3, B*K, steps]`` of the answer tokens after the prefix."""
-        start = prefix["input_ids"].shape[1] + self._rope_deltas(prefix)
-        positions = start + torch.arange(steps, device=self.device)
-        return positions.repeat_interleave(k, dim=0).unsqueeze(0).expand(3, -1, -1)
-
     # ----------------------------------------------------------------- one image prefix
     def _prompt_ids(self, question: str, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The processor's token ids of ``question`` put with one image of ``shape``."""
@@ -282,11 +271,19 @@ class HFVLMAdapter(GenerativeAdapter):
     ) -> list[AnswerLogLikelihoods]:
         """Every question's answer log-likelihoods, with one image prefix per image where the
         template puts the image first (:mod:`colorbench.plugins.hfvlm.prefix`), else one
-        prefix pass per question."""
+        prefix pass per question, the images encoded once where the model takes encoded
+        images (transformers' ``mm_encoder_outputs``)."""
         shared = self._continued(images, questions, answers)
         if shared is not None:
             return shared
-        return [self.loglikelihood(images, q, answers) for q in questions]
+        encoded: dict[str, Any] | None = {} if self.takes_encoded_images else None
+        return [self._loglikelihood(images, q, answers, encoded) for q in questions]
+
+    @cached_property
+    def takes_encoded_images(self) -> bool:
+        """Whether the model's forward accepts the vision encoder's outputs in place of the
+        pixels (``mm_encoder_outputs``, transformers 5) and returns them (``image_outputs``)."""
+        return "mm_encoder_outputs" in inspect.signature(self.model.forward).parameters
 
     def _continued(
         self, images: torch.Tensor, questions: Sequence[str], answers: Sequence[str]
@@ -318,89 +315,73 @@ class HFVLMAdapter(GenerativeAdapter):
         prefix: dict[str, torch.Tensor],
         rests: Sequence[Sequence[int]],
         answer_ids: Sequence[Sequence[Sequence[int]]],
+        encoded: dict[str, Any] | None = None,
     ) -> list[AnswerLogLikelihoods]:
-        """One pass over the image prefix, then every question's rest and answers from its
-        cache (:meth:`_answers_after`): all questions together, or, with sliding-window
-        layers, one group per rest length (no padding between question and answer)."""
+        """Question q's answers ``answer_ids[q]`` after ``prefix`` + ``rests[q]``: one pass over
+        the prefix (its KV cache), then one over every question's rest and answers packed as
+        one row per image (:mod:`colorbench.plugins.hfvlm.tree`), the output head only where
+        an answer's next token is scored. An empty rest: the prefix ends where the answers
+        begin (the whole prompt was cached). ``encoded``: the images' encoder outputs to
+        reuse, or an empty dict to keep them in."""
+        packed = pack(rests, answer_ids)
+        run = dict(prefix)
+        if encoded:
+            del run["pixel_values"]
+            run["mm_encoder_outputs"] = dict(encoded)
         with torch.inference_mode():
-            cache = self.model(**prefix, use_cache=True, logits_to_keep=1).past_key_values
-            start = prefix["input_ids"].shape[1] + self._rope_deltas(prefix)
-            carried = {key: prefix[key][:, -1:] for key in self.family.carried}
-            groups = [list(range(len(rests)))]
-            if self.sliding:
-                lengths = [len(r) for r in rests]
-                groups = [
-                    [i for i, n in enumerate(lengths) if n == m] for m in dict.fromkeys(lengths)
-                ]
-            scores: dict[int, AnswerLogLikelihoods] = {}
-            for number, group in enumerate(groups):
-                own = cache if number == len(groups) - 1 else copy.deepcopy(cache)
-                scored = self._answers_after(
-                    own, start, carried, [rests[i] for i in group], [answer_ids[i] for i in group]
+            out = self.model(**run, use_cache=True, logits_to_keep=1)
+            if encoded is not None and getattr(out, "image_outputs", None) is not None:
+                encoded["image"] = out.image_outputs
+            logits = out.logits[:, -1:] if packed.keep[0] == PREFIX_END else out.logits[:, :0]
+            kept = [i for i in packed.keep if i != PREFIX_END]
+            if packed.ids:
+                later = self._packed_pass(prefix, out.past_key_values, packed, kept)
+                logits = torch.cat([logits, later], dim=1)
+            logp = torch.log_softmax(logits.float(), dim=-1)  # [B, len(keep), V]
+            scores = []
+            for steps in packed.scored:  # one question: [B, K] from its answers' tokens
+                rows, tokens, which = zip(
+                    *((row, token, k) for k, s in enumerate(steps) for row, token in s),
+                    strict=True,
                 )
-                scores.update(zip(group, scored, strict=True))
-        return [scores[i] for i in range(len(rests))]
+                picked = logp[:, list(rows), list(tokens)]  # [B, answer tokens in all]
+                total = torch.zeros(logp.shape[0], len(steps), device=logp.device)
+                total.index_add_(1, torch.tensor(which, device=logp.device), picked)
+                scores.append(AnswerLogLikelihoods(total, torch.tensor([len(s) for s in steps])))
+        return scores
 
-    def _answers_after(
-        self,
-        cache: Any,
-        start: torch.Tensor,
-        carried: dict[str, torch.Tensor],
-        rests: Sequence[Sequence[int]],
-        answer_ids: Sequence[Sequence[Sequence[int]]],
-    ) -> list[AnswerLogLikelihoods]:
-        """The answers' log-likelihoods after the image prefix in ``cache`` (``B`` rows;
-        ``start`` ``[B, 1]`` is the position after it): one pass over every question's rest
-        (the cache repeated per question), one over every question's answers (repeated per
-        answer). Rows: image b, question q, answer k at ``(b * Q + q) * K + k``. Rests are
-        padded on the left and masked, so each ends where its answers begin and one logit
-        per row is computed; positions are given explicitly, so a rest starts right after
-        the image prefix (plus the M-RoPE offset) whatever padding precedes it.
-        """
-        batch, q_count, k = start.shape[0], len(rests), len(answer_ids[0])
-        device = self.device
-        head = cache.get_seq_length()
-        start = start.repeat_interleave(q_count, dim=0)
-        cache.batch_repeat_interleave(q_count)
-        rest_ids, rest_mask = padded(rests, device, left=True)  # every rest ends last
-        rest_ids, rest_mask = rest_ids.repeat(batch, 1), rest_mask.repeat(batch, 1)
-        ends = rest_mask.sum(dim=1, keepdim=True)  # [B*Q, 1]
-        ones = torch.ones(batch * q_count, head, dtype=torch.long, device=device)
-        seen = torch.cat([ones, rest_mask.long()], dim=1)
-        steps = torch.arange(rest_ids.shape[1], device=device) - rest_ids.shape[1] + ends
-        middle = self.model(
-            input_ids=rest_ids,
-            past_key_values=cache,
-            attention_mask=seen,
-            use_cache=True,
-            logits_to_keep=1,
-            **rope_kwargs(start + steps.clamp(min=0), self.family.mrope),
-            **{key: _carry(v, rest_ids.shape[1], q_count) for key, v in carried.items()},
-        )
-        first = middle.logits[:, -1:].repeat_interleave(k, dim=0)
-        ids, mask = padded([a for per_question in answer_ids for a in per_question], device)
-        ids, mask = ids.repeat(batch, 1), mask.repeat(batch, 1)  # [B*Q*K, S]
-        logits = first
-        if ids.shape[1] > 1:  # the answers' tokens but the last predict their next ones
-            cache = middle.past_key_values
-            cache.batch_repeat_interleave(k)
-            feed = ids[:, :-1]
-            steps = torch.arange(feed.shape[1], device=device)
-            positions = (start + ends).repeat_interleave(k, dim=0) + steps
-            later = self.model(
-                input_ids=feed,
-                past_key_values=cache,
-                attention_mask=torch.cat(
-                    [seen.repeat_interleave(k, dim=0), torch.ones_like(feed)], 1
-                ),
-                use_cache=False,
-                **rope_kwargs(positions, self.family.mrope),
-                **{key: _carry(v, feed.shape[1], q_count * k) for key, v in carried.items()},
-            )
-            logits = torch.cat([first, later.logits], dim=1)
-        total = _token_logprobs(logits, ids, mask).view(batch, q_count, k)
-        lengths = mask[: q_count * k].sum(dim=1).view(q_count, k).cpu()
-        return [AnswerLogLikelihoods(total[:, q], lengths[q]) for q in range(q_count)]
+    def _packed_pass(
+        self, prefix: dict[str, torch.Tensor], cache: Any, packed: Packed, kept: list[int]
+    ) -> torch.Tensor:
+        """Logits ``[B, len(kept), V]`` of the packed continuations after the cached prefix:
+        positions from the prefix's end (plus the M-RoPE offset, and PaliGemma's first
+        position 1), a tree mask (windowed for
+        sliding-window layers), per-token inputs carried from the prefix's last token."""
+        batch, cached = prefix["input_ids"].shape
+        ids = torch.tensor(packed.ids, device=self.device).expand(batch, -1)
+        depth = torch.tensor(packed.depth, device=self.device)
+        start = cached + self.family.first_position + self._rope_deltas(prefix)
+        positions = start + depth  # [B, N]
+        full = attention_bias(packed, cached, self.dtype).to(self.device)
+        mask: Any = full.expand(batch, -1, -1, -1)
+        if self.sliding:
+            window = attention_bias(packed, cached, self.dtype, self.window).to(self.device)
+            # a sliding cache layer keeps only the keys the window can still reach
+            dropped = max(_sliding_offsets(cache, len(packed.ids)), default=0)
+            window = window[..., dropped:].expand(batch, -1, -1, -1)
+            if self.layer_types:
+                mask = {t: window if t == "sliding_attention" else mask for t in self.layer_types}
+            else:
+                mask = window
+        return self.model(
+            input_ids=ids,
+            cache=cache,
+            attention_mask=mask,
+            use_cache=False,
+            logits_to_keep=torch.tensor(kept, device=self.device),
+            **rope_kwargs(positions, self.family.mrope),
+            **{key: _carry(prefix[key], ids.shape[1]) for key in self.family.carried},
+        ).logits
 
     def loglikelihood_naive(
         self, images: torch.Tensor, question: str, answers: Sequence[str]
@@ -474,6 +455,12 @@ def _extend(
         else:  # what later tokens continue (mllama's cross-attention mask): the last token's
             out[key] = torch.cat([value, _carry(value, ids.shape[1])], dim=1)
     return out
+
+
+def _sliding_offsets(cache: Any, steps: int) -> list[int]:
+    """The full-pass index of the first key each sliding-window cache layer still holds."""
+    layers = getattr(cache, "layers", [])
+    return [layer.get_mask_sizes(steps)[1] for layer in layers if getattr(layer, "is_sliding", 0)]
 
 
 def _carry(value: torch.Tensor, steps: int, rows: int = 1) -> torch.Tensor:

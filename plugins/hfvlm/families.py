@@ -34,6 +34,9 @@ class Family:
     #: the image attends to the question (PaliGemma's prefix is bidirectional), so no KV
     #: cache of the image alone can be continued by several questions
     bidirectional_prefix: bool = False
+    #: the position of the first token (PaliGemma counts from 1), so continuations of a
+    #: cached prefix are placed where a full pass puts them
+    first_position: int = 0
     #: per-token inputs that every later token continues (mllama's ``cross_attention_mask``:
     #: text after the image reads it), repeated from the prompt's last token
     carried: tuple[str, ...] = ()
@@ -58,6 +61,7 @@ FAMILIES: dict[str, Family] = {
             chat_template=False,
             answer_token_type=1,
             bidirectional_prefix=True,
+            first_position=1,
         ),
         Family("internvl", "InternVL"),
         Family("qwen3_vl", "Qwen3-VL", mrope=True),

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 #: a question no task asks: the image prefix must end before any question's text begins
 PROBE = "?"
@@ -45,19 +44,6 @@ def image_head(prompts: Sequence[Sequence[int]], image_token: int | None) -> int
     if image_token not in first or image_token in first[head:]:
         return None
     return head
-
-
-def padded(
-    rows: Sequence[Sequence[int]], device: torch.device, left: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right- (or left-) padded ids ``[N, S]`` and the mask of real tokens."""
-    if left:
-        ids, mask = padded([list(reversed(r)) for r in rows], device)
-        return ids.flip(1), mask.flip(1)
-    tensors = [torch.tensor(r, dtype=torch.long) for r in rows]
-    ids = pad_sequence(tensors, batch_first=True, padding_value=0).to(device)
-    mask = pad_sequence([torch.ones_like(t, dtype=torch.bool) for t in tensors], batch_first=True)
-    return ids, mask.to(device)
 
 
 def rope_kwargs(positions: torch.Tensor, mrope: bool) -> dict[str, torch.Tensor]:

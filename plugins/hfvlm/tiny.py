@@ -81,17 +81,22 @@ def _merges(words: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def byte_bpe_tokenizer(
-    named: dict[str, str], extra: tuple[str, ...] = (), bos: bool = False
+    named: dict[str, str],
+    extra: tuple[str, ...] = (),
+    bos: bool = False,
+    words: tuple[str, ...] = (),
 ) -> PreTrainedTokenizerFast:
     """A saveable byte-level BPE tokenizer with the family's special tokens.
 
     ``named`` maps the attribute names processors read (``image_token``, ...) to their
     token; ``extra`` are further special tokens of the chat template. With ``bos`` the
-    tokenizer prepends :data:`BOS` like llama and gemma tokenizers do.
+    tokenizer prepends :data:`BOS` like llama and gemma tokenizers do. ``words`` are merged
+    into tokens too (bench/bench_vlm.py: a question's words, one token each as in a real
+    32,000-word vocabulary, instead of a token per letter).
     """
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     vocab = {char: i for i, char in enumerate(alphabet)}
-    tokens, merges = _merges(MERGED_WORDS)
+    tokens, merges = _merges((*MERGED_WORDS, *words))
     for token in tokens:
         vocab.setdefault(token, len(vocab))
     backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
@@ -225,28 +230,73 @@ def qwen_vl(
     return config, processor
 
 
-def _llava() -> tuple[Any, Any]:
-    """llava-1.5 style: ``USER: <image>\\n... ASSISTANT:`` (a space precedes the answer)."""
-    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True)
-    template = _chat("USER: ", "<image>\n", "ASSISTANT:", " ")
-    image = {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28}}
-    processor = transformers.LlavaProcessor(
-        image_processor=transformers.CLIPImageProcessor(**image),
+def _llava_like(
+    processor_class: Any,
+    image_processor_class: Any,
+    config_class: Any,
+    turn: tuple[str, str],
+    grid: list[list[int]] | None = None,
+    text: dict[str, Any] | None = None,
+    vision: dict[str, Any] | None = None,
+    image_size: int = 28,
+    words: tuple[str, ...] = (),
+) -> tuple[Any, Any]:
+    """A LLaVA-style model: a CLIP tower with 14-pixel patches, a llama and ``<image>\\n``
+    before the question. llava-1.5 and LLaVA-NeXT differ only in their processor,
+    image-processor and config classes, the user and assistant markers of a ``turn`` and
+    NeXT's tile ``grid`` (image_grid_pinpoints); sizes as :func:`llava` says."""
+    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True, words=words)
+    tiles = {} if grid is None else {"image_grid_pinpoints": grid}
+    size = {
+        "size": {"shortest_edge": image_size},
+        "crop_size": {"height": image_size, "width": image_size},
+    }
+    processor = processor_class(
+        image_processor=image_processor_class(**size, **tiles),
         tokenizer=tokenizer,
         patch_size=14,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
-        chat_template=template,
+        chat_template=_chat(turn[0], "<image>\n", turn[1], " "),
     )
-    vision = {**TINY_VISION, "image_size": 28, "patch_size": 14, "projection_dim": 32}
-    config = transformers.LlavaConfig(
-        text_config={"model_type": "llama", **_text(tokenizer)},
+    vision = {
+        **TINY_VISION,
+        "projection_dim": 32,
+        **(vision or {}),
+        "image_size": image_size,
+        "patch_size": 14,
+    }
+    config = config_class(
+        text_config={"model_type": "llama", **_text(tokenizer, **(text or {}))},
         vision_config={"model_type": "clip_vision_model", **vision},
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
         vision_feature_layer=-1,
-        image_seq_length=4,
+        image_seq_length=(image_size // 14) ** 2,
+        **tiles,
     )
     return config, processor
+
+
+def llava(
+    text: dict[str, Any] | None = None,
+    vision: dict[str, Any] | None = None,
+    image_size: int = 28,
+    words: tuple[str, ...] = (),
+) -> tuple[Any, Any]:
+    """Config and processor of a LLaVA-1.5: ``USER: <image>\\n... ASSISTANT:`` (a space
+    precedes the answer), tiny unless sizes are given. A CLIP tower with 14-pixel patches
+    makes ``(image_size / 14)^2`` image tokens: 4 for the tiny one, 576 at LLaVA-1.5's 336
+    pixels (bench/bench_vlm.py); ``words``: see :func:`byte_bpe_tokenizer`."""
+    return _llava_like(
+        transformers.LlavaProcessor,
+        transformers.CLIPImageProcessor,
+        transformers.LlavaConfig,
+        ("USER: ", "ASSISTANT:"),
+        text=text,
+        vision=vision,
+        image_size=image_size,
+        words=words,
+    )
 
 
 def _llava_onevision() -> tuple[Any, Any]:
@@ -419,29 +469,14 @@ def _qwen3_vl() -> tuple[Any, Any]:
 
 
 def _llava_next() -> tuple[Any, Any]:
-    """LLaVA-NeXT (llava-v1.6-mistral style ``[INST] <image>\n... [/INST]``), one tile."""
-    tokenizer = byte_bpe_tokenizer({"image_token": "<image>"}, bos=True)
-    template = _chat("[INST] ", "<image>\n", "[/INST]", " ")
-    pixels = {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28},
-              "image_grid_pinpoints": [[28, 28]]}  # fmt: skip
-    processor = transformers.LlavaNextProcessor(
-        image_processor=transformers.LlavaNextImageProcessor(**pixels),
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=template,
+    """LLaVA-NeXT (llava-v1.6-mistral style ``[INST] <image>\\n... [/INST]``), one tile."""
+    return _llava_like(
+        transformers.LlavaNextProcessor,
+        transformers.LlavaNextImageProcessor,
+        transformers.LlavaNextConfig,
+        ("[INST] ", "[/INST]"),
+        grid=[[28, 28]],
     )
-    vision = {**TINY_VISION, "image_size": 28, "patch_size": 14, "projection_dim": 32}
-    config = transformers.LlavaNextConfig(
-        text_config={"model_type": "llama", **_text(tokenizer)},
-        vision_config={"model_type": "clip_vision_model", **vision},
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        image_grid_pinpoints=[[28, 28]],
-        vision_feature_layer=-1,
-        image_seq_length=4,
-    )
-    return config, processor
 
 
 def _mistral3() -> tuple[Any, Any]:
@@ -506,11 +541,11 @@ def _mllama() -> tuple[Any, Any]:
 def _vipllava() -> tuple[Any, Any]:
     """VipLLaVA: a family with no table entry (tests of the generic path); LLaVA's
     processor, features from two vision layers."""
-    llava, processor = _llava()
+    llava_config, processor = llava()
     config = transformers.VipLlavaConfig(
-        text_config=llava.text_config.to_dict(),
-        vision_config=llava.vision_config.to_dict(),
-        image_token_index=llava.image_token_index,
+        text_config=llava_config.text_config.to_dict(),
+        vision_config=llava_config.vision_config.to_dict(),
+        image_token_index=llava_config.image_token_index,
         vision_feature_layers=[-2, -1],
         image_seq_length=4,
     )
@@ -520,7 +555,7 @@ def _vipllava() -> tuple[Any, Any]:
 TINY: dict[str, Callable[[], tuple[Any, Any]]] = {
     "qwen2_vl": lambda: qwen_vl("qwen2_vl"),
     "qwen2_5_vl": lambda: qwen_vl("qwen2_5_vl"),
-    "llava": _llava,
+    "llava": llava,
     "llava_onevision": _llava_onevision,
     "idefics3": lambda: _idefics("idefics3"),
     "smolvlm": lambda: _idefics("smolvlm"),

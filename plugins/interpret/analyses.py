@@ -92,6 +92,8 @@ class NeuronsAnalysis(Analysis):
 
     name = "neurons"
     description = "neuron colour selectivity, Stroop label selectivity and neuron classes"
+    check_args = ("--model", "random-RN50", "--layers", "stem", "--top-k", "2")
+    check_args += ("--stroop-top", "2", "--max-images", "4", "--feature-size", "8")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         from colorbench.plugins.interpret.gray import DEFAULT_GRAY, GRAY_CONVERSIONS
@@ -265,6 +267,7 @@ class ItsmAnalysis(Analysis):
 
     name = "itsm"
     description = "image-text similarity maps: similarity on the object vs. its area"
+    check_args = ("--model", "random-RN50", "--max-images", "2")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _add_model_options(parser)
