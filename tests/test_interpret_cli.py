@@ -110,6 +110,8 @@ def test_neurons_on_random_rn50_all_layers_default_corpus(installed, tmp_path):
             "20",
             "--max-images",
             "99",
+            "--csi-gray",  # the README's CPU smoke run (pca-opponent: up to 121 forwards an image)
+            "luma",
             "--out",
             str(out),
         ],
