@@ -184,27 +184,37 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return None
-                if (
-                    proxy.hold_after is not None
-                    and sum(proxy.answered.values()) >= proxy.hold_after
-                ):
+                # held or forwarding, decided under the lock that sigkill_mid_run reads the
+                # counts under: a request is "forwarding" from here until its answer is counted
+                # (a kill between the answer's delivery and its count would otherwise look like
+                # a quiet moment, and the answer delivered to a dying client would be re-asked)
+                with proxy.lock:
+                    held = proxy.hold_after is not None and (
+                        sum(proxy.answered.values()) >= proxy.hold_after
+                    )
+                    proxy.forwarding += not held
+                if held:
                     proxy.gate.wait()
-                    if client_gone(self.connection):
-                        with proxy.lock:
-                            proxy.abandoned += 1
+                    with proxy.lock:
+                        gone = client_gone(self.connection)
+                        proxy.abandoned += gone
+                        proxy.forwarding += not gone
+                    if gone:
                         self.close_connection = True
                         return None
+                try:
+                    self._forward(body, key)
+                finally:
+                    with proxy.lock:
+                        proxy.forwarding -= 1
+
+            def _forward(self, body: bytes, key: str) -> None:
                 url = proxy.upstream + self.path.removeprefix("/v1")
                 headers = {"content-type": "application/json"}
-                with proxy.lock:
-                    proxy.forwarding += 1
                 try:
                     response = proxy.client.post(url, content=body, headers=headers)
                 except httpx.HTTPError:  # the server is down: what a gateway says
                     return self._send(502, b'{"error": "upstream unreachable"}', {})
-                finally:
-                    with proxy.lock:
-                        proxy.forwarding -= 1
                 if client_gone(self.connection):
                     with proxy.lock:
                         proxy.abandoned += 1
@@ -345,8 +355,9 @@ def sigkill_mid_run(proxy: FaultProxy, argv: list[str], store: Path, after: int)
     victim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        delivered = sum(proxy.answered.values())
-        if delivered >= after and not proxy.forwarding and stored_answers(store) == delivered:
+        with proxy.lock:  # a consistent view: no request between its delivery and its count
+            delivered, forwarding = sum(proxy.answered.values()), proxy.forwarding
+        if delivered >= after and not forwarding and stored_answers(store) == delivered:
             break
         if victim.poll() is not None:
             raise RuntimeError(f"the run ended before the kill: {victim.stderr.read()!r}")
