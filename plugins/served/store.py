@@ -101,32 +101,30 @@ class ResponseStore:
 
     def get_many(self, keys: list[str]) -> dict[str, GeneratedText]:
         """The newest stored answer of each of ``keys`` that has one."""
-        found: dict[str, GeneratedText] = {}
-        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
-            part = keys[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = self.db.execute(
-                f"SELECT key, text, response FROM responses WHERE key IN ({marks}) ORDER BY id",
-                part,
-            )
-            for key, text, response in rows:
-                found[key] = GeneratedText(text, cut_by_max_tokens(_json(response)))
-        return found
+        return {
+            key: GeneratedText(text, cut_by_max_tokens(_json(response)))
+            for key, text, response in self._rows(keys, "text, response")
+        }
 
     def get_responses(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The newest stored response (as kept) of each of ``keys`` that has a readable one."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 500):
+        for key, response in self._rows(keys, "response"):
+            data = _json(response)
+            if isinstance(data, dict):
+                found[key] = data
+        return found
+
+    def _rows(self, keys: list[str], columns: str) -> list[tuple]:
+        """``(key, *columns)`` of every stored row of ``keys``, oldest first (so a dict built
+        from them keeps each key's newest row)."""
+        rows: list[tuple] = []
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
             part = keys[start : start + 500]
             marks = ",".join("?" * len(part))
-            rows = self.db.execute(
-                f"SELECT key, response FROM responses WHERE key IN ({marks}) ORDER BY id", part
-            )
-            for key, response in rows:
-                data = _json(response)
-                if isinstance(data, dict):
-                    found[key] = data
-        return found
+            query = f"SELECT key, {columns} FROM responses WHERE key IN ({marks}) ORDER BY id"
+            rows += self.db.execute(query, part).fetchall()
+        return rows
 
     def put(self, key: str, model: str, reply: Reply) -> None:
         """Append one answer (committed on return)."""
