@@ -134,13 +134,19 @@ def assert_one_line_each(found: list[str], expected: list[tuple[str, str, str]])
         assert len(said) == 1, (obj, what, found)
 
 
+def problem_lines(capsys, plugin: str, count: int, prefix: str) -> list[str]:
+    """check-plugin's lines about ``plugin``: each starts with ``prefix``, then the count."""
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"{count} problem(s) in plugin {plugin!r}", lines
+    found = lines[:-1]
+    assert all(line.startswith(prefix) for line in found), found
+    return found
+
+
 def test_a_broken_plugin_gets_one_line_per_defect(task_plugin, site, capsys):
     broken = write_module(site, BROKEN.format(module=task_plugin), stem="broken")
     assert cli("-p", task_plugin, "-p", broken, "check-plugin", broken) == 1
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1] == f"5 problem(s) in plugin {broken!r}"
-    found = lines[:-1]
-    assert all(line.startswith(f"plugin {broken!r}") for line in found), found
+    found = problem_lines(capsys, broken, 5, f"plugin {broken!r}")
     expected = [
         ("stimulus set 'squares-answer'", "'answer'", "rename the attribute"),
         ("task 'square-shade'", "outcome part 'shade'", "add it to the samples' attrs"),
@@ -316,10 +322,7 @@ def test_a_broken_analysis_gets_one_line_per_defect(site, tmp_path, capsys):
     names = "MeanColour, NoDeclare, NoCheckArgs, Crashes, Refuses, Fails"
     module = write_module(site, ANALYSES.replace("{analyses}", names), stem="analysis")
     assert cli("-p", module, "check-plugin", module) == 1
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1] == f"5 problem(s) in plugin {module!r}", lines
-    found = lines[:-1]
-    assert all(line.startswith(f"plugin {module!r} analysis '") for line in found), found
+    found = problem_lines(capsys, module, 5, f"plugin {module!r} analysis '")
     expected = [
         ("'no-declare'", "add_arguments(parser) raised NameError", "parser.add_argument"),
         ("'no-check-args'", "check_args (no options) do not parse", "set check_args"),
